@@ -1,0 +1,52 @@
+# Two commands do all the set-up: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# A 3.12+ interpreter: pyenv's (selected by .python-version), else python3.13/3.12 on PATH.
+PYTHON_BASE := $(shell \
+	for c in "$$(pyenv which python 2>/dev/null)" python3.13 python3.12 python3; do \
+		[ -n "$$c" ] && command -v "$$c" >/dev/null 2>&1 && \
+		"$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v "$$c"; break; }; \
+	done)
+
+.PHONY: run test install install-dev test-deps worker migrate check-python clean
+
+check-python:
+	@if [ -z "$(PYTHON_BASE)" ]; then \
+		echo "error: mcpsite needs Python 3.12 or newer (pyenv install 3.12, or python3.12 on PATH)." >&2; exit 1; fi
+
+$(VENV)/.installed: requirements.txt | check-python
+	@[ -x $(PY) ] || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mcpsite.asgi:application
+
+worker: migrate
+	$(VENV)/bin/celery -A mcpsite worker --loglevel INFO --concurrency 2
+
+test-deps: install-dev
+	./scripts/install-test-deps
+
+test: test-deps
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) node_modules .tools staticfiles

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from executions.models import ToolExecution, Via
+from executions.selectors import executions_visible_to, sessions_visible_to
+from executions.serializers import SessionSerializer, ToolExecutionSerializer
+from executions.services import execution_cancel
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("tool", OpenApiTypes.STR, description="Only this tool's executions."),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=ToolExecution.Status.values),
+            OpenApiParameter("via", OpenApiTypes.STR, enum=Via.values),
+        ]
+    )
+)
+class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Tool executions: users see their own, admins everyone's."""
+
+    serializer_class = ToolExecutionSerializer
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_queryset(self):
+        qs = executions_visible_to(self.request.user)
+        params = self.request.query_params
+        filters = {"tool": "tool_name", "status": "status", "via": "via"}
+        for param, field in filters.items():
+            if value := params.get(param):
+                qs = qs.filter(**{field: value})
+        if (status := params.get("status")) and status not in ToolExecution.Status.values:
+            raise ValidationError({"status": f"Must be one of {', '.join(ToolExecution.Status.values)}."})
+        if (via := params.get("via")) and via not in Via.values:
+            raise ValidationError({"via": f"Must be one of {', '.join(Via.values)}."})
+        return qs
+
+    @extend_schema(request=None, responses=ToolExecutionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a pending or running execution; a finished one is returned unchanged."""
+        execution = execution_cancel(execution=self.get_object(), user=request.user)
+        return Response(self.get_serializer(execution).data)
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Sessions of every door (add-in sockets, MCP sessions, API and CLI use)."""
+
+    serializer_class = SessionSerializer
+
+    def get_queryset(self):
+        return sessions_visible_to(self.request.user)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Via(models.TextChoices):
+    MCP = "mcp", "MCP"
+    WS = "ws", "WebSocket"
+    API = "api", "REST API"
+    CLI = "cli", "Command line"
+
+
+class Session(models.Model):
+    """One connection or client of a door: an add-in socket, an MCP session, ..."""
+
+    class Kind(models.TextChoices):
+        ADDIN = "addin", "Word Add-in"
+        MCP = "mcp", "MCP"
+        API = "api", "REST API"
+        CLI = "cli", "Command line"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tool_sessions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    client_info = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_activity = models.DateTimeField(auto_now_add=True)
+    ended = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["kind", "-created"]), models.Index(fields=["user", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} session {str(self.id)[:8]}"
+
+
+class ToolExecution(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+        TIMEOUT = "timeout", "Timeout"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL_STATUSES = (Status.SUCCESS, Status.ERROR, Status.TIMEOUT, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tool_name = models.CharField(max_length=200)
+    # The remote MCP server that answered, for federated tools; blank for built-ins.
+    server = models.CharField(max_length=100, blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tool_executions"
+    )
+    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
+    via = models.CharField(max_length=8, choices=Via.choices)
+    arguments = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    mode = models.CharField(max_length=16, default="inline")
+    cache_hit = models.BooleanField(default=False)
+    progress = models.FloatField(null=True, blank=True)
+    progress_total = models.FloatField(null=True, blank=True)
+    progress_message = models.CharField(max_length=500, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["tool_name", "-created"]),
+            models.Index(fields=["status", "-created"]),
+            models.Index(fields=["via", "-created"]),
+            models.Index(fields=["user", "-created"]),
+            models.Index(fields=["-created"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} {self.status} ({str(self.id)[:8]})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES

@@ -1,0 +1,483 @@
+"""The one path of a tool call (see DESIGN.md). Every door calls ``execute_tool``.
+
+    1. resolve the tool (registered, enabled, available, allowed for the user's role)
+    2. validate the arguments against its input schema
+    3. rate limit per user and tool
+    4. cache lookup for cacheable tools
+    5. record a ToolExecution
+    6. run inline with a timeout, or dispatch to Celery on commit
+    7. progress and logs -> executions.events (in-process listeners + channel layer)
+    8. finish: status, result or error, duration, metrics, cache store
+
+This module is synchronous; async doors call it through ``sync_to_async``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from pydantic import BaseModel
+
+from accounts.models import User
+from executions import events, metrics
+from executions.models import Session, ToolExecution, Via
+from tools.base import InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError
+from tools.models import ToolConfig
+from tools.registry import registry
+
+logger = logging.getLogger(__name__)
+
+Status = ToolExecution.Status
+
+# Tool code runs on these threads so that the calling thread can enforce the timeout
+# and watch the database for a cancellation while the tool works.
+_runner = ThreadPoolExecutor(max_workers=32, thread_name_prefix="tool")
+# How often a waiting call looks at its row for a cancellation from another process.
+CANCEL_POLL_SECONDS = 0.25
+
+
+# --- Errors a door translates into its own protocol -----------------------------------
+
+
+class ExecutionRejected(Exception):
+    """The call was refused before it ran; nothing was recorded."""
+
+    code = "rejected"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class ToolNotFound(ExecutionRejected):
+    code = "tool_not_found"
+
+
+class ToolForbidden(ExecutionRejected):
+    code = "forbidden"
+
+
+class ToolUnavailable(ExecutionRejected):
+    code = "tool_unavailable"
+
+
+class ArgumentsInvalid(ExecutionRejected):
+    code = "invalid_arguments"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("Invalid arguments: " + str(InvalidArguments(errors)))
+
+
+class RateLimited(ExecutionRejected):
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"Rate limit exceeded; retry in {retry_after} s.")
+
+
+# --- Selectors -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    """A tool's effective limits: its own declaration with the ToolConfig overrides."""
+
+    enabled: bool
+    timeout: float
+    rate_limit: str
+    cache_ttl: int
+
+
+def tool_policy(tool: Tool, config: ToolConfig | None = None) -> ToolPolicy:
+    if config is None:
+        config = ToolConfig.objects.filter(tool_name=tool.name).first()
+    default_timeout = (
+        settings.TOOL_BACKGROUND_TIMEOUT if tool.mode == Mode.BACKGROUND else settings.TOOL_DEFAULT_TIMEOUT
+    )
+    timeout = tool.timeout or default_timeout
+    cache_ttl = (tool.cache_ttl if tool.cache_ttl is not None else settings.TOOL_CACHE_TTL) if tool.cacheable else 0
+    rate_limit = settings.TOOL_RATE_LIMIT
+    enabled = True
+    if config is not None:
+        enabled = config.enabled
+        timeout = config.timeout_seconds or timeout
+        rate_limit = config.rate_limit or rate_limit
+        if tool.cacheable and config.cache_ttl_seconds is not None:
+            cache_ttl = config.cache_ttl_seconds
+    return ToolPolicy(enabled=enabled, timeout=timeout, rate_limit=rate_limit, cache_ttl=cache_ttl)
+
+
+def user_may_use(user: User | None, tool: Tool) -> bool:
+    if tool.required_role == Role.ADMIN:
+        return user is not None and user.is_hub_admin
+    return True
+
+
+def tools_for_user(user: User | None) -> list[Tool]:
+    """The tools a user may see and call: enabled by config and allowed for their role."""
+    disabled = set(ToolConfig.objects.filter(enabled=False).values_list("tool_name", flat=True))
+    return [t for t in registry.all() if t.name not in disabled and user_may_use(user, t)]
+
+
+def tool_resolve(*, user: User | None, tool_name: str) -> tuple[Tool, ToolPolicy]:
+    tool = registry.get(tool_name)
+    if tool is None:
+        raise ToolNotFound(f"Unknown tool: {tool_name!r}.")
+    policy = tool_policy(tool)
+    if not policy.enabled:
+        # A disabled tool is not listed, so it answers like an unknown one.
+        raise ToolNotFound(f"Unknown tool: {tool_name!r}.")
+    if not user_may_use(user, tool):
+        raise ToolForbidden(f"Tool {tool_name!r} needs the {tool.required_role} role.")
+    if not tool.available:
+        raise ToolUnavailable(tool.unavailable_reason or f"Tool {tool_name!r} is unavailable right now.")
+    return tool, policy
+
+
+# --- Rate limit and cache ------------------------------------------------------------------
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int] | None:
+    """``"10/m"`` -> (10, 60). Empty or ``"0"`` means unlimited (None)."""
+    rate = rate.strip()
+    if not rate or rate == "0":
+        return None
+    count, _, period = rate.partition("/")
+    try:
+        return int(count), _PERIODS[(period or "m").strip()[0].lower()]
+    except (ValueError, KeyError, IndexError):
+        raise ValueError(f"Bad rate {rate!r}; use N/s, N/m, N/h or N/d.") from None
+
+
+def rate_limit_hit(*, user: User | None, tool_name: str, rate: str) -> None:
+    """Count one call in the current window; raise ``RateLimited`` past the limit."""
+    parsed = parse_rate(rate)
+    if parsed is None:
+        return
+    limit, period = parsed
+    now = time.time()
+    window = int(now // period)
+    key = f"ratelimit:{user.pk if user else 'anon'}:{tool_name}:{period}:{window}"
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=period + 1)
+        count = 1
+    if count > limit:
+        raise RateLimited(retry_after=max(1, int((window + 1) * period - now + 0.999)))
+
+
+def cache_key(*, tool: Tool, arguments: dict[str, Any], user: User | None) -> str:
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    # Results may differ by what the caller is allowed to see, so the role is part of the key.
+    scope = "admin" if user is not None and user.is_hub_admin else "user"
+    digest = hashlib.sha256(f"{tool.name}\0{scope}\0{canonical}".encode()).hexdigest()
+    return f"toolresult:{digest}"
+
+
+# --- Running ---------------------------------------------------------------------------------
+
+
+def _jsonable(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    # Round-trip so that what is stored is exactly what the doors will send.
+    return json.loads(json.dumps(result, default=str))
+
+
+def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
+    if inspect.iscoroutinefunction(tool.run):
+        return asyncio.run(tool.run(arguments, ctx))
+    return tool.run(arguments, ctx)
+
+
+def _make_context(execution: ToolExecution, user: User | None, on_progress: Callable | None, on_log: Callable | None) -> ToolContext:
+    execution_id = str(execution.id)
+    latest: dict[str, Any] = {}
+
+    def progress(done: float, total: float | None, message: str | None) -> None:
+        latest.update(progress=done, total=total, message=message or "")
+        event = {
+            "type": "execution.progress",
+            "execution_id": execution_id,
+            "progress": done,
+            "total": total,
+            "message": message,
+        }
+        events.publish(execution_id, event)
+        if on_progress is not None:
+            on_progress(event)
+
+    def log(level: str, message: str) -> None:
+        logging.getLogger(f"tools.{execution.tool_name}").log(
+            logging.getLevelName(level.upper()) if isinstance(logging.getLevelName(level.upper()), int) else logging.INFO,
+            message,
+            extra={"execution_id": execution_id},
+        )
+        event = {"type": "execution.log", "execution_id": execution_id, "level": level, "message": message}
+        events.publish(execution_id, event)
+        if on_log is not None:
+            on_log(event)
+
+    ctx = ToolContext(user=user, execution_id=execution_id, on_progress=progress, on_log=log)
+    ctx.latest_progress = latest  # type: ignore[attr-defined]  (read by the waiting thread)
+    return ctx
+
+
+def _save_progress(execution: ToolExecution, latest: dict[str, Any], saved: dict[str, Any]) -> None:
+    if latest and latest != saved:
+        snapshot = dict(latest)
+        ToolExecution.objects.filter(pk=execution.pk).update(
+            progress=snapshot["progress"],
+            progress_total=snapshot["total"],
+            progress_message=(snapshot["message"] or "")[:500],
+        )
+        saved.clear()
+        saved.update(snapshot)
+
+
+def _run_with_timeout(
+    execution: ToolExecution, tool: Tool, arguments: Any, ctx: ToolContext, timeout: float,
+    cancel_event: threading.Event | None = None,
+) -> tuple[str, Any, str]:
+    """Run the tool on a runner thread; return (status, result, error).
+
+    The calling thread waits in short steps: it enforces the deadline, notices a
+    cancellation (the row set to ``cancelled`` by any process, or ``cancel_event``
+    set by the door) and keeps the row's progress current.
+    """
+    future = _runner.submit(_call_tool, tool, arguments, ctx)
+    deadline = time.monotonic() + timeout
+    saved: dict[str, Any] = {}
+    while True:
+        try:
+            result = future.result(timeout=max(0.0, min(CANCEL_POLL_SECONDS, deadline - time.monotonic())))
+            break
+        except FutureTimeout:
+            _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+            cancelled = (cancel_event is not None and cancel_event.is_set()) or ToolExecution.objects.filter(
+                pk=execution.pk, status=Status.CANCELLED
+            ).exists()
+            if cancelled:
+                ctx.cancel_event.set()
+                return Status.CANCELLED, None, "Cancelled."
+            if time.monotonic() >= deadline:
+                # The thread cannot be killed; the tool sees the flag at its next check.
+                ctx.cancel_event.set()
+                return Status.TIMEOUT, None, f"The tool did not finish within {timeout:g} s."
+        except ToolCancelled:
+            return Status.CANCELLED, None, "Cancelled."
+        except (ToolError, InvalidArguments) as exc:
+            return Status.ERROR, None, str(exc)
+        except Exception as exc:
+            logger.exception("tool %s failed", tool.name)
+            return Status.ERROR, None, f"{type(exc).__name__}: {exc}"
+    _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+    try:
+        result = _jsonable(result)
+    except (TypeError, ValueError) as exc:
+        return Status.ERROR, None, f"The tool returned a result that is not JSON: {exc}"
+    if len(json.dumps(result)) > settings.TOOL_MAX_RESULT_BYTES:
+        return Status.ERROR, None, f"The result is larger than {settings.TOOL_MAX_RESULT_BYTES} bytes."
+    return Status.SUCCESS, result, ""
+
+
+def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> ToolExecution:
+    now = timezone.now()
+    started = execution.started or now
+    duration_ms = int((now - started).total_seconds() * 1000)
+    # Only a row still in progress is finished: a cancellation that got there first wins.
+    updated = ToolExecution.objects.filter(pk=execution.pk, status__in=[Status.PENDING, Status.RUNNING]).update(
+        status=status, result=result, error=error, finished=now, duration_ms=duration_ms
+    )
+    execution.refresh_from_db()
+    if updated:
+        metrics.record_finished(execution)
+    events.publish(
+        execution.id,
+        {
+            "type": "execution.result",
+            "execution_id": str(execution.id),
+            "status": execution.status,
+            "result": execution.result,
+            "error": execution.error,
+        },
+    )
+    return execution
+
+
+def execute_tool(
+    *,
+    user: User | None,
+    tool_name: str,
+    arguments: Any,
+    via: str,
+    session: Session | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    on_created: Callable[[ToolExecution], None] | None = None,
+    cancel_event: threading.Event | None = None,
+) -> ToolExecution:
+    """Run one tool call along the whole path and return its ToolExecution.
+
+    Raises an ``ExecutionRejected`` subclass (nothing recorded) when the call is refused
+    before it runs. Inline tools have finished when this returns; background tools are
+    ``pending`` (or already finished when Celery is eager). ``on_created`` is told the
+    row before the tool starts, so a door can announce the execution id.
+    """
+    if via not in Via.values:
+        raise ValueError(f"unknown via {via!r}")
+    try:
+        tool, policy = tool_resolve(user=user, tool_name=tool_name)
+        try:
+            validated = tool.validate(arguments)
+        except InvalidArguments as exc:
+            raise ArgumentsInvalid(exc.errors) from None
+        rate_limit_hit(user=user, tool_name=tool.name, rate=policy.rate_limit)
+    except ExecutionRejected as exc:
+        metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
+        raise
+
+    stored_arguments = arguments
+    if session is not None:
+        Session.objects.filter(pk=session.pk).update(last_activity=timezone.now())
+
+    key = cache_key(tool=tool, arguments=arguments, user=user) if policy.cache_ttl > 0 else None
+    if key is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            now = timezone.now()
+            execution = ToolExecution.objects.create(
+                tool_name=tool.name, server="" if tool.source == "builtin" else tool.source, user=user,
+                session=session, via=via, arguments=stored_arguments, result=cached, status=Status.SUCCESS,
+                mode=str(tool.mode), cache_hit=True, started=now, finished=now, duration_ms=0,
+            )
+            metrics.record_finished(execution)
+            if on_created is not None:
+                on_created(execution)
+            return execution
+
+    background = tool.mode == Mode.BACKGROUND
+    execution = ToolExecution.objects.create(
+        tool_name=tool.name,
+        server="" if tool.source == "builtin" else tool.source,
+        user=user,
+        session=session,
+        via=via,
+        arguments=stored_arguments,
+        status=Status.PENDING if background else Status.RUNNING,
+        mode=str(tool.mode),
+        started=None if background else timezone.now(),
+    )
+    if on_created is not None:
+        on_created(execution)
+
+    if background:
+        from executions.tasks import run_execution
+
+        execution_id = str(execution.id)
+        # On commit, so that a worker never picks up a row that was rolled back.
+        transaction.on_commit(lambda: run_execution.apply_async(args=[execution_id], task_id=execution_id))
+        execution.refresh_from_db()
+        return execution
+
+    ctx = _make_context(execution, user, on_progress, on_log)
+    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
+    execution = _finish(execution, status, result, error)
+    if key is not None and execution.status == Status.SUCCESS:
+        cache.set(key, execution.result, timeout=policy.cache_ttl)
+    return execution
+
+
+def execution_run(*, execution_id: str) -> ToolExecution | None:
+    """Run a background execution (called by the Celery task). Idempotent.
+
+    Returns None when the row was already claimed by another delivery of the task, or
+    was cancelled before it started.
+    """
+    # Claim: only one delivery of the task moves the row from pending to running.
+    claimed = ToolExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
+        status=Status.RUNNING, started=timezone.now()
+    )
+    if claimed != 1:
+        return None
+    execution = ToolExecution.objects.select_related("user").get(pk=execution_id)
+    tool = registry.get(execution.tool_name)
+    if tool is None:
+        return _finish(execution, Status.ERROR, None, f"Tool {execution.tool_name!r} is no longer registered.")
+    policy = tool_policy(tool)
+    try:
+        validated = tool.validate(execution.arguments)
+    except InvalidArguments as exc:
+        return _finish(execution, Status.ERROR, None, f"Invalid arguments: {exc}")
+    ctx = _make_context(execution, execution.user, None, None)
+    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout)
+    execution = _finish(execution, status, result, error)
+    if policy.cache_ttl > 0 and execution.status == Status.SUCCESS:
+        cache.set(cache_key(tool=tool, arguments=execution.arguments, user=execution.user), execution.result,
+                  timeout=policy.cache_ttl)
+    return execution
+
+
+def execution_finish(*, execution_id: str, status: str, error: str) -> ToolExecution:
+    """End an execution from outside the tool (time limit hit, worker lost, reaper)."""
+    execution = ToolExecution.objects.get(pk=execution_id)
+    return _finish(execution, status, None, error)
+
+
+def execution_cancel(*, execution: ToolExecution, user: User | None) -> ToolExecution:
+    """Cancel a pending or running execution: the row first, then the worker's task.
+
+    The waiting side (inline thread or worker) sees the row within
+    ``CANCEL_POLL_SECONDS`` and tells the tool through ``ctx.raise_if_cancelled()``.
+    """
+    now = timezone.now()
+    updated = ToolExecution.objects.filter(
+        pk=execution.pk, status__in=[Status.PENDING, Status.RUNNING]
+    ).update(status=Status.CANCELLED, finished=now, error="Cancelled.")
+    execution.refresh_from_db()
+    if updated:
+        if execution.started:
+            ToolExecution.objects.filter(pk=execution.pk).update(
+                duration_ms=int((now - execution.started).total_seconds() * 1000)
+            )
+            execution.refresh_from_db()
+        metrics.record_finished(execution)
+        if execution.mode == Mode.BACKGROUND and not settings.CELERY_TASK_ALWAYS_EAGER:
+            from mcpsite.celery import app
+
+            app.control.revoke(str(execution.id))
+        events.publish(
+            execution.id,
+            {"type": "execution.result", "execution_id": str(execution.id), "status": execution.status,
+             "result": None, "error": execution.error},
+        )
+    return execution
+
+
+def session_start(*, user: User | None, kind: str, client_info: dict[str, Any] | None = None) -> Session:
+    return Session.objects.create(user=user, kind=kind, client_info=client_info or {})
+
+
+def session_end(*, session: Session) -> None:
+    Session.objects.filter(pk=session.pk, ended__isnull=True).update(ended=timezone.now())

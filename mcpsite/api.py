@@ -1,0 +1,44 @@
+"""REST API errors: always JSON ``{"code", "message", ...}``, never an HTML 500 for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from executions.services import ArgumentsInvalid, ExecutionRejected, RateLimited, ToolForbidden, ToolNotFound, ToolUnavailable
+
+_REJECTION_STATUS = {
+    ToolNotFound: status.HTTP_404_NOT_FOUND,
+    ToolForbidden: status.HTTP_403_FORBIDDEN,
+    ToolUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ArgumentsInvalid: status.HTTP_400_BAD_REQUEST,
+    RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ExecutionRejected):
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        headers = {}
+        if isinstance(exc, ArgumentsInvalid):
+            body["errors"] = exc.errors
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return Response(body, status=_REJECTION_STATUS.get(type(exc), 400), headers=headers)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, APIException):
+        detail = response.data
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "invalid"
+        if isinstance(detail, dict) and set(detail) == {"detail"}:
+            response.data = {"code": code, "message": str(detail["detail"])}
+        else:
+            response.data = {"code": code, "message": "The request is not valid.", "errors": detail}
+    return response

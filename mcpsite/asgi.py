@@ -1,0 +1,16 @@
+"""ASGI entry point: Django for HTTP, Channels for WebSockets.
+
+The MCP Streamable HTTP app is mounted at /mcp here (see tools/mcp_server).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
+# Django must be set up before anything imports models (consumers, the MCP app).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_app})

@@ -1,0 +1,85 @@
+"""Liveness and readiness. ``/readyz`` names each part and says ok, degraded or down."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+# Extra checks other apps add (federation adds remote servers). Each returns
+# (name, {"status": "ok"|"degraded"|"down", ...}); "degraded" does not fail readiness.
+EXTRA_CHECKS: list[Callable[[], list[tuple[str, dict]]]] = []
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"status": "ok", "vendor": connection.vendor}
+
+
+def _check_cache() -> dict:
+    key = f"readyz:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    ok = cache.get(key) == "1"
+    cache.delete(key)
+    return {"status": "ok" if ok else "down"}
+
+
+def _check_channel_layer() -> dict:
+    layer = get_channel_layer()
+    if layer is None:
+        return {"status": "down", "error": "no channel layer configured"}
+
+    async def roundtrip() -> None:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "readyz.ping"})
+        await asyncio.wait_for(layer.receive(channel), timeout=2)
+
+    async_to_sync(roundtrip)()
+    return {"status": "ok", "backend": type(layer).__name__}
+
+
+def _check_broker() -> dict:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return {"status": "ok", "mode": "eager"}
+    from mcpsite.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return {"status": "ok", "mode": "broker"}
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, dict] = {}
+    for name, check in (
+        ("database", _check_database),
+        ("cache", _check_cache),
+        ("channel_layer", _check_channel_layer),
+        ("broker", _check_broker),
+    ):
+        try:
+            checks[name] = check()
+        except Exception as exc:
+            checks[name] = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    for extra in EXTRA_CHECKS:
+        try:
+            checks.update(extra())
+        except Exception as exc:
+            checks[getattr(extra, "__name__", "extra")] = {"status": "degraded", "error": str(exc)[:300]}
+    statuses = {c["status"] for c in checks.values()}
+    overall = "down" if "down" in statuses else "degraded" if "degraded" in statuses else "ok"
+    return JsonResponse({"status": overall, "checks": checks}, status=503 if overall == "down" else 200)

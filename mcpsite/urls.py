@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from executions.api import ExecutionViewSet, SessionViewSet
+from mcpsite import health
+from tools.api import ToolDetailView, ToolExecuteView, ToolListView
+
+router = DefaultRouter()
+router.register("executions", ExecutionViewSet, basename="execution")
+router.register("sessions", SessionViewSet, basename="session")
+
+api_patterns = [
+    path("tools/", ToolListView.as_view(), name="tool-list"),
+    path("tools/<str:name>/", ToolDetailView.as_view(), name="tool-detail"),
+    path("tools/<str:name>/execute/", ToolExecuteView.as_view(), name="tool-execute"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_patterns, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+]

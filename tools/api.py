@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from executions.models import Session, Via
+from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
+from executions.services import ToolNotFound, execute_tool, session_start, tools_for_user
+from tools.base import Mode, Tool
+
+
+class ToolSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    input_schema = serializers.JSONField()
+    output_schema = serializers.JSONField(allow_null=True)
+    annotations = serializers.JSONField()
+    mode = serializers.CharField()
+    source = serializers.CharField()
+    available = serializers.BooleanField()
+
+
+def _visible_tool(request: Request, name: str) -> Tool:
+    for tool in tools_for_user(request.user):
+        if tool.name == name:
+            return tool
+    raise ToolNotFound(f"Unknown tool: {name!r}.")
+
+
+def api_session(request: Request) -> Session:
+    """One API session per token (or per browser login), reused across calls."""
+    auth = request.auth
+    key = f"token:{auth.token_key}" if hasattr(auth, "token_key") else f"login:{request.session.session_key or ''}"
+    session = Session.objects.filter(kind=Session.Kind.API, user=request.user, data__client=key, ended__isnull=True).first()
+    if session is None:
+        session = session_start(user=request.user, kind=Session.Kind.API,
+                                client_info={"user_agent": request.headers.get("User-Agent", "")[:200]})
+        session.data = {"client": key}
+        session.save(update_fields=["data"])
+    return session
+
+
+class ToolListView(APIView):
+    """Every tool you may call, with its JSON Schemas and MCP annotations."""
+
+    @extend_schema(responses=ToolSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response([tool.describe() for tool in tools_for_user(request.user)])
+
+
+class ToolDetailView(APIView):
+    @extend_schema(responses={200: ToolSerializer, 404: OpenApiResponse(description="Unknown tool")})
+    def get(self, request: Request, name: str) -> Response:
+        return Response(_visible_tool(request, name).describe())
+
+
+class ToolExecuteView(APIView):
+    """Run a tool. Inline tools answer 200 with the finished execution; background
+    tools answer 202 with the execution's URL to poll."""
+
+    @extend_schema(
+        request=ExecuteRequestSerializer,
+        responses={
+            200: ToolExecutionSerializer,
+            202: ToolExecutionSerializer,
+            400: OpenApiResponse(description="Invalid arguments"),
+            404: OpenApiResponse(description="Unknown tool"),
+            429: OpenApiResponse(description="Rate limited (see Retry-After)"),
+        },
+    )
+    def post(self, request: Request, name: str) -> Response:
+        body = ExecuteRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        execution = execute_tool(
+            user=request.user, tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
+            session=api_session(request),
+        )
+        data: dict[str, Any] = ToolExecutionSerializer(execution, context={"request": request}).data
+        if execution.mode == Mode.BACKGROUND:
+            url = reverse("api:execution-detail", args=[execution.id], request=request)
+            return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        return Response(data)

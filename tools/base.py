@@ -1,0 +1,186 @@
+"""The ``Tool`` base class and the context a tool runs with.
+
+A tool declares what it is (name, schema, annotations, mode, limits) and implements
+``run(arguments, ctx)``. It never knows which door the call came through or which
+process it runs in: the execution service gives it validated arguments and a
+``ToolContext`` that works the same inline, in a Celery worker and for remote tools.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jsonschema
+from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+class Mode(enum.StrEnum):
+    INLINE = "inline"
+    BACKGROUND = "background"
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class ToolError(Exception):
+    """A failure the tool reports to its caller as a readable message (status ``error``)."""
+
+
+class ToolCancelled(Exception):
+    """Raised by ``ctx.raise_if_cancelled()`` once the execution was cancelled or timed out."""
+
+
+class InvalidArguments(Exception):
+    """The arguments do not match the tool's input schema; ``errors`` says where and why."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['loc']}: {e['msg']}" if e["loc"] else e["msg"] for e in errors))
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """MCP tool annotations (hints to clients; the hub enforces nothing from them)."""
+
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+    open_world: bool = False
+
+    def as_mcp(self) -> dict[str, bool]:
+        return {
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": self.open_world,
+        }
+
+
+ProgressCallback = Callable[[float, float | None, str | None], None]
+LogCallback = Callable[[str, str], None]
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may use: who asked, progress, logs and cancellation."""
+
+    user: User | None
+    execution_id: str
+    on_progress: ProgressCallback | None = None
+    on_log: LogCallback | None = None
+    # Set by the service on timeout, or when it sees the execution's row cancelled (the
+    # service polls the database; the tool's own thread never has to).
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def report_progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total, message)
+
+    def log(self, level: str, message: str) -> None:
+        if self.on_log is not None:
+            self.on_log(level, message)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise ToolCancelled("The execution was cancelled.")
+
+
+class Tool:
+    """Base of every tool, built-in or remote.
+
+    Built-ins set ``input_model`` (a pydantic model) and get their JSON Schema and
+    validation from it. Remote tools set ``raw_input_schema`` and are validated with
+    ``jsonschema``. ``run`` may be ``def`` or ``async def``; it returns a JSON-able
+    dict (or a pydantic model) that is the structured result.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    input_model: ClassVar[type[BaseModel] | None] = None
+    output_model: ClassVar[type[BaseModel] | None] = None
+    annotations: ClassVar[Annotations] = Annotations()
+    mode: ClassVar[Mode] = Mode.INLINE
+    timeout: ClassVar[float | None] = None  # seconds; None means the setting's default
+    cacheable: ClassVar[bool] = False
+    cache_ttl: ClassVar[int | None] = None  # seconds; None means the setting's default
+    required_role: ClassVar[Role] = Role.USER
+    # Where the tool comes from: "builtin", or the remote server's name.
+    source: ClassVar[str] = "builtin"
+
+    # For remote tools, which have no pydantic model.
+    raw_input_schema: dict[str, Any] | None = None
+    raw_output_schema: dict[str, Any] | None = None
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        if self.input_model is not None:
+            return self.input_model.model_json_schema()
+        return self.raw_input_schema or {"type": "object", "properties": {}}
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        if self.output_model is not None:
+            return self.output_model.model_json_schema()
+        return self.raw_output_schema
+
+    @property
+    def available(self) -> bool:
+        """False while the tool cannot be called (a remote server is down)."""
+        return True
+
+    @property
+    def unavailable_reason(self) -> str:
+        return ""
+
+    def validate(self, arguments: Any) -> Any:
+        """Return the validated arguments, or raise ``InvalidArguments``."""
+        if not isinstance(arguments, dict):
+            raise InvalidArguments([{"loc": "", "msg": "arguments must be a JSON object"}])
+        if self.input_model is not None:
+            try:
+                return self.input_model.model_validate(arguments)
+            except ValidationError as exc:
+                raise InvalidArguments(
+                    [
+                        {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]}
+                        for err in exc.errors(include_url=False)
+                    ]
+                ) from None
+        validator = jsonschema.Draft202012Validator(self.input_schema)
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if errors:
+            raise InvalidArguments(
+                [{"loc": ".".join(str(p) for p in e.path), "msg": e.message} for e in errors]
+            )
+        return arguments
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def describe(self) -> dict[str, Any]:
+        """The tool as the REST API and the task pane list it."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+            "annotations": self.annotations.as_mcp(),
+            "mode": str(self.mode),
+            "source": self.source,
+            "available": self.available,
+        }

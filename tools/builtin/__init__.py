@@ -1,0 +1,30 @@
+"""Built-in tools. Each module defines one ``Tool`` subclass; all register at start-up."""
+
+from __future__ import annotations
+
+import importlib
+
+from tools.registry import registry
+
+BUILTIN_MODULES = [
+    "text_statistics",
+]
+
+
+def builtin_tool_classes() -> list[type]:
+    from tools.base import Tool
+
+    classes = []
+    for module_name in BUILTIN_MODULES:
+        module = importlib.import_module(f"tools.builtin.{module_name}")
+        classes.extend(
+            obj for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, Tool) and obj.__module__ == module.__name__ and obj.name
+        )
+    return classes
+
+
+def register_builtins() -> None:
+    for cls in builtin_tool_classes():
+        if registry.get(cls.name) is None:
+            registry.register(cls)

