@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from executions.services import parse_rate
+from tools.models import ToolConfig
+from tools.registry import registry
+
+
+class ToolConfigForm(forms.ModelForm):
+    class Meta:
+        model = ToolConfig
+        fields = "__all__"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        names = registry.names()
+        current = self.instance.tool_name if self.instance and self.instance.pk else None
+        if current and current not in names:
+            names.append(current)
+        self.fields["tool_name"] = forms.ChoiceField(choices=[(n, n) for n in sorted(names)])
+
+    def clean_rate_limit(self) -> str:
+        value = self.cleaned_data["rate_limit"]
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+
+@admin.register(ToolConfig)
+class ToolConfigAdmin(admin.ModelAdmin):
+    form = ToolConfigForm
+    list_display = ("tool_name", "enabled", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "updated")
+    list_editable = ("enabled",)
+    list_filter = ("enabled",)
+    search_fields = ("tool_name",)
+    actions = ["enable", "disable"]
+
+    @admin.action(description="Enable selected tools")
+    def enable(self, request, queryset) -> None:
+        for config in queryset:  # save() per row so the change signal notifies clients
+            config.enabled = True
+            config.save()
+
+    @admin.action(description="Disable selected tools")
+    def disable(self, request, queryset) -> None:
+        for config in queryset:
+            config.enabled = False
+            config.save()
