@@ -76,3 +76,74 @@ def test_it_rate_limits_with_retry_after(api_client, settings):
     response = api_client.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "x"}}, format="json")
     assert response.status_code == 429
     assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+def test_an_oversize_body_gets_413_and_records_nothing(api_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api_client.post(
+        "/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "x" * 5000}}, format="json"
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert ToolExecution.objects.count() == 0
+
+
+def test_an_expired_token_is_refused(api_client, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import APIToken
+
+    APIToken.objects.filter(user=user).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert api_client.get("/api/v1/tools/").status_code == 401
+
+
+def test_arguments_must_be_an_object(api_client):
+    response = api_client.post("/api/v1/tools/text_statistics/execute/", {"arguments": [1, 2]}, format="json")
+    assert response.status_code == 400
+    assert "arguments" in response.json()["errors"]
+
+
+def test_users_see_their_own_executions_and_admins_see_all(api_client, user, admin_user):
+    from rest_framework.test import APIClient
+
+    api_client.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "mine"}}, format="json")
+    ToolExecution.objects.create(tool_name="text_statistics", via="cli", user=admin_user, status="success")
+    mine = api_client.get("/api/v1/executions/").json()
+    assert mine["count"] == 1 and mine["results"][0]["user"] == "alice"
+
+    admin = APIClient()
+    admin.force_authenticate(admin_user)
+    assert admin.get("/api/v1/executions/").json()["count"] == 2
+    assert admin.get("/api/v1/executions/?via=cli").json()["count"] == 1
+    assert admin.get("/api/v1/executions/?tool=text_statistics&status=success").json()["count"] == 2
+    assert admin.get("/api/v1/executions/?status=bogus").status_code == 400
+
+    other = ToolExecution.objects.get(via="cli")
+    assert api_client.get(f"/api/v1/executions/{other.pk}/").status_code == 404
+    assert api_client.post(f"/api/v1/executions/{other.pk}/cancel/").status_code == 404
+
+
+def test_cancel_of_a_pending_execution_marks_it_cancelled(api_client, user):
+    row = ToolExecution.objects.create(tool_name="analyze_document", via="api", user=user, status="pending",
+                                       mode="background")
+    response = api_client.post(f"/api/v1/executions/{row.pk}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    row.refresh_from_db()
+    assert row.status == "cancelled" and row.finished is not None
+
+
+def test_sessions_list_the_api_session_with_its_calls(api_client):
+    for _ in range(2):
+        api_client.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "a b"}}, format="json")
+    sessions = api_client.get("/api/v1/sessions/").json()["results"]
+    assert len(sessions) == 1
+    assert sessions[0]["kind"] == "api" and sessions[0]["executions"] == 2
+
+
+def test_tool_detail_and_unknown_tool_detail(api_client):
+    assert api_client.get("/api/v1/tools/text_statistics/").json()["mode"] == "inline"
+    response = api_client.get("/api/v1/tools/nope/")
+    assert response.status_code == 404 and response.json()["code"] == "tool_not_found"
