@@ -187,6 +187,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 KNOX_TOKEN_MODEL = "accounts.APIToken"
+# knox's own migrations would create its (swapped-out) token table, which then blocks
+# TRUNCATE of the user table on PostgreSQL; our token model has its own migration.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_PREFIX": "mcps_",
