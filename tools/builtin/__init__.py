@@ -8,6 +8,8 @@ from tools.registry import registry
 
 BUILTIN_MODULES = [
     "text_statistics",
+    "calculate",
+    "find_replace",
 ]
 
 
