@@ -215,6 +215,9 @@ WEB_SEARCH_PROVIDER = env.str("WEB_SEARCH_PROVIDER", default="")
 WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")
 WEB_SEARCH_API_KEY = env.str("WEB_SEARCH_API_KEY", default="")
 
+# Seconds a find_replace regular expression may run before it is stopped.
+FIND_REPLACE_REGEX_TIMEOUT = env.float("FIND_REPLACE_REGEX_TIMEOUT", default=1.0)
+
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
