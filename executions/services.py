@@ -396,8 +396,21 @@ def execute_tool(
         from executions.tasks import run_execution
 
         execution_id = str(execution.id)
-        # On commit, so that a worker never picks up a row that was rolled back.
-        transaction.on_commit(lambda: run_execution.apply_async(args=[execution_id], task_id=execution_id))
+
+        def forward(event: dict[str, Any]) -> None:
+            # With eager Celery the task runs right here: give the door its callbacks as
+            # for an inline call. A real worker's events arrive over the channel layer.
+            callback = {"execution.progress": on_progress, "execution.log": on_log}.get(event["type"])
+            if callback is not None:
+                callback(event)
+
+        unsubscribe = events.subscribe(execution_id, forward) if (on_progress or on_log) else None
+        try:
+            # On commit, so that a worker never picks up a row that was rolled back.
+            transaction.on_commit(lambda: run_execution.apply_async(args=[execution_id], task_id=execution_id))
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
         execution.refresh_from_db()
         return execution
 

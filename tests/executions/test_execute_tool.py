@@ -263,3 +263,9 @@ def test_a_redelivered_background_task_does_not_run_twice(user):
 
     execution = execute_tool(user=user, tool_name="test_background", arguments={}, via="api")
     assert execution_run(execution_id=str(execution.pk)) is None  # already claimed and finished
+
+
+def test_an_eager_background_call_gives_the_door_its_progress_callbacks(user):
+    progress = []
+    execute_tool(user=user, tool_name="test_background", arguments={}, via="ws", on_progress=progress.append)
+    assert [(e["progress"], e["message"]) for e in progress] == [(1, "step 1"), (2, "step 2")]
