@@ -10,6 +10,7 @@ BUILTIN_MODULES = [
     "text_statistics",
     "calculate",
     "find_replace",
+    "analyze_document",
 ]
 
 

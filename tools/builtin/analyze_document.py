@@ -1,0 +1,401 @@
+"""Analyse a whole document section by section with the other text tools.
+
+The document (plain text, or a .docx sent as base64) is split into sections: at
+headings in a .docx (and at Markdown ``#`` headings in plain text), otherwise into
+groups of blank-line-separated paragraphs of bounded size. Each section goes through
+the text tools that exist (text_statistics, spell_check, extract_keywords, summarize,
+detect_language). Those calls are sub-steps of this one execution: their ``run()`` is
+called directly with validated arguments, so they leave no ToolExecution of their own,
+share this execution's cancellation and do not report progress of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import importlib.util
+import inspect
+import io
+import re
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from segtok.segmenter import split_multi
+
+from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolContext, ToolError
+from tools.builtin import BUILTIN_MODULES
+from tools.registry import registry
+
+# Analysis name -> the built-in tool (and module) that performs it.
+ANALYSIS_TOOLS = {
+    "statistics": "text_statistics",
+    "spelling": "spell_check",
+    "keywords": "extract_keywords",
+    "summary": "summarize",
+    "language": "detect_language",
+}
+# Only analyses whose tool ships with this build are offered in the input schema.
+OFFERED_ANALYSES = tuple(
+    analysis
+    for analysis, module in ANALYSIS_TOOLS.items()
+    if module in BUILTIN_MODULES and importlib.util.find_spec(f"tools.builtin.{module}") is not None
+)
+AnalysisName = Literal[OFFERED_ANALYSES]  # type: ignore[valid-type]
+
+MAX_DOCX_BYTES = 20 * 1024 * 1024
+# A .docx is a zip; refuse one whose parts inflate past this (a zip bomb) before parsing.
+MAX_DOCX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
+MAX_TEXT_CHARACTERS = 2_000_000
+
+_HEADING_STYLE = re.compile(r"^(?:heading\s*(\d)|title)$", re.IGNORECASE)
+_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n+")
+
+
+class AnalyzeDocumentInput(BaseModel):
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARACTERS, description="The document as plain text.")
+    docx_base64: str | None = Field(
+        default=None,
+        max_length=MAX_DOCX_BYTES * 4 // 3 + 4,
+        description="The document as a .docx file, base64-encoded (a data: URL prefix is accepted).",
+    )
+    analyses: list[AnalysisName] | None = Field(  # type: ignore[valid-type]
+        default=None, description="Which analyses to run on each section; all of them when omitted."
+    )
+    section_words: int = Field(
+        default=400, ge=50, le=10_000,
+        description="Plain text without headings is split into groups of paragraphs of about this many words.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AnalyzeDocumentInput:
+        if (self.text is None) == (self.docx_base64 is None):
+            raise ValueError("give either text or docx_base64, not both or neither")
+        return self
+
+
+class SectionResult(BaseModel):
+    index: int = Field(description="1-based position in the document.")
+    title: str
+    level: int | None = Field(description="Heading level: 0 for a Title, 1 for Heading 1, ...; null without a heading.")
+    characters: int
+    results: dict[str, Any] = Field(description="Each analysis' result, keyed by analysis name.")
+    errors: dict[str, str] = Field(default_factory=dict, description="Analyses that failed on this section.")
+
+
+class LanguageShare(BaseModel):
+    language: str
+    sections: int
+    characters: int
+
+
+class DocumentSummary(BaseModel):
+    sections: int
+    analyses: list[str]
+    characters: int
+    words: int | None = None
+    sentences: int | None = None
+    paragraphs: int | None = None
+    reading_time_seconds: int | None = None
+    readability: dict[str, float] | None = Field(
+        default=None, description="Readability scores of the whole document."
+    )
+    top_keywords: list[Any] | None = Field(default=None, description="Keywords of the whole document.")
+    languages: list[LanguageShare] | None = Field(
+        default=None, description="Languages detected in the sections, by share of the text."
+    )
+    misspellings: int | None = Field(default=None, description="Possible misspellings over all sections.")
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
+class AnalyzeDocumentOutput(BaseModel):
+    source: Literal["text", "docx"]
+    sections: list[SectionResult]
+    summary: DocumentSummary
+
+
+# --- Splitting --------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    title: str
+    level: int | None
+    text: str
+
+
+def _decode_docx(data: str) -> bytes:
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    try:
+        raw = base64.b64decode(re.sub(r"\s+", "", data), validate=True)
+    except (binascii.Error, ValueError):
+        raise ToolError("docx_base64 is not valid base64.") from None
+    if len(raw) > MAX_DOCX_BYTES:
+        raise ToolError(f"The .docx is larger than {MAX_DOCX_BYTES // (1024 * 1024)} MB.")
+    return raw
+
+
+def _docx_blocks(raw: bytes) -> list[tuple[str, int | None]]:
+    """The document's paragraphs and tables in order, as (text, heading level or None).
+
+    Title is level 0, "Heading N" level N.
+    """
+    import docx
+    from docx.table import Table
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_DOCX_UNCOMPRESSED_BYTES:
+                raise ToolError("The .docx expands to more than 200 MB; it is refused.")
+        document = docx.Document(io.BytesIO(raw))
+    except ToolError:
+        raise
+    except Exception as exc:  # python-docx raises a range of types for a broken package
+        raise ToolError(f"docx_base64 is not a readable .docx file ({type(exc).__name__}).") from None
+
+    blocks: list[tuple[str, int | None]] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    # A merged cell is returned once per grid column it spans.
+                    if cell.text and (not cells or cells[-1] != cell.text):
+                        cells.append(cell.text)
+                if cells:
+                    blocks.append(("\t".join(cells), None))
+            continue
+        style_name = block.style.name if block.style is not None else ""
+        match = _HEADING_STYLE.match(style_name or "")
+        level = (int(match.group(1)) if match.group(1) else 0) if match else None
+        blocks.append((block.text, level))
+    return blocks
+
+
+def _sections_from_docx(raw: bytes) -> list[Section]:
+    sections: list[Section] = []
+    current = Section(title="Before the first heading", level=None, text="")
+    body: list[str] = []
+    for text, level in _docx_blocks(raw):
+        if level is not None and text.strip():
+            current.text = "\n\n".join(body)
+            sections.append(current)
+            current, body = Section(title=text.strip(), level=level, text=""), []
+        elif text.strip():
+            body.append(text)
+    current.text = "\n\n".join(body)
+    sections.append(current)
+    # A heading directly followed by another heading has nothing to analyse.
+    return [s for s in sections if s.text.strip()]
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _bounded_pieces(paragraph: str, limit: int) -> list[str]:
+    """A paragraph, cut at sentence ends into pieces of at most ``limit`` words if it is longer."""
+    if _word_count(paragraph) <= limit:
+        return [paragraph]
+    pieces: list[str] = []
+    current: list[str] = []
+    words = 0
+    for sentence in split_multi(paragraph):
+        count = _word_count(sentence)
+        if current and words + count > limit:
+            pieces.append(" ".join(current))
+            current, words = [], 0
+        current.append(sentence)
+        words += count
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def _sections_from_text(text: str, section_words: int) -> list[Section]:
+    """Sections at Markdown headings, and groups of paragraphs of at most ``section_words``."""
+    sections: list[Section] = []
+    group: list[str] = []
+    group_words = 0
+    heading: tuple[str, int] | None = None
+    continued = False
+    first = last = 0  # paragraph numbers in the current group, for titles without a heading
+    number = 0
+
+    def close() -> None:
+        nonlocal group, group_words, continued
+        if group:
+            if heading is not None:
+                title = heading[0] + (" (continued)" if continued else "")
+                level: int | None = heading[1]
+            else:
+                title = f"Paragraph {first}" if first == last else f"Paragraphs {first}–{last}"
+                level = None
+            sections.append(Section(title=title, level=level, text="\n\n".join(group)))
+            continued = True
+        group, group_words = [], 0
+
+    for paragraph in _BLANK_LINES.split(text.replace("\r\n", "\n")):
+        paragraph = paragraph.strip()
+        first_line, _, rest = paragraph.partition("\n")
+        match = _MARKDOWN_HEADING.match(first_line)
+        if match:
+            close()
+            heading, continued = (match.group(2), len(match.group(1))), False
+            paragraph = rest.strip()
+        if not paragraph:
+            continue
+        number += 1
+        for piece in _bounded_pieces(paragraph, section_words):
+            words = _word_count(piece)
+            if group and group_words + words > section_words:
+                close()
+            if not group:
+                first = number
+            last = number
+            group.append(piece)
+            group_words += words
+    close()
+    return sections
+
+
+# --- Running the other tools -------------------------------------------------------------
+
+
+def _run_tool(tool_name: str, arguments: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+    tool = registry.get(tool_name)
+    if tool is None:
+        raise ToolError(f"The {tool_name} tool is not available.")
+    validated = tool.validate(arguments)
+    # A child context: same user and cancellation, but the sub-step's own progress would
+    # only confuse this execution's progress bar.
+    child = ToolContext(user=ctx.user, execution_id=ctx.execution_id, on_log=ctx.on_log, cancel_event=ctx.cancel_event)
+    if inspect.iscoroutinefunction(tool.run):
+        result = asyncio.run(tool.run(validated, child))
+    else:
+        result = tool.run(validated, child)
+    return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+
+
+def _analyse(analysis: str, text: str, ctx: ToolContext) -> dict[str, Any]:
+    return _run_tool(ANALYSIS_TOOLS[analysis], {"text": text}, ctx)
+
+
+def _language_of(result: dict[str, Any]) -> str | None:
+    language = result.get("language")
+    if isinstance(language, dict):
+        language = language.get("code") or language.get("name")
+    return language or None
+
+
+def _misspelling_count(result: dict[str, Any]) -> int:
+    if isinstance(result.get("count"), int):
+        return result["count"]
+    return len(result.get("misspellings") or result.get("misspelled") or [])
+
+
+def _keywords_of(result: dict[str, Any]) -> list[Any]:
+    return list(result.get("keywords") or [])
+
+
+class AnalyzeDocumentTool(Tool):
+    name = "analyze_document"
+    title = "Analyze document"
+    description = (
+        "Analyse a whole document (plain text or a base64 .docx) section by section: statistics and "
+        "readability" + (", spelling" if "spelling" in OFFERED_ANALYSES else "")
+        + (", keywords" if "keywords" in OFFERED_ANALYSES else "")
+        + (", a summary" if "summary" in OFFERED_ANALYSES else "")
+        + (", language" if "language" in OFFERED_ANALYSES else "")
+        + " for each section, and a summary of the whole document. Sections follow the headings of a "
+        ".docx, or groups of paragraphs in plain text. Runs in the background and reports progress."
+    )
+    input_model = AnalyzeDocumentInput
+    output_model = AnalyzeDocumentOutput
+    annotations = Annotations(read_only=True, idempotent=True)
+    mode = Mode.BACKGROUND
+    timeout = 600.0
+
+    def run(self, arguments: AnalyzeDocumentInput, ctx: ToolContext) -> AnalyzeDocumentOutput:
+        if arguments.docx_base64 is not None:
+            source: Literal["text", "docx"] = "docx"
+            sections = _sections_from_docx(_decode_docx(arguments.docx_base64))
+        else:
+            source = "text"
+            sections = _sections_from_text(arguments.text or "", arguments.section_words)
+        if not sections:
+            raise ToolError("The document has no text to analyse.")
+        analyses = list(dict.fromkeys(arguments.analyses)) if arguments.analyses is not None else list(OFFERED_ANALYSES)
+
+        total = len(sections) + 1  # and one step for the whole document
+        results: list[SectionResult] = []
+        for index, section in enumerate(sections, start=1):
+            ctx.report_progress(index - 1, total, f"Section {index} of {len(sections)}: {section.title}")
+            ctx.raise_if_cancelled()
+            section_result = SectionResult(
+                index=index, title=section.title, level=section.level, characters=len(section.text), results={}
+            )
+            for analysis in analyses:
+                ctx.raise_if_cancelled()
+                try:
+                    section_result.results[analysis] = _analyse(analysis, section.text, ctx)
+                except (ToolError, InvalidArguments) as exc:
+                    section_result.errors[analysis] = str(exc)
+            results.append(section_result)
+
+        ctx.report_progress(len(sections), total, "Whole document")
+        ctx.raise_if_cancelled()
+        summary = self._summarise(sections, results, analyses, ctx)
+        ctx.report_progress(total, total, "Done")
+        return AnalyzeDocumentOutput(source=source, sections=results, summary=summary)
+
+    def _summarise(
+        self, sections: list[Section], results: list[SectionResult], analyses: list[str], ctx: ToolContext
+    ) -> DocumentSummary:
+        whole = "\n\n".join(s.text for s in sections)
+        summary = DocumentSummary(sections=len(sections), analyses=analyses, characters=len(whole))
+        if "statistics" in analyses:
+            try:
+                stats = _analyse("statistics", whole, ctx)
+            except (ToolError, InvalidArguments) as exc:
+                summary.errors["statistics"] = str(exc)
+            else:
+                summary.words = stats["words"]
+                summary.sentences = stats["sentences"]
+                summary.paragraphs = stats["paragraphs"]
+                summary.reading_time_seconds = stats["reading_time_seconds"]
+                summary.readability = {
+                    key: stats[key]
+                    for key in ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "smog_index",
+                                "coleman_liau_index")
+                }
+        if "keywords" in analyses:
+            ctx.raise_if_cancelled()
+            try:
+                # Keywords of the whole text, not a merge of the sections': a term that runs
+                # through every section should rank above one that dominates a single one.
+                summary.top_keywords = _keywords_of(_analyse("keywords", whole, ctx))
+            except (ToolError, InvalidArguments) as exc:
+                summary.errors["keywords"] = str(exc)
+        if "language" in analyses:
+            sections_by_language: Counter[str] = Counter()
+            characters_by_language: Counter[str] = Counter()
+            for result in results:
+                language = _language_of(result.results.get("language") or {})
+                if language:
+                    sections_by_language[language] += 1
+                    characters_by_language[language] += result.characters
+            summary.languages = [
+                LanguageShare(language=language, sections=sections_by_language[language], characters=characters)
+                for language, characters in characters_by_language.most_common()
+            ]
+        if "spelling" in analyses:
+            summary.misspellings = sum(
+                _misspelling_count(r.results["spelling"]) for r in results if "spelling" in r.results
+            )
+        return summary
