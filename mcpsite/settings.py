@@ -126,7 +126,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Files not collected yet (a fresh checkout, the tests) are found in the apps directly.
+WHITENOISE_USE_FINDERS = True
 
 # --- Redis: one URL moves the channel layer, cache and broker together ----------
 REDIS_URL = env.str("REDIS_URL", default="")
