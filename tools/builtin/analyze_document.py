@@ -17,6 +17,7 @@ import binascii
 import importlib.util
 import inspect
 import io
+import logging
 import re
 import zipfile
 from collections import Counter
@@ -26,9 +27,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 from segtok.segmenter import split_multi
 
-from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolContext, ToolError
+from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.builtin import BUILTIN_MODULES
 from tools.registry import registry
+
+logger = logging.getLogger(__name__)
 
 # Analysis name -> the built-in tool (and module) that performs it.
 ANALYSIS_TOOLS = {
@@ -282,8 +285,19 @@ def _run_tool(tool_name: str, arguments: dict[str, Any], ctx: ToolContext) -> di
     return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
 
-def _analyse(analysis: str, text: str, ctx: ToolContext) -> dict[str, Any]:
-    return _run_tool(ANALYSIS_TOOLS[analysis], {"text": text}, ctx)
+def _analyse(analysis: str, text: str, ctx: ToolContext, errors: dict[str, str]) -> dict[str, Any] | None:
+    """One analysis of one text; a failure is noted in ``errors`` and gives None."""
+    try:
+        return _run_tool(ANALYSIS_TOOLS[analysis], {"text": text}, ctx)
+    except ToolCancelled:
+        raise
+    except (ToolError, InvalidArguments) as exc:
+        errors[analysis] = str(exc)
+    except Exception as exc:
+        # One analysis failing on one section must not lose the whole document's.
+        logger.exception("analysis %s failed", analysis)
+        errors[analysis] = f"{ANALYSIS_TOOLS[analysis]} failed: {type(exc).__name__}"
+    return None
 
 
 def _language_of(result: dict[str, Any]) -> str | None:
@@ -342,10 +356,9 @@ class AnalyzeDocumentTool(Tool):
             )
             for analysis in analyses:
                 ctx.raise_if_cancelled()
-                try:
-                    section_result.results[analysis] = _analyse(analysis, section.text, ctx)
-                except (ToolError, InvalidArguments) as exc:
-                    section_result.errors[analysis] = str(exc)
+                result = _analyse(analysis, section.text, ctx, section_result.errors)
+                if result is not None:
+                    section_result.results[analysis] = result
             results.append(section_result)
 
         ctx.report_progress(len(sections), total, "Whole document")
@@ -360,11 +373,8 @@ class AnalyzeDocumentTool(Tool):
         whole = "\n\n".join(s.text for s in sections)
         summary = DocumentSummary(sections=len(sections), analyses=analyses, characters=len(whole))
         if "statistics" in analyses:
-            try:
-                stats = _analyse("statistics", whole, ctx)
-            except (ToolError, InvalidArguments) as exc:
-                summary.errors["statistics"] = str(exc)
-            else:
+            stats = _analyse("statistics", whole, ctx, summary.errors)
+            if stats is not None:
                 summary.words = stats["words"]
                 summary.sentences = stats["sentences"]
                 summary.paragraphs = stats["paragraphs"]
@@ -376,12 +386,11 @@ class AnalyzeDocumentTool(Tool):
                 }
         if "keywords" in analyses:
             ctx.raise_if_cancelled()
-            try:
-                # Keywords of the whole text, not a merge of the sections': a term that runs
-                # through every section should rank above one that dominates a single one.
-                summary.top_keywords = _keywords_of(_analyse("keywords", whole, ctx))
-            except (ToolError, InvalidArguments) as exc:
-                summary.errors["keywords"] = str(exc)
+            # Keywords of the whole text, not a merge of the sections': a term that runs
+            # through every section should rank above one that dominates a single one.
+            keywords = _analyse("keywords", whole, ctx, summary.errors)
+            if keywords is not None:
+                summary.top_keywords = _keywords_of(keywords)
         if "language" in analyses:
             sections_by_language: Counter[str] = Counter()
             characters_by_language: Counter[str] = Counter()

@@ -244,7 +244,7 @@ def _split_target(expression: str) -> tuple[str, str | None]:
             continue
         try:
             target_value, _ = _parse(target)
-        except (ToolError, pint.PintError, ZeroDivisionError, OverflowError, RecursionError):
+        except Exception:  # whatever the reason, what follows is not a unit: no split here
             continue
         if isinstance(target_value, pint.Quantity) and target_value.magnitude == 1:
             return source, target
