@@ -223,6 +223,30 @@ WEB_SEARCH_API_KEY = env.str("WEB_SEARCH_API_KEY", default="")
 # Seconds a find_replace regular expression may run before it is stopped.
 FIND_REPLACE_REGEX_TIMEOUT = env.float("FIND_REPLACE_REGEX_TIMEOUT", default=1.0)
 
+# --- Word Add-in WebSocket (/ws/addin/) ------------------------------------------------
+# Origins the task pane may connect from: "host" (any scheme and port) or "https://host:port".
+ADDIN_ALLOWED_ORIGINS = env.list("ADDIN_ALLOWED_ORIGINS", default=["127.0.0.1", "localhost", "[::1]"])
+# Seconds a new connection has to send its auth frame before it is closed (4001).
+ADDIN_WS_AUTH_TIMEOUT = env.float("ADDIN_WS_AUTH_TIMEOUT", default=5.0)
+# Frames larger than this close the connection (1009).
+ADDIN_WS_MAX_FRAME_BYTES = env.int("ADDIN_WS_MAX_FRAME_BYTES", default=4 * 1024 * 1024)
+# Frames per connection (N/s, N/m); a client sending more is closed (4029).
+ADDIN_WS_RATE_LIMIT = env.str("ADDIN_WS_RATE_LIMIT", default="20/s")
+
+# --- Background executions on workers -----------------------------------------------------
+# Celery's soft limit is the tool's timeout plus this grace, its hard limit twice the grace.
+CELERY_TIME_LIMIT_GRACE = env.float("CELERY_TIME_LIMIT_GRACE", default=30.0)
+# A worker marks each execution it runs alive this often (in the shared cache).
+EXECUTION_HEARTBEAT_SECONDS = env.float("EXECUTION_HEARTBEAT_SECONDS", default=5.0)
+# A running background execution without a heartbeat for this long has lost its worker.
+EXECUTION_LOST_AFTER = env.float("EXECUTION_LOST_AFTER", default=30.0)
+# How often the reaper (celery beat, `make worker`) looks for lost executions.
+EXECUTION_REAPER_INTERVAL = env.float("EXECUTION_REAPER_INTERVAL", default=15.0)
+CELERY_BEAT_SCHEDULE = {
+    "reap-executions": {"task": "executions.reap_executions", "schedule": EXECUTION_REAPER_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")

@@ -1,0 +1,416 @@
+"""The Word Add-in's WebSocket door at /ws/addin/ (protocol in DESIGN.md).
+
+The consumer only translates frames to and from the execution service. Tool calls run
+on their own threads (``sync_to_async(thread_sensitive=False)``) so that one socket can
+have several calls in flight and still answer ``execution_cancel`` and ``ping``.
+
+Events of an execution reach the socket one of two ways, never both: through the
+execution's channel-layer group when the layer is shared (Redis: a Celery worker in
+another process publishes there), otherwise through the in-process listener of
+``executions.events`` (embedded mode, eager Celery, inline tools).
+
+Close codes (also in the README):
+    4001  not authenticated: bad token, or no ``auth`` frame within ADDIN_WS_AUTH_TIMEOUT
+    1009  a frame larger than ADDIN_WS_MAX_FRAME_BYTES
+    4029  more frames than ADDIN_WS_RATE_LIMIT allows (a flood)
+A foreign or missing Origin is refused at the handshake (HTTP 403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from accounts.services import user_for_token
+from executions import events, services
+from executions.models import Session, ToolExecution
+from tools.registry import registry
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_TOO_LARGE = 1009
+CLOSE_FLOOD = 4029
+
+# A session's last_activity is written at most this often, not on every frame.
+ACTIVITY_WRITE_SECONDS = 30.0
+
+
+class FrameError(Exception):
+    """A bad frame: answered with an ``error`` frame, the socket stays open."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class TokenBucket:
+    """Per-connection flood control: ``rate`` frames per ``period`` seconds, bursts up to ``rate``."""
+
+    def __init__(self, rate: int, period: float) -> None:
+        self.capacity = float(rate)
+        self.tokens = float(rate)
+        self.per_second = rate / period
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.per_second)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _execution_id(content: dict[str, Any]) -> str:
+    value = content.get("execution_id")
+    if value is None:
+        raise FrameError("missing_field", "The frame needs an execution_id.")
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise FrameError("invalid_field", "execution_id is not a valid execution id.") from None
+
+
+def result_frame(execution_id: str, status: str, result: Any, error: str) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "execution_result", "execution_id": execution_id, "status": status}
+    if status == ToolExecution.Status.SUCCESS:
+        frame["result"] = result
+    else:
+        frame["error"] = error
+    return frame
+
+
+def progress_frame(execution_id: str, progress: Any, total: Any, message: Any) -> dict[str, Any]:
+    return {
+        "type": "execution_progress", "execution_id": execution_id, "progress": progress, "total": total,
+        "message": message or "",
+    }
+
+
+class AddinConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = None
+        self.session: Session | None = None
+        self.loop = asyncio.get_running_loop()
+        rate = services.parse_rate(settings.ADDIN_WS_RATE_LIMIT)
+        self.bucket = TokenBucket(*rate) if rate else None
+        # execution id -> how to stop watching it
+        self.watching: dict[str, Any] = {}
+        self.finished: set[str] = set()
+        self.cancel_events: dict[str, threading.Event] = {}
+        self.calls: set[asyncio.Task[None]] = set()
+        self.last_activity_write = time.monotonic()
+        self.closing = False
+        await self.accept()
+        self.auth_timer = self.loop.call_later(settings.ADDIN_WS_AUTH_TIMEOUT, self._auth_timed_out)
+
+    def _auth_timed_out(self) -> None:
+        if self.user is None and not self.closing:
+            self._spawn(self._close(CLOSE_UNAUTHENTICATED))
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self.calls.add(task)
+        task.add_done_callback(self.calls.discard)
+
+    async def _close(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        self.auth_timer.cancel()
+        if self.user is not None:
+            registry.remove_listener(self._tools_changed_threadsafe)
+        for execution_id in list(self.watching):
+            await self._unwatch(execution_id)
+        # Calls in flight keep running: the add-in resumes them after reconnecting.
+        for task in list(self.calls):
+            task.cancel()
+        if self.session is not None:
+            await database_sync_to_async(services.session_end)(session=self.session)
+
+    # --- Frames in ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.closing:
+            return
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.ADDIN_WS_MAX_FRAME_BYTES:
+            await self._close(CLOSE_TOO_LARGE)
+            return
+        if self.bucket is not None and not self.bucket.take():
+            await self._close(CLOSE_FLOOD)
+            return
+        request_id = None
+        try:
+            if text_data is None:
+                raise FrameError("binary_frame", "Binary frames are not supported; send JSON text frames.")
+            try:
+                content = json.loads(text_data)
+            except ValueError:
+                raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+            if not isinstance(content, dict):
+                raise FrameError("invalid_frame", "A frame must be a JSON object with a type.")
+            request_id = content.get("id")
+            await self.receive_json(content)
+        except FrameError as exc:
+            await self._send_error(request_id, exc.code, exc.message)
+        except services.ExecutionRejected as exc:
+            await self._send_error(request_id, exc.code, exc.message)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise FrameError("missing_field", "The frame needs a type.")
+        if kind == "auth":
+            await self._auth(content)
+            return
+        if self.user is None:
+            raise FrameError("not_authenticated", "Send an auth frame with your token first.")
+        handler = {
+            "ping": self._ping,
+            "tools_list": self._tools_list,
+            "tool_execute": self._tool_execute,
+            "execution_cancel": self._execution_cancel,
+            "execution_subscribe": self._execution_subscribe,
+        }.get(kind)
+        if handler is None:
+            raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
+        await self._touch()
+        await handler(content)
+
+    async def _auth(self, content: dict[str, Any]) -> None:
+        if self.user is not None:
+            raise FrameError("already_authenticated", "This connection is already authenticated.")
+        token = content.get("token")
+        if not isinstance(token, str) or not token:
+            raise FrameError("missing_field", "The auth frame needs a token.")
+        found = await database_sync_to_async(user_for_token)(token)
+        if found is None:
+            await self._send_error(content.get("id"), "unauthorized", "The token is not valid.")
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        self.user = found[0]
+        self.auth_timer.cancel()
+        headers = dict(self.scope.get("headers", []))
+        client = content.get("client")
+        client_info = {
+            "origin": headers.get(b"origin", b"").decode("latin1"),
+            "user_agent": headers.get(b"user-agent", b"").decode("latin1")[:300],
+            "client": client if isinstance(client, (str, dict)) else "",
+        }
+        self.session = await database_sync_to_async(services.session_start)(
+            user=self.user, kind=Session.Kind.ADDIN, client_info=client_info
+        )
+        registry.add_listener(self._tools_changed_threadsafe)
+        await self.send_json(
+            {"type": "authenticated", "id": content.get("id"), "user": self.user.username,
+             "session_id": str(self.session.pk)}
+        )
+
+    async def _touch(self) -> None:
+        now = time.monotonic()
+        if self.session is not None and now - self.last_activity_write > ACTIVITY_WRITE_SECONDS:
+            self.last_activity_write = now
+            await database_sync_to_async(_session_touch)(session=self.session)
+
+    async def _ping(self, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong", "id": content.get("id")})
+
+    async def _tools_list(self, content: dict[str, Any]) -> None:
+        tools = await database_sync_to_async(_describe_tools)(self.user)
+        await self.send_json({"type": "tools", "id": content.get("id"), "tools": tools})
+
+    async def _tool_execute(self, content: dict[str, Any]) -> None:
+        request_id = content.get("id")
+        if request_id is None or not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            raise FrameError("missing_field", "tool_execute needs an id (string or number) to match the answers.")
+        tool = content.get("tool")
+        if not isinstance(tool, str) or not tool:
+            raise FrameError("missing_field", "tool_execute needs the tool's name.")
+        arguments = content.get("arguments", {})
+        if not isinstance(arguments, dict):
+            raise FrameError("invalid_field", "arguments must be a JSON object.")
+        # Run as a task: this handler must return so the socket keeps reading frames.
+        self._spawn(self._run_call(request_id, tool, arguments))
+
+    async def _run_call(self, request_id: Any, tool: str, arguments: dict[str, Any]) -> None:
+        cancel_event = threading.Event()
+        created: list[str] = []
+
+        def on_created(execution: ToolExecution) -> None:
+            # On the call's thread, before the tool starts: announce and start watching, and
+            # wait for it so that no event of the execution goes past an unwatched socket.
+            execution_id = str(execution.id)
+            created.append(execution_id)
+            self.cancel_events[execution_id] = cancel_event
+            asyncio.run_coroutine_threadsafe(self._accepted(request_id, execution_id), self.loop).result(timeout=30)
+
+        try:
+            execution = await sync_to_async(services.execute_tool, thread_sensitive=False)(
+                user=self.user, tool_name=tool, arguments=arguments, via="ws", session=self.session,
+                on_created=on_created, cancel_event=cancel_event,
+            )
+        except services.ExecutionRejected as exc:
+            await self._send_error(request_id, exc.code, exc.message)
+            return
+        except Exception:
+            logger.exception("tool_execute failed")
+            await self._send_error(request_id, "internal_error", "The call failed on the server.")
+            return
+        finally:
+            for execution_id in created:
+                self.cancel_events.pop(execution_id, None)
+        if execution.is_final:
+            # The result event may already have gone out; _deliver sends it once.
+            await self._deliver(
+                {"type": "execution.result", "execution_id": str(execution.id), "status": execution.status,
+                 "result": execution.result, "error": execution.error}
+            )
+
+    async def _accepted(self, request_id: Any, execution_id: str) -> None:
+        await self.send_json({"type": "execution_accepted", "id": request_id, "execution_id": execution_id})
+        await self._watch(execution_id)
+
+    async def _execution_cancel(self, content: dict[str, Any]) -> None:
+        execution_id = _execution_id(content)
+        execution = await database_sync_to_async(_own_execution)(execution_id, self.user)
+        if execution is None:
+            raise FrameError("not_found", "No such execution of yours.")
+        if execution.is_final:
+            raise FrameError("not_running", f"The execution has already ended ({execution.status}).")
+        await self._watch(execution_id)
+        event = self.cancel_events.get(execution_id)
+        if event is not None:
+            event.set()
+        await database_sync_to_async(services.execution_cancel)(execution=execution, user=self.user)
+
+    async def _execution_subscribe(self, content: dict[str, Any]) -> None:
+        execution_id = _execution_id(content)
+        execution = await database_sync_to_async(_own_execution)(execution_id, self.user)
+        if execution is None:
+            raise FrameError("not_found", "No such execution of yours.")
+        if not execution.is_final:
+            await self._watch(execution_id)
+            # Read again after joining: it may have finished in between, and no event says so.
+            execution = await database_sync_to_async(_own_execution)(execution_id, self.user)
+        if execution.is_final:
+            self.finished.discard(execution_id)  # a replay for the client that asked
+            await self._deliver(
+                {"type": "execution.result", "execution_id": execution_id, "status": execution.status,
+                 "result": execution.result, "error": execution.error}
+            )
+        elif execution.progress is not None:
+            await self.send_json(
+                progress_frame(execution_id, execution.progress, execution.progress_total, execution.progress_message)
+            )
+
+    # --- Watching executions ---------------------------------------------------------------
+
+    async def _watch(self, execution_id: str) -> None:
+        if execution_id in self.watching or self.closing:
+            return
+        if events.channel_layer_is_shared():
+            await self.channel_layer.group_add(events.group_name(execution_id), self.channel_name)
+            self.watching[execution_id] = None
+        else:
+            def listener(event: dict[str, Any]) -> None:
+                self.loop.call_soon_threadsafe(self._event_threadsafe, event)
+
+            self.watching[execution_id] = events.subscribe(execution_id, listener)
+
+    async def _unwatch(self, execution_id: str) -> None:
+        if execution_id not in self.watching:
+            return
+        unsubscribe = self.watching.pop(execution_id)
+        if unsubscribe is not None:
+            unsubscribe()
+        else:
+            await self.channel_layer.group_discard(events.group_name(execution_id), self.channel_name)
+
+    def _event_threadsafe(self, event: dict[str, Any]) -> None:
+        # call_soon_threadsafe runs these in order; the outbox keeps that order on the wire.
+        if not hasattr(self, "outbox"):
+            self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            self._spawn(self._drain_outbox())
+        self.outbox.put_nowait(event)
+
+    async def _drain_outbox(self) -> None:
+        while True:
+            event = await self.outbox.get()
+            try:
+                await self._deliver(event)
+            except Exception:
+                logger.exception("could not deliver an execution event")
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        execution_id = str(event.get("execution_id"))
+        if self.closing or execution_id in self.finished:
+            return
+        kind = event.get("type")
+        if kind == "execution.progress":
+            await self.send_json(
+                progress_frame(execution_id, event.get("progress"), event.get("total"), event.get("message"))
+            )
+        elif kind == "execution.result":
+            self.finished.add(execution_id)
+            await self.send_json(
+                result_frame(execution_id, event.get("status", ""), event.get("result"), event.get("error") or "")
+            )
+            await self._unwatch(execution_id)
+
+    # Channel-layer group messages (type "execution.progress" -> execution_progress).
+    async def execution_progress(self, event: dict[str, Any]) -> None:
+        await self._deliver(event)
+
+    async def execution_result(self, event: dict[str, Any]) -> None:
+        await self._deliver(event)
+
+    async def execution_log(self, event: dict[str, Any]) -> None:
+        """Tool logs stay in the server's logs; the add-in protocol has no frame for them."""
+
+    # --- Frames out ---------------------------------------------------------------------------
+
+    def _tools_changed_threadsafe(self) -> None:
+        self.loop.call_soon_threadsafe(lambda: self._spawn(self._send_tools_changed()))
+
+    async def _send_tools_changed(self) -> None:
+        if not self.closing:
+            await self.send_json({"type": "tools_changed"})
+
+    async def _send_error(self, request_id: Any, code: str, message: str) -> None:
+        if self.closing:
+            return
+        if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            request_id = None
+        await self.send_json({"type": "error", "id": request_id, "code": code, "message": message})
+
+
+def _describe_tools(user: Any) -> list[dict[str, Any]]:
+    return [tool.describe() for tool in services.tools_for_user(user)]
+
+
+def _own_execution(execution_id: str, user: Any) -> ToolExecution | None:
+    # Someone else's execution answers like a missing one: ids are not to be probed.
+    return ToolExecution.objects.filter(pk=execution_id, user=user).first()
+
+
+def _session_touch(*, session: Session) -> None:
+    from django.utils import timezone
+
+    Session.objects.filter(pk=session.pk).update(last_activity=timezone.now())
