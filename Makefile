@@ -39,8 +39,10 @@ run: migrate
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mcpsite.asgi:application
 
+# One worker with beat (-B), which runs the reaper every EXECUTION_REAPER_INTERVAL seconds.
+# More workers: start them without -B (one beat per deployment is enough; a second is harmless).
 worker: migrate
-	$(VENV)/bin/celery -A mcpsite worker --loglevel INFO --concurrency 2
+	$(VENV)/bin/celery -A mcpsite worker -B --loglevel INFO --concurrency 2
 
 test-deps: install-dev
 	./scripts/install-test-deps

@@ -1,0 +1,76 @@
+"""Ends executions left ``running`` by a process that died.
+
+Two rules, both conditional updates through ``services.execution_finish`` (so a row
+that finishes meanwhile is left alone, and running the reaper twice is harmless):
+
+* a background execution on a worker without a heartbeat for EXECUTION_LOST_AFTER
+  seconds lost its worker (SIGKILL, OOM, power): ``error``. Only where the cache is
+  shared between processes (Redis), which is where workers exist;
+* any execution running longer than its hard limit (timeout + 2 x
+  CELERY_TIME_LIMIT_GRACE) can no longer be running anywhere: ``error``. This also
+  covers a web process that died during an inline or eager call.
+
+So with the defaults a SIGKILLed worker's execution is ended within
+EXECUTION_LOST_AFTER + EXECUTION_REAPER_INTERVAL = 45 s.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from executions import services
+from executions.models import ToolExecution
+from tools.base import Mode
+from tools.registry import registry
+
+logger = logging.getLogger(__name__)
+Status = ToolExecution.Status
+
+
+def heartbeat_key(execution_id: object) -> str:
+    return f"execution-alive:{execution_id}"
+
+
+def cache_is_shared() -> bool:
+    backend = settings.CACHES["default"]["BACKEND"].lower()
+    return "locmem" not in backend and "dummy" not in backend
+
+
+def _hard_limit(tool_name: str) -> float:
+    tool = registry.get(tool_name)
+    if tool is None:
+        timeout = max(settings.TOOL_DEFAULT_TIMEOUT, settings.TOOL_BACKGROUND_TIMEOUT)
+    else:
+        timeout = services.tool_policy(tool).timeout
+    return timeout + 2 * settings.CELERY_TIME_LIMIT_GRACE
+
+
+def executions_reap() -> list[ToolExecution]:
+    """End every execution whose process is gone; return the rows that were ended."""
+    now = timezone.now()
+    ended: list[ToolExecution] = []
+    # A row just claimed has no heartbeat yet: only rows older than the bound are looked at.
+    candidates = ToolExecution.objects.filter(
+        status=Status.RUNNING, started__lt=now - timedelta(seconds=settings.EXECUTION_LOST_AFTER)
+    ).only("id", "tool_name", "mode", "started")
+    for execution in candidates:
+        reason = ""
+        if execution.mode == Mode.BACKGROUND and cache_is_shared() and not settings.CELERY_TASK_ALWAYS_EAGER:
+            if cache.get(heartbeat_key(execution.id)) is None:
+                reason = (
+                    f"The worker running this execution was lost (no heartbeat for "
+                    f"{settings.EXECUTION_LOST_AFTER:g} s); ended by the reaper."
+                )
+        if not reason and (now - execution.started).total_seconds() > _hard_limit(execution.tool_name):
+            reason = "The execution ran past its hard time limit; the process running it was lost. Ended by the reaper."
+        if reason:
+            finished = services.execution_finish(execution_id=str(execution.id), status=Status.ERROR, error=reason)
+            if finished.status == Status.ERROR and finished.error == reason:
+                logger.warning("reaped execution %s: %s", execution.id, reason)
+                ended.append(finished)
+    return ended

@@ -1,0 +1,61 @@
+"""The reaper on the embedded defaults (the lost-worker rule needs Redis: test_worker.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from executions.models import ToolExecution
+from executions.reaper import executions_reap
+
+pytestmark = pytest.mark.django_db
+Status = ToolExecution.Status
+
+
+def running(user, *, tool_name: str, started_ago: float, mode: str = "inline") -> ToolExecution:
+    return ToolExecution.objects.create(
+        tool_name=tool_name, user=user, via="api", status=Status.RUNNING, mode=mode,
+        started=timezone.now() - timedelta(seconds=started_ago),
+    )
+
+
+def test_it_ends_an_execution_running_past_its_hard_limit_as_error(user, settings):
+    settings.CELERY_TIME_LIMIT_GRACE = 10
+    # text_statistics times out after TOOL_DEFAULT_TIMEOUT (30 s): its hard limit is 50 s.
+    lost = running(user, tool_name="text_statistics", started_ago=51)
+    alive = running(user, tool_name="text_statistics", started_ago=45)
+    assert [e.pk for e in executions_reap()] == [lost.pk]
+    lost.refresh_from_db()
+    alive.refresh_from_db()
+    assert lost.status == Status.ERROR and "hard time limit" in lost.error and lost.finished is not None
+    assert alive.status == Status.RUNNING
+
+
+def test_it_leaves_background_executions_alone_within_their_limit_without_shared_cache(user):
+    execution = running(user, tool_name="analyze_document", started_ago=120, mode="background")
+    assert executions_reap() == []
+    execution.refresh_from_db()
+    assert execution.status == Status.RUNNING
+
+
+def test_it_never_touches_finished_executions(user):
+    done = ToolExecution.objects.create(
+        tool_name="text_statistics", user=user, via="api", status=Status.SUCCESS, mode="inline",
+        started=timezone.now() - timedelta(days=1), finished=timezone.now(),
+    )
+    assert executions_reap() == []
+    done.refresh_from_db()
+    assert done.status == Status.SUCCESS
+
+
+def test_the_command_reports_what_it_ended(user):
+    lost = running(user, tool_name="no_longer_registered", started_ago=3600 * 24)
+    out = StringIO()
+    call_command("reap_executions", stdout=out)
+    assert str(lost.pk) in out.getvalue() and "Ended 1 lost execution(s)." in out.getvalue()
+    call_command("reap_executions", stdout=out)
+    assert "Ended 0 lost execution(s)." in out.getvalue()

@@ -1,0 +1,45 @@
+"""The Celery side that needs no worker: time limits from the policy, the system check."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from executions.checks import broker_needs_shared_channel_layer
+from executions.models import ToolExecution
+from executions.tasks import time_limits
+from tools.models import ToolConfig
+
+pytestmark = pytest.mark.django_db
+
+
+def test_time_limits_follow_the_tools_policy_with_the_grace(user, settings):
+    settings.CELERY_TIME_LIMIT_GRACE = 30
+    execution = ToolExecution.objects.create(tool_name="analyze_document", user=user, via="api", mode="background")
+    assert time_limits(str(execution.pk)) == (630, 660)
+    ToolConfig.objects.create(tool_name="analyze_document", timeout_seconds=5)
+    assert time_limits(str(execution.pk)) == (35, 65)
+
+
+def test_an_execution_of_an_unknown_tool_gets_no_time_limits(user):
+    execution = ToolExecution.objects.create(tool_name="gone", user=user, via="api", mode="background")
+    assert time_limits(str(execution.pk)) is None
+
+
+def test_the_system_check_refuses_a_real_broker_with_the_in_memory_channel_layer(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    errors = broker_needs_shared_channel_layer(None)
+    assert [e.id for e in errors] == ["executions.E001"]
+    with pytest.raises(SystemCheckError, match="executions.E001"):
+        call_command("check")
+
+
+def test_the_system_check_accepts_eager_celery_or_a_shared_layer(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert broker_needs_shared_channel_layer(None) == []
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
+    assert broker_needs_shared_channel_layer(None) == []
