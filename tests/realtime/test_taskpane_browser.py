@@ -1,0 +1,160 @@
+"""The standalone task pane in a real browser (Debian's Chromium driven by Playwright)
+against a real daphne server on the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """A daphne process serving the hub on a fresh SQLite database; yields (base URL, token)."""
+    data = tmp_path_factory.mktemp("taskpane")
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    env.update(DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'db.sqlite3'}", LOG_FORMAT="plain")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    token = subprocess.run(
+        [*manage, "create_token", "browser", "--create-user"], cwd=ROOT, env=env, check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()
+    port = free_port()
+    log = open(data / "daphne.log", "wb")
+    daphne = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if daphne.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not start:\n{(data / 'daphne.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base, token
+    finally:
+        daphne.terminate()
+        try:
+            daphne.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            daphne.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: run ./scripts/install-test-deps (apt-get install chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def pane(server, browser):
+    base, token = server
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    # Office.js comes from Microsoft's CDN inside Word; here the test stays on loopback,
+    # as a browser without Word would run the pane: standalone.
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort())
+    page.goto(f"{base}/addin/taskpane/")
+    page.wait_for_selector("body[data-mode=standalone]")
+    page.fill("#token", token)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#connection[data-state=online]")
+    page.wait_for_selector("#tool option[value=analyze_document]", state="attached")
+    # Every value the progress bars take, in order, per execution.
+    page.evaluate(
+        """() => {
+          window.progressSeen = {};
+          new MutationObserver((mutations) => {
+            for (const m of mutations) {
+              if (m.target.tagName !== "PROGRESS" || !m.target.hasAttribute("value")) continue;
+              const id = m.target.closest("li").dataset.executionId || "?";
+              (window.progressSeen[id] = window.progressSeen[id] || []).push(m.target.value / m.target.max);
+            }
+          }).observe(document.getElementById("executions"), {subtree: true, attributes: true,
+                                                              attributeFilter: ["value", "max"]});
+        }"""
+    )
+    yield page
+    page.close()
+
+
+def run_tool(page, tool: str, text: str, arguments: str = "{}"):
+    # Typed or pasted, the text ends up as the area's value; set it at once for long texts.
+    page.eval_on_selector("#document", "(area, text) => { area.value = text; }", text)
+    page.select_option("#tool", tool)
+    page.fill("#arguments", arguments)
+    before = page.locator("#executions li").count()
+    page.click("#run")
+    page.wait_for_function(f"document.querySelectorAll('#executions li').length > {before}")
+    execution = page.locator("#executions li").first
+    page.wait_for_function(
+        "() => document.querySelector('#executions li').dataset.executionId !== undefined"
+    )
+    return execution
+
+
+def test_it_signs_in_and_runs_text_statistics_on_the_text_area(pane):
+    execution = run_tool(pane, "text_statistics", "The task pane works. It counts these words.")
+    pane.wait_for_selector("#executions li[data-status=success]")
+    result = execution.locator(".execution-result").inner_text()
+    assert '"words": 8' in result
+    assert execution.locator(".execution-progress").evaluate("bar => bar.value === bar.max")
+
+
+def test_analyze_document_moves_the_progress_bar_then_shows_the_result(pane):
+    text = "\n\n".join(f"Section {n} talks about things. " + "It has plain sentences in it. " * 12 for n in range(12))
+    execution = run_tool(pane, "analyze_document", text, '{"section_words": 60, "analyses": ["statistics"]}')
+    pane.wait_for_selector("#executions li[data-status=success]")
+    execution_id = execution.get_attribute("data-execution-id")
+    seen = pane.evaluate(f"window.progressSeen[{execution_id!r}]")
+    assert len(set(seen)) >= 3, seen
+    assert seen == sorted(seen) and seen[-1] == 1
+    assert '"sections":' in execution.locator(".execution-result").inner_text()
+
+
+def test_a_run_can_be_cancelled_from_the_pane(pane):
+    text = "\n\n".join(f"Part {n}. " + "Many words make a long document to analyse. " * 10 for n in range(1500))
+    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics"]}')
+    pane.wait_for_selector("#executions li[data-status=running] .execution-message:not(:empty)")
+    execution.locator(".cancel").click()
+    pane.wait_for_selector("#executions li[data-status=cancelled]")
+    assert execution.locator(".cancel").is_hidden()
+    assert "Cancelled" in execution.locator(".execution-result").inner_text()
