@@ -219,6 +219,8 @@ FETCH_URL_ALLOWED_NETWORKS = env.list("FETCH_URL_ALLOWED_NETWORKS", default=[])
 WEB_SEARCH_PROVIDER = env.str("WEB_SEARCH_PROVIDER", default="")
 WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")
 WEB_SEARCH_API_KEY = env.str("WEB_SEARCH_API_KEY", default="")
+# Seconds web_search waits for the search provider.
+WEB_SEARCH_TIMEOUT = env.float("WEB_SEARCH_TIMEOUT", default=10.0)
 
 # Seconds a find_replace regular expression may run before it is stopped.
 FIND_REPLACE_REGEX_TIMEOUT = env.float("FIND_REPLACE_REGEX_TIMEOUT", default=1.0)

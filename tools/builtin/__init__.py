@@ -11,6 +11,8 @@ BUILTIN_MODULES = [
     "calculate",
     "find_replace",
     "analyze_document",
+    "fetch_url",
+    "web_search",
 ]
 
 
