@@ -166,6 +166,7 @@ REFUSED = [
     ("http://user:pw@example.com/", "user name or password"),
     ("http://user@example.com/", "user name or password"),
     ("/relative/path", "only http and https URLs"),
+    ("http://[::1/", "is not a valid URL"),
 ]
 
 
@@ -213,7 +214,16 @@ def test_it_opens_allowed_networks_but_never_cloud_metadata(settings):
         fetch("http://10.1.2.3/")
 
 
-def test_it_reports_a_host_that_does_not_resolve():
+def test_it_reports_a_host_that_does_not_resolve(monkeypatch):
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):
+        # What the system resolver says for a name nobody registered (without asking DNS).
+        if host == "no-such-host.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
     with pytest.raises(ToolError, match="could not resolve host 'no-such-host.invalid'"):
         fetch("http://no-such-host.invalid/")
 
