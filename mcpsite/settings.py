@@ -215,6 +215,9 @@ FETCH_URL_MAX_BYTES = env.int("FETCH_URL_MAX_BYTES", default=2 * 1024 * 1024)
 FETCH_URL_TIMEOUT = env.float("FETCH_URL_TIMEOUT", default=10.0)
 # CIDR ranges fetch_url may reach despite being private (tests use 127.0.0.0/8).
 FETCH_URL_ALLOWED_NETWORKS = env.list("FETCH_URL_ALLOWED_NETWORKS", default=[])
+# CA certificates (PEM file) fetch_url verifies https against instead of the default
+# bundle, e.g. an intranet CA for hosts opened by FETCH_URL_ALLOWED_NETWORKS.
+FETCH_URL_CA_BUNDLE = env.str("FETCH_URL_CA_BUNDLE", default="")
 
 WEB_SEARCH_PROVIDER = env.str("WEB_SEARCH_PROVIDER", default="")
 WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,17 +49,22 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(routes: dict[str, Route]) -> Iterator[tuple[str, list[dict]]]:
-    """Serve ``routes`` on a free loopback port; yield the base URL and the requests seen."""
+def serve(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, list[dict]]]:
+    """Serve ``routes`` on a free loopback port; yield the base URL and the requests seen.
+
+    With ``tls`` (a server context holding a certificate) it speaks https.
+    """
     seen: list[dict] = []
     stopping = threading.Event()
     handler = type("RouteHandler", (Handler,), {"routes": routes, "seen": seen, "stopping": stopping})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", seen
     finally:
         stopping.set()
         server.shutdown()

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import ssl
+import subprocess
 import zlib
 
 import pytest
@@ -324,6 +326,57 @@ def test_it_connects_to_the_address_it_checked_and_sends_the_name_as_host(loopba
     assert result.text == f"host=rebind.test:{port}"
     assert result.final_url == f"http://rebind.test:{port}/echo-host"
     assert lookups == ["rebind.test"]
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An https server whose certificate names pinned.test, signed by itself."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pinned.test",
+         "-addext", "subjectAltName=DNS:pinned.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with serve(ROUTES, tls=context) as (base, seen):
+        yield base, seen, cert
+
+
+@pytest.fixture
+def pinned_test_resolves_to_loopback(monkeypatch):
+    real = socket.getaddrinfo
+
+    def resolver(host, port, *args, **kwargs):
+        if host in ("pinned.test", "impostor.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+
+
+def test_it_verifies_https_against_the_name_while_connecting_to_the_checked_address(
+    loopback_allowed, tls_server, pinned_test_resolves_to_loopback
+):
+    base, _, cert = tls_server
+    port = base.rsplit(":", 1)[1]
+    loopback_allowed.FETCH_URL_CA_BUNDLE = str(cert)
+    result = fetch(f"https://pinned.test:{port}/echo-host")
+    assert result.text == f"host=pinned.test:{port}"
+    # The certificate is checked against the name asked for, not the address dialled.
+    with pytest.raises(ToolError, match="certificate is not valid for 'impostor.test'"):
+        fetch(f"https://impostor.test:{port}/echo-host")
+    # And without the CA that signed it, the certificate is not trusted at all.
+    loopback_allowed.FETCH_URL_CA_BUNDLE = ""
+    with pytest.raises(ToolError, match="CERTIFICATE_VERIFY_FAILED"):
+        fetch(f"https://pinned.test:{port}/echo-host")
+
+
+def test_it_reports_a_ca_bundle_that_cannot_be_loaded(loopback_allowed, server, tmp_path):
+    base, _ = server
+    loopback_allowed.FETCH_URL_CA_BUNDLE = str(tmp_path / "missing.pem")
+    with pytest.raises(ToolError, match="FETCH_URL_CA_BUNDLE could not be loaded"):
+        fetch(f"{base}/article")
 
 
 def test_it_caps_an_endless_body(loopback_allowed, server):

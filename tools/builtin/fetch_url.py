@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from dataclasses import dataclass
-from functools import cached_property
 
 import httpx2
 import trafilatura
@@ -267,10 +267,17 @@ class _Fetch:
         self.allowed = allowed_networks()
         self.redirects: list[str] = []
 
-    @cached_property
-    def client(self) -> httpx2.Client:
+    def _client(self) -> httpx2.Client:
+        verify: ssl.SSLContext | bool = True
+        if settings.FETCH_URL_CA_BUNDLE:
+            try:
+                verify = ssl.create_default_context(cafile=settings.FETCH_URL_CA_BUNDLE)
+            except (OSError, ssl.SSLError) as exc:
+                raise ToolError(f"FETCH_URL_CA_BUNDLE could not be loaded: {exc}.") from None
         # trust_env=False: no proxies from the environment and no .netrc credentials.
-        return httpx2.Client(follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT})
+        return httpx2.Client(
+            follow_redirects=False, trust_env=False, verify=verify, headers={"User-Agent": USER_AGENT}
+        )
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
@@ -280,7 +287,7 @@ class _Fetch:
 
     def run(self) -> tuple[httpx2.Response, Target, bytes]:
         target = url_check(self.requested, allowed=self.allowed)
-        try:
+        with self._client() as self.client:
             while True:
                 self.ctx.raise_if_cancelled()
                 response, body = self._get(target)
@@ -295,8 +302,6 @@ class _Fetch:
                     target = url_check(next_url, allowed=self.allowed)
                     continue
                 return response, target, body
-        finally:
-            self.client.close()
 
     def _get(self, target: Target) -> tuple[httpx2.Response, bytes]:
         """GET the target from its vetted addresses; read the body unless it redirects."""
