@@ -96,6 +96,7 @@ ROUTES = {
     "/stall": stalled,
     "/echo-host": echo_host,
     "/image.png": image,
+    "/large": lambda h: h.reply(200, "text/plain", b"bean " * 40_000),
     "/missing": lambda h: h.reply(404, "text/html", b"<html><body><h1>Not here</h1></body></html>"),
     "/broken": lambda h: h.reply(500, "text/plain", b"oops"),
     "/hop3": lambda h: h.redirect("/hop2", 301),
@@ -462,3 +463,14 @@ def test_it_records_a_refused_url_as_an_error_execution(user, settings):
     execution.refresh_from_db()
     assert execution.status == ToolExecution.Status.ERROR
     assert execution.error == "refused: 169.254.169.254 is a cloud metadata address."
+
+
+def test_it_reports_the_progress_of_a_large_body_in_steps(loopback_allowed, server):
+    base, _ = server
+    progress = []
+    result = fetch(f"{base}/large", ToolContext(user=None, execution_id="t", on_progress=lambda *a: progress.append(a)))
+    assert len(result.text) == 50_000  # max_characters' default
+    downloaded = [done for done, _, message in progress if message == "Downloading"]
+    assert downloaded[-1] == 200_000
+    assert all(later - earlier >= 64 * 1024 for earlier, later in zip(downloaded, downloaded[1:-1]))
+    assert all(total == 200_000 for _, total, _ in progress)

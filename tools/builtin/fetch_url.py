@@ -18,7 +18,10 @@ anything that network hides (SSRF). The defences, in the order a request meets t
 - environment proxies are ignored (a proxy would resolve the name itself);
 - the body is capped at ``FETCH_URL_MAX_BYTES`` after decompression (decompressed here
   in bounded steps, so a small compressed bomb cannot expand in memory), and the whole
-  fetch, redirects included, at ``FETCH_URL_TIMEOUT`` seconds.
+  fetch, redirects included, at ``FETCH_URL_TIMEOUT`` seconds. The deadline is checked
+  between reads and each read may wait at most the time that was left when its request
+  started, so a server that stalls mid-body is stopped within about twice the limit
+  (the service's own tool timeout stays the outer bound).
 
 ``FETCH_URL_ALLOWED_NETWORKS`` lets an operator open specific non-public ranges (an
 intranet wiki). Cloud metadata addresses stay refused even inside an allowed range:
@@ -45,6 +48,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_REDIRECTS = 5
+PROGRESS_STEP = 64 * 1024  # bytes between progress reports
 USER_AGENT = "mcpsite-fetch_url/1.0 (+https://modelcontextprotocol.io)"
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"application/json", "application/xml", "application/javascript", "application/x-ndjson"}
@@ -340,6 +344,7 @@ class _Fetch:
         total = float(expected) if expected and expected.isdigit() and decoder.encoding in ("", "identity") else None
         chunks: list[bytes] = []
         size = 0
+        reported: int | None = None
         try:
             for raw in response.iter_raw():
                 self.ctx.raise_if_cancelled()
@@ -349,11 +354,16 @@ class _Fetch:
                 if size > self.max_bytes:
                     raise ToolError(f"the response is larger than {self.max_bytes} bytes and was cut off.")
                 chunks.append(data)
-                self.ctx.report_progress(size, total, "Downloading")
+                # Every network read would be an event for a slow, dripping server: report in steps.
+                if reported is None or size - reported >= PROGRESS_STEP:
+                    self.ctx.report_progress(size, total, "Downloading")
+                    reported = size
         except httpx2.TimeoutException:
             raise ToolError(f"the fetch took longer than {self.timeout:g} s and was stopped.") from None
         except httpx2.HTTPError as exc:
             raise ToolError(f"the connection failed while reading the response: {exc or type(exc).__name__}.") from None
+        if reported != size:
+            self.ctx.report_progress(size, total, "Downloading")
         return b"".join(chunks)
 
 
@@ -370,7 +380,8 @@ class FetchUrlTool(Tool):
     description = (
         "Fetch a public web page (http or https) and return its main text without navigation and "
         "boilerplate, with its title, the final URL after redirects, the HTTP status and the content "
-        "type. Plain-text pages are returned as served. Private and internal addresses are refused."
+        "type. Plain-text pages are returned as served; error statuses (4xx, 5xx) are reported as "
+        "errors. Private and internal addresses are refused."
     )
     input_model = FetchUrlInput
     output_model = FetchUrlOutput
