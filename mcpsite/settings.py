@@ -233,8 +233,10 @@ FIND_REPLACE_REGEX_TIMEOUT = env.float("FIND_REPLACE_REGEX_TIMEOUT", default=1.0
 ADDIN_ALLOWED_ORIGINS = env.list("ADDIN_ALLOWED_ORIGINS", default=["127.0.0.1", "localhost", "[::1]"])
 # Seconds a new connection has to send its auth frame before it is closed (4001).
 ADDIN_WS_AUTH_TIMEOUT = env.float("ADDIN_WS_AUTH_TIMEOUT", default=5.0)
-# Frames larger than this close the connection (1009).
-ADDIN_WS_MAX_FRAME_BYTES = env.int("ADDIN_WS_MAX_FRAME_BYTES", default=4 * 1024 * 1024)
+# Frames larger than this close the connection (1009); larger results are sent as a link
+# to the REST API. Daphne refuses messages over 1 MiB unless started with a larger
+# --websocket-max-message-size, so raise both together.
+ADDIN_WS_MAX_FRAME_BYTES = env.int("ADDIN_WS_MAX_FRAME_BYTES", default=1024 * 1024)
 # Frames per connection (N/s, N/m); a client sending more is closed (4029).
 ADDIN_WS_RATE_LIMIT = env.str("ADDIN_WS_RATE_LIMIT", default="20/s")
 

@@ -11,7 +11,9 @@ another process publishes there), otherwise through the in-process listener of
 
 Close codes (also in the README):
     4001  not authenticated: bad token, or no ``auth`` frame within ADDIN_WS_AUTH_TIMEOUT
-    1009  a frame larger than ADDIN_WS_MAX_FRAME_BYTES
+    1009  a frame larger than ADDIN_WS_MAX_FRAME_BYTES (daphne's own limit is 1 MiB)
+A result too large for one frame comes as ``result_url`` (the REST API's execution)
+instead of ``result``.
     4029  more frames than ADDIN_WS_RATE_LIMIT allows (a flood)
 A foreign or missing Origin is refused at the handshake (HTTP 403).
 """
@@ -30,6 +32,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.db import connection
+from django.urls import reverse
 
 from accounts.services import user_for_token
 from executions import events, services
@@ -110,6 +113,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         # execution id -> how to stop watching it
         self.watching: dict[str, Any] = {}
         self.finished: set[str] = set()
+        self.progress_sent: dict[str, float] = {}
         self.cancel_events: dict[str, threading.Event] = {}
         self.calls: set[asyncio.Task[None]] = set()
         self.last_activity_write = time.monotonic()
@@ -318,8 +322,9 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
                  "result": execution.result, "error": execution.error}
             )
         elif execution.progress is not None:
-            await self.send_json(
-                progress_frame(execution_id, execution.progress, execution.progress_total, execution.progress_message)
+            await self._deliver(
+                {"type": "execution.progress", "execution_id": execution_id, "progress": execution.progress,
+                 "total": execution.progress_total, "message": execution.progress_message}
             )
 
     # --- Watching executions ---------------------------------------------------------------
@@ -366,14 +371,24 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             return
         kind = event.get("type")
         if kind == "execution.progress":
+            # Progress only moves forward (a replayed row may be older than a live event).
+            progress = event.get("progress")
+            if isinstance(progress, (int, float)):
+                if progress < self.progress_sent.get(execution_id, float("-inf")):
+                    return
+                self.progress_sent[execution_id] = progress
             await self.send_json(
                 progress_frame(execution_id, event.get("progress"), event.get("total"), event.get("message"))
             )
         elif kind == "execution.result":
             self.finished.add(execution_id)
-            await self.send_json(
-                result_frame(execution_id, event.get("status", ""), event.get("result"), event.get("error") or "")
-            )
+            frame = result_frame(execution_id, event.get("status", ""), event.get("result"), event.get("error") or "")
+            if len(await self.encode_json(frame)) > settings.ADDIN_WS_MAX_FRAME_BYTES:
+                # Larger than a frame may be (daphne's limit too): the client fetches it
+                # from the REST API with the same token.
+                del frame["result"]
+                frame["result_url"] = reverse("api:execution-detail", args=[execution_id])
+            await self.send_json(frame)
             await self._unwatch(execution_id)
 
     # Channel-layer group messages (type "execution.progress" -> execution_progress).

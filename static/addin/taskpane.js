@@ -313,8 +313,20 @@
     record.element.querySelector(".execution-message").textContent = frame.message || "";
   }
 
-  function finished(frame) {
+  async function finished(frame) {
     const record = recordFor(frame.execution_id);
+    if (frame.status === "success" && frame.result_url && frame.result === undefined) {
+      // Too large for one WebSocket frame: the REST API has it, for the same token.
+      try {
+        const response = await fetch(frame.result_url, {
+          headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}`, Accept: "application/json" },
+        });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        frame = { ...frame, result: (await response.json()).result };
+      } catch (error) {
+        frame = { ...frame, status: "error", error: `The result could not be fetched: ${error.message}` };
+      }
+    }
     setStatus(record, frame.status);
     const bar = record.element.querySelector(".execution-progress");
     if (frame.status === "success") {

@@ -43,3 +43,20 @@ def test_the_system_check_accepts_eager_celery_or_a_shared_layer(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
     assert broker_needs_shared_channel_layer(None) == []
+
+
+def test_a_hard_time_limit_reported_by_celery_ends_the_execution_as_timeout(user):
+    from celery.exceptions import TimeLimitExceeded
+    from django.utils import timezone
+
+    from executions.tasks import run_execution
+
+    execution = ToolExecution.objects.create(
+        tool_name="analyze_document", user=user, via="api", mode="background", status=ToolExecution.Status.RUNNING,
+        started=timezone.now(),
+    )
+    # What the worker's main process calls after the pool killed the task at its hard limit.
+    run_execution.on_failure(TimeLimitExceeded(660), str(execution.pk), [str(execution.pk)], {}, None)
+    execution.refresh_from_db()
+    assert execution.status == ToolExecution.Status.TIMEOUT and "hard time limit" in execution.error
+    assert execution.duration_ms is not None

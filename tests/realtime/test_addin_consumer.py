@@ -385,3 +385,19 @@ async def test_it_tells_the_client_when_the_tools_change(token):
     finally:
         registry.unregister(Late.name)
     await communicator.disconnect()
+
+
+async def test_a_result_too_large_for_a_frame_comes_as_a_link_to_the_rest_api(token, settings, api_client):
+    settings.ADDIN_WS_MAX_FRAME_BYTES = 3000
+    communicator = await signed_in(token)
+    text = "\n\n".join(f"Part {n} says a little. " * 8 for n in range(6))
+    await communicator.send_json_to(
+        {"type": "tool_execute", "id": 1, "tool": "analyze_document",
+         "arguments": {"text": text, "section_words": 50, "analyses": ["statistics"]}}
+    )
+    result, _ = await receive_until(communicator, "execution_result")
+    assert result["status"] == "success" and "result" not in result
+    assert result["result_url"] == f"/api/v1/executions/{result['execution_id']}/"
+    response = await sync_to_async(api_client.get)(result["result_url"])
+    assert response.status_code == 200 and response.json()["result"]["summary"]["sections"] >= 2
+    await communicator.disconnect()

@@ -158,3 +158,17 @@ def test_a_run_can_be_cancelled_from_the_pane(pane):
     pane.wait_for_selector("#executions li[data-status=cancelled]")
     assert execution.locator(".cancel").is_hidden()
     assert "Cancelled" in execution.locator(".execution-result").inner_text()
+
+
+def test_a_run_resumes_after_the_connection_drops(pane):
+    text = "\n\n".join(f"Chapter {n}. " + "Long texts take a while to analyse here. " * 10 for n in range(1500))
+    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics"]}')
+    execution_id = execution.get_attribute("data-execution-id")
+    pane.wait_for_selector("#executions li[data-status=running] .execution-message:not(:empty)")
+    # A reload drops the socket; the pane signs in again from its session and resubscribes.
+    pane.reload()
+    pane.wait_for_selector("#connection[data-state=online]")
+    resumed = pane.locator(f"#executions li[data-execution-id='{execution_id}']")
+    resumed.wait_for()
+    pane.wait_for_selector(f"#executions li[data-execution-id='{execution_id}'][data-status=success]")
+    assert '"sections":' in resumed.locator(".execution-result").inner_text()
