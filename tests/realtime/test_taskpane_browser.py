@@ -4,10 +4,12 @@ against a real daphne server on the embedded defaults."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,18 +29,61 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, str]]:
-    """A daphne process serving the hub on a fresh SQLite database; yields (base URL, token)."""
+def start_worker(env: dict[str, str], data: Path) -> subprocess.Popen:
+    """`make worker`'s command (worker with beat) on the server's settings."""
+    log_path = data / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "mcpsite", "worker", "-B", "--loglevel", "INFO",
+             "--concurrency", "2", "--without-mingle", "--without-gossip", "--schedule", str(data / "beat")],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while " ready." not in log_path.read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            stop_group(worker)
+            raise RuntimeError(f"the worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return worker
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module", params=["embedded", pytest.param("worker", marks=pytest.mark.services)])
+def server(request, tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """A daphne process serving the hub on a fresh SQLite database; yields (base URL, token).
+
+    "embedded": no Redis, background tools run eagerly in daphne. "worker" (with REDIS_URL):
+    the Redis channel layer and broker, and a real worker with beat, as `make worker` runs it.
+    """
     data = tmp_path_factory.mktemp("taskpane")
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")}
     env.update(DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'db.sqlite3'}", LOG_FORMAT="plain")
+    if request.param == "worker":
+        # Redis DB 14: the test process's own cache clearing empties its REDIS_URL database,
+        # which would take the broker's queue bindings away from this worker.
+        env["REDIS_URL"] = urllib.parse.urlsplit(os.environ["REDIS_URL"])._replace(path="/14").geturl()
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     token = subprocess.run(
         [*manage, "create_token", "browser", "--create-user"], cwd=ROOT, env=env, check=True, capture_output=True,
         text=True,
     ).stdout.strip()
+    worker = start_worker(env, data) if request.param == "worker" else None
     port = free_port()
     log = open(data / "daphne.log", "wb")
     daphne = subprocess.Popen(
@@ -66,6 +111,8 @@ def server(tmp_path_factory) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             daphne.kill()
         log.close()
+        if worker is not None:
+            stop_group(worker)
 
 
 @pytest.fixture(scope="module")
