@@ -45,6 +45,9 @@ def test_the_system_check_accepts_eager_celery_or_a_shared_layer(settings):
     assert broker_needs_shared_channel_layer(None) == []
 
 
+# on_failure closes stale connections as a worker must; only a transactional test
+# database survives that (the rollback-wrapped one would lose its connection).
+@pytest.mark.django_db(transaction=True)
 def test_a_hard_time_limit_reported_by_celery_ends_the_execution_as_timeout(user):
     from celery.exceptions import TimeLimitExceeded
     from django.utils import timezone
