@@ -404,6 +404,11 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
     # --- Frames out ---------------------------------------------------------------------------
 
     def _tools_changed_threadsafe(self) -> None:
+        if self.loop.is_closed():
+            # The connection's loop ended without a disconnect (a dropped test or worker
+            # shutdown): nobody is left to tell.
+            registry.remove_listener(self._tools_changed_threadsafe)
+            return
         self.loop.call_soon_threadsafe(lambda: self._spawn(self._send_tools_changed()))
 
     async def _send_tools_changed(self) -> None:
