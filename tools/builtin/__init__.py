@@ -8,6 +8,10 @@ from tools.registry import registry
 
 BUILTIN_MODULES = [
     "text_statistics",
+    "spell_check",
+    "extract_keywords",
+    "summarize",
+    "detect_language",
     "calculate",
     "find_replace",
     "analyze_document",

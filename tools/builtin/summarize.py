@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from segtok.segmenter import split_multi
+from segtok.tokenizer import word_tokenizer
+from sumy.nlp.stemmers import null_stemmer
+from sumy.parsers.plaintext import PlaintextParser
+from sumy.summarizers.lex_rank import LexRankSummarizer
+from sumy.summarizers.text_rank import TextRankSummarizer
+
+from tools.base import Annotations, Tool, ToolContext
+
+SUMMARIZERS = {"lexrank": LexRankSummarizer, "textrank": TextRankSummarizer}
+
+
+class SegtokTokenizer:
+    """sumy's tokenizer interface on segtok: sumy's own needs NLTK data downloaded at run time."""
+
+    language = "any"
+
+    @staticmethod
+    def to_sentences(paragraph: str) -> tuple[str, ...]:
+        return tuple(s.strip() for s in split_multi(paragraph) if s.strip())
+
+    @staticmethod
+    def to_words(sentence: str) -> tuple[str, ...]:
+        return tuple(w for w in word_tokenizer(sentence) if any(ch.isalnum() for ch in w))
+
+
+class SummarizeInput(BaseModel):
+    text: str = Field(description="The text to summarize.", max_length=2_000_000)
+    sentences: int = Field(default=3, ge=1, le=50, description="How many sentences the summary has at most.")
+    method: Literal["lexrank", "textrank"] = Field(default="lexrank")
+
+
+class SummarySentence(BaseModel):
+    index: int = Field(description="The sentence's position in the text (0-based).")
+    text: str
+
+
+class SummarizeOutput(BaseModel):
+    summary: str
+    sentences: list[SummarySentence] = Field(description="The chosen sentences, in document order.")
+    total_sentences: int
+
+
+class SummarizeTool(Tool):
+    name = "summarize"
+    title = "Summarize"
+    description = (
+        "Extractive summary: picks the most central sentences of a text (LexRank or TextRank) and returns "
+        "them in document order. Works offline; no model download."
+    )
+    input_model = SummarizeInput
+    output_model = SummarizeOutput
+    annotations = Annotations(read_only=True, idempotent=True)
+    cacheable = True
+
+    def run(self, arguments: SummarizeInput, ctx: ToolContext) -> SummarizeOutput:
+        document = PlaintextParser.from_string(arguments.text, SegtokTokenizer()).document
+        all_sentences = [str(s) for s in document.sentences]
+        if not all_sentences:
+            return SummarizeOutput(summary="", sentences=[], total_sentences=0)
+        summarizer = SUMMARIZERS[arguments.method](null_stemmer)
+        chosen = {str(s) for s in summarizer(document, arguments.sentences)}
+        picked = [SummarySentence(index=i, text=s) for i, s in enumerate(all_sentences) if s in chosen]
+        picked = picked[: arguments.sentences]  # a sentence repeated verbatim is taken once
+        return SummarizeOutput(summary=" ".join(p.text for p in picked), sentences=picked,
+                               total_sentences=len(all_sentences))
