@@ -1,7 +1,4 @@
-"""ASGI entry point: Django for HTTP, Channels for WebSockets.
-
-The MCP Streamable HTTP app is mounted at /mcp here (see tools/mcp_server).
-"""
+"""ASGI entry point: Django for HTTP, Channels for WebSockets."""
 
 import os
 
