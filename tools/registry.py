@@ -17,6 +17,9 @@ from tools.base import Tool
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[], None]
+# Called before each read; a loader does its own once-only bookkeeping and must be cheap
+# (federation registers the stored remote tools on the first read).
+Loader = Callable[[], None]
 
 
 class DuplicateTool(Exception):
@@ -27,6 +30,7 @@ class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
         self._listeners: list[Listener] = []
+        self._loaders: list[Loader] = []
         self._lock = threading.RLock()
 
     def register(self, tool: Tool | type[Tool], *, replace: bool = False) -> Tool:
@@ -55,10 +59,24 @@ class ToolRegistry:
                 self._tools[tool.name] = tool
         self.notify_changed()
 
+    def add_loader(self, loader: Loader) -> None:
+        with self._lock:
+            if loader not in self._loaders:
+                self._loaders.append(loader)
+
+    def _load(self) -> None:
+        for loader in self._loaders:
+            try:
+                loader()
+            except Exception:  # a broken loader must not take the built-ins down with it
+                logger.exception("tool loader failed")
+
     def get(self, name: str) -> Tool | None:
+        self._load()
         return self._tools.get(name)
 
     def all(self) -> list[Tool]:
+        self._load()
         with self._lock:
             return sorted(self._tools.values(), key=lambda t: t.name)
 

@@ -1,0 +1,140 @@
+"""A remote MCP server for the federation tests, written with the Python SDK.
+
+    python python_server.py stdio           both protocol eras (the client picks 2026-07-28)
+    python python_server.py stdio-legacy    the 2025-11-25 handshake era only
+    python python_server.py http PORT       Streamable HTTP on 127.0.0.1:PORT/mcp
+
+Tools: echo (read-only, idempotent), add, count (progress), sleep, pid, headers (the
+HTTP request headers it received), grow (adds a tool and says the list changed),
+fail (a tool error), ask (a sampling request to the client), shout (a log message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import warnings
+
+import anyio
+import mcp_types as types
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.runner import serve_loop
+from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types import ToolAnnotations
+
+# Sampling and logging are what the tests exercise, deprecated or not.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+server = MCPServer("federation-test-server")
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
+def echo(text: str) -> dict[str, str]:
+    """Return the text."""
+    return {"text": text}
+
+
+@server.tool()
+def add(a: int, b: int) -> dict[str, int]:
+    """Add two integers."""
+    return {"sum": a + b}
+
+
+@server.tool()
+async def count(steps: int, ctx: Context, delay: float = 0.05) -> dict[str, int]:
+    """Count to steps, reporting progress at each step."""
+    for step in range(1, steps + 1):
+        await asyncio.sleep(delay)
+        await ctx.report_progress(step, steps, f"step {step}")
+    return {"steps": steps}
+
+
+@server.tool()
+async def sleep(seconds: float) -> dict[str, float]:
+    """Sleep, then answer (the timeout and kill tests)."""
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
+@server.tool()
+async def pid(hold: float = 0.0) -> dict[str, int]:
+    """This process's id, after holding the session for a while."""
+    await asyncio.sleep(hold)
+    return {"pid": os.getpid()}
+
+
+@server.tool()
+def headers(ctx: Context) -> dict[str, dict[str, str]]:
+    """The HTTP headers of this request, as the server received them."""
+    return {"headers": {k.lower(): v for k, v in (ctx.headers or {}).items()}}
+
+
+@server.tool()
+async def grow(ctx: Context) -> dict[str, str]:
+    """Add the tool `extra` and tell the client that the tool list changed."""
+
+    def extra() -> dict[str, str]:
+        """A tool that appeared at run time."""
+        return {"extra": "yes"}
+
+    server.add_tool(extra, name="extra")
+    if ctx.protocol_version == "2026-07-28":
+        await ctx.notify_tools_changed()
+    else:
+        await ctx.session.send_tool_list_changed()
+    return {"added": "extra"}
+
+
+@server.tool()
+def fail(reason: str) -> dict[str, str]:
+    """Always fails with the reason."""
+    raise ToolError(reason)
+
+
+@server.tool()
+async def ask(ctx: Context) -> dict[str, str]:
+    """Ask the client for a sampling completion and report what came back."""
+    try:
+        result = await ctx.session.create_message(
+            messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text="hi"))],
+            max_tokens=5,
+        )
+    except Exception as exc:
+        return {"error": str(exc)}
+    return {"answer": str(result)}
+
+
+@server.tool()
+async def shout(message: str, ctx: Context) -> dict[str, str]:
+    """Send a warning log message to the client."""
+    await ctx.warning(message)
+    return {"logged": message}
+
+
+async def _stdio_legacy() -> None:
+    # serve_loop answers only the initialize handshake: a 2025-11-25-only server.
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream), lowlevel.lifespan(lowlevel) as state:
+        await serve_loop(
+            lowlevel, read_stream, write_stream, lifespan_state=state,
+            init_options=lowlevel.create_initialization_options(),
+        )
+
+
+def main() -> None:
+    mode = sys.argv[1] if len(sys.argv) > 1 else "stdio"
+    if mode == "stdio":
+        server.run("stdio")
+    elif mode == "stdio-legacy":
+        anyio.run(_stdio_legacy)
+    elif mode == "http":
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tools.federation.models import RemoteServer
+from tools.federation.services import (
+    FederationError,
+    remote_server_check,
+    remote_server_create,
+    remote_server_delete,
+    remote_server_sync,
+)
+
+
+class Command(BaseCommand):
+    help = "Manage the remote MCP servers whose tools the hub offers as <name>__<tool>."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{add,list,sync,check,remove}")
+        add = sub.add_parser("add", help="Add a server and sync its tools.")
+        add.add_argument("name")
+        target = add.add_mutually_exclusive_group(required=True)
+        target.add_argument("--url", help="Streamable HTTP endpoint, e.g. https://host/mcp.")
+        target.add_argument("--command", dest="server_command", help="stdio: the command and its arguments, quoted.")
+        add.add_argument("--header", action="append", default=[], help="'Name: value', repeatable (HTTP only).")
+        add.add_argument("--secret", default="", help="Sent as 'Authorization: Bearer <secret>' (HTTP only).")
+        add.add_argument("--timeout", type=float, help="Seconds per call (default 30).")
+        add.add_argument("--pool-size", type=int, dest="max_connections", help="Open sessions at most (default 4).")
+        add.add_argument("--no-sync", action="store_true", help="Only save it; the hub connects later.")
+        sub.add_parser("list", help="List the servers with their health and tools.")
+        for action, text in (
+            ("sync", "Fetch a server's tool list now."),
+            ("check", "Check a server's health now."),
+            ("remove", "Remove a server and its tools."),
+        ):
+            sub.add_parser(action, help=text).add_argument("name")
+
+    def handle(self, *args: object, action: str, **options: object) -> None:
+        getattr(self, f"_{action}")(**options)
+
+    def _get(self, name: str) -> RemoteServer:
+        server = RemoteServer.objects.filter(name=name).first()
+        if server is None:
+            raise CommandError(f"No remote server {name!r} (see `mcp_servers list`).")
+        return server
+
+    def _add(self, *, name: str, url: str | None, server_command: str | None, header: list[str], secret: str,
+             timeout: float | None, max_connections: int | None, no_sync: bool, **_: object) -> None:
+        if RemoteServer.objects.filter(name=name).exists():
+            raise CommandError(f"A remote server named {name!r} exists already.")
+        try:
+            server = remote_server_create(
+                name=name, url=url or "", command=server_command or "", headers=header, secret=secret,
+                timeout=timeout, max_connections=max_connections,
+            )
+        except FederationError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Added {server.name} ({server.get_transport_display()}: {server.target}).")
+        if not no_sync:
+            self._sync(name=name)
+
+    def _list(self, **_: object) -> None:
+        servers = list(RemoteServer.objects.all())
+        if not servers:
+            self.stdout.write("No remote servers. Add one with `mcp_servers add NAME --url URL`.")
+            return
+        for server in servers:
+            health = {True: "healthy", False: "FAILING", None: "not checked"}[server.healthy]
+            state = "enabled" if server.enabled else "disabled"
+            self.stdout.write(
+                f"{server.name}\t{server.transport}\t{server.target}\t{state}\t{health}\t{len(server.tools)} tools"
+                + (f"\t{server.last_error}" if server.healthy is False else "")
+            )
+
+    def _sync(self, *, name: str, **_: object) -> None:
+        try:
+            server = remote_server_sync(server=self._get(name))
+        except FederationError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Synced {len(server.tools)} tools from {server.name} (protocol {server.protocol_version}):")
+        for tool_name in server.tool_names:
+            self.stdout.write(f"  {tool_name}")
+
+    def _check(self, *, name: str, **_: object) -> None:
+        server = self._get(name)
+        if not server.enabled:
+            raise CommandError(f"Remote server {name!r} is disabled.")
+        server = remote_server_check(server=server)
+        if not server.healthy:
+            raise CommandError(f"{server.name} is failing: {server.last_error}")
+        self.stdout.write(f"{server.name} is healthy (protocol {server.protocol_version}, {len(server.tools)} tools).")
+
+    def _remove(self, *, name: str, **_: object) -> None:
+        remote_server_delete(server=self._get(name))
+        self.stdout.write(f"Removed {name} and its tools.")

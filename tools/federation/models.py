@@ -1,0 +1,96 @@
+"""A remote MCP server whose tools the hub offers under ``<name>__<tool>``."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$"
+
+
+def validate_headers(value: Any) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError('Headers must be a JSON object of strings, like {"X-Api-Key": "..."}.')
+    for key in value:
+        if not key or any(c in key for c in " :\r\n") or any(c in value[key] for c in "\r\n"):
+            raise ValidationError(f"Bad header {key!r}.")
+
+
+class RemoteServer(models.Model):
+    class Transport(models.TextChoices):
+        STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
+        STDIO = "stdio", "stdio (local command)"
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[
+            RegexValidator(
+                NAME_RE,
+                "Letters, digits, single '_' and '-' only (its tools are named <name>__<tool>).",
+            )
+        ],
+    )
+    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP)
+    url = models.URLField(max_length=500, blank=True, help_text="Streamable HTTP endpoint, e.g. https://host/mcp.")
+    command = models.CharField(
+        max_length=1000, blank=True, help_text="For stdio: the command and its arguments, as in a shell."
+    )
+    headers = models.JSONField(
+        default=dict, blank=True, validators=[validate_headers], help_text="Extra HTTP headers sent to the server."
+    )
+    secret = models.CharField(
+        max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer <secret>' (HTTP only)."
+    )
+    enabled = models.BooleanField(default=True)
+    timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)], help_text="Seconds per call.")
+    max_connections = models.PositiveSmallIntegerField(
+        "pool size", default=4, validators=[MinValueValidator(1)], help_text="Open sessions at most."
+    )
+
+    healthy = models.BooleanField(null=True, default=None, help_text="Result of the last check; empty until checked.")
+    last_error = models.TextField(blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)
+    last_synced = models.DateTimeField(null=True, blank=True)
+    protocol_version = models.CharField(max_length=20, blank=True)
+    # The last tools/list answer, so the tools are listed (as unavailable) while the
+    # server is down and right after a restart, before any connection is made.
+    tools = models.JSONField(default=list, blank=True)
+
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "remote MCP server"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.transport == self.Transport.STREAMABLE_HTTP:
+            if not self.url:
+                raise ValidationError({"url": "A Streamable HTTP server needs a URL."})
+        elif self.transport == self.Transport.STDIO:
+            if not self.command.strip():
+                raise ValidationError({"command": "A stdio server needs a command."})
+            try:
+                shlex.split(self.command)
+            except ValueError as exc:
+                raise ValidationError({"command": f"Cannot parse the command: {exc}."}) from None
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.command)
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [f"{self.name}__{t.get('name')}" for t in self.tools]
+
+    @property
+    def target(self) -> str:
+        return self.url if self.transport == self.Transport.STREAMABLE_HTTP else self.command

@@ -1,0 +1,512 @@
+"""Pooled MCP client sessions to remote servers, all on one event loop per process.
+
+An MCP client session is bound to the event loop it was opened on, so every session
+of this process lives on one long-lived loop in a dedicated thread. Tool runs (on
+the execution service's runner threads) submit coroutines to it with
+``asyncio.run_coroutine_threadsafe`` and wait.
+
+Each server gets a ``ServerPool``: at most ``max_connections`` open sessions, each
+used by one call at a time; idle sessions are reused, closed after
+``FEDERATION_IDLE_TIMEOUT`` seconds, and a server that cannot be reached is retried
+with exponential backoff. ``get_client(server_id)`` returns a server's pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import mcp_types as types
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from django.conf import settings
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+import httpx2
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
+# Seconds between two looks for idle sessions to close.
+IDLE_SWEEP_SECONDS = 5.0
+
+
+class RemoteUnavailable(Exception):
+    """The remote server cannot be reached (connect failed, or the connection was lost)."""
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason, digging through anyio's exception groups to the first cause."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, MCPError | RemoteUnavailable):
+        return text
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What a pool needs to connect, copied from the RemoteServer row (safe across threads)."""
+
+    id: int
+    name: str
+    transport: str
+    url: str
+    argv: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    timeout: float
+    max_connections: int
+
+    @classmethod
+    def from_server(cls, server: Any) -> ServerConfig:
+        headers = dict(server.headers or {})
+        if server.secret:
+            # The server's own credential; a caller's token is never passed on.
+            headers["Authorization"] = f"Bearer {server.secret}"
+        return cls(
+            id=server.pk,
+            name=server.name,
+            transport=server.transport,
+            url=server.url,
+            argv=tuple(server.argv) if server.transport == "stdio" else (),
+            headers=tuple(sorted(headers.items())),
+            timeout=float(server.timeout),
+            max_connections=max(1, int(server.max_connections)),
+        )
+
+
+# --- The loop thread --------------------------------------------------------------------
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or not self._loop.is_running():
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(started.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name="federation-loop", daemon=True)
+                self._thread.start()
+                started.wait()
+                self._loop = loop
+            return self._loop
+
+    def running(self) -> bool:
+        return self._loop is not None and self._loop.is_running()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or not loop.is_running():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(_close_all_pools(), loop).result(timeout)
+        except Exception:
+            logger.warning("federation pools did not close cleanly", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout)
+
+
+_loop_thread = _LoopThread()
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Run ``coro`` on the federation loop; the returned future can be cancelled."""
+    return asyncio.run_coroutine_threadsafe(coro, _loop_thread.loop())
+
+
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run ``coro`` on the federation loop and wait for it (never call from that loop)."""
+    future = submit(coro)
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+
+def shutdown() -> None:
+    """Close every session and stop the loop (at process exit, and in tests)."""
+    _loop_thread.stop()
+    _pools.clear()
+
+
+atexit.register(shutdown)
+
+
+# --- Sessions and pools ---------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PooledSession:
+    client: Client | None = None
+    task: asyncio.Task[None] | None = None
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    dead: bool = False
+    last_used: float = field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        self.dead = True
+        self.closing.set()
+
+
+class ServerPool:
+    """A bounded pool of client sessions to one remote server."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        on_list_changed: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._on_list_changed = on_list_changed
+        self._idle: list[PooledSession] = []
+        self._sessions: set[PooledSession] = set()
+        self._opening = 0
+        self._cond = asyncio.Condition()
+        self._failures = 0
+        self._retry_at = 0.0
+        self.last_error = ""
+        self.peak = 0  # the most sessions open (or opening) at once, for operators and tests
+        self.closed = False
+
+    @property
+    def size(self) -> int:
+        return len(self._sessions) + self._opening
+
+    # --- Connecting
+
+    def _client(self, stack: AsyncExitStack) -> Client:
+        config = self.config
+        if config.transport == "stdio":
+            target: Any = StdioServerParameters(command=config.argv[0], args=list(config.argv[1:]))
+        else:
+            http = create_mcp_http_client(
+                headers=dict(config.headers),
+                timeout=httpx2.Timeout(config.timeout, read=max(config.timeout, 300.0)),
+            )
+            stack.push_async_callback(http.aclose)
+            target = streamable_http_client(config.url, http_client=http)
+        return Client(
+            target,
+            client_info=CLIENT_INFO,
+            logging_callback=self._log,
+            message_handler=self._on_message,
+            # 2026-07-28 servers send log messages only to requests that opt in.
+            log_level="info",
+            # The hub keeps its own listing; a stale client-side cache would hide changes.
+            cache=None,
+        )
+
+    async def _log(self, params: types.LoggingMessageNotificationParams) -> None:
+        level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
+            params.level, logging.ERROR
+        )
+        logging.getLogger(f"tools.federation.remote.{self.config.name}").log(
+            level, "%s", params.data, extra={"remote_server": self.config.name, "remote_logger": params.logger or ""}
+        )
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._list_changed()
+        elif isinstance(message, Exception):
+            logger.info("remote server %s: %s", self.config.name, describe(message))
+
+    def _list_changed(self) -> None:
+        if self._on_list_changed is not None:
+            self._on_list_changed(self.config.name)
+
+    async def _listen(self, client: Client) -> None:
+        # 2026-07-28 has no unsolicited list_changed; it is a subscriptions/listen stream.
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    self._list_changed()
+        except Exception as exc:
+            logger.info("remote server %s: listen stream ended: %s", self.config.name, describe(exc))
+
+    async def _run_session(self, session: PooledSession, ready: asyncio.Future[None]) -> None:
+        try:
+            async with AsyncExitStack() as stack:
+                client = await stack.enter_async_context(self._client(stack))
+                session.client = client
+                ready.set_result(None)
+                listen_task = None
+                tools_caps = client.server_capabilities.tools
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools_caps is not None and tools_caps.list_changed:
+                    listen_task = asyncio.create_task(self._listen(client))
+                try:
+                    await session.closing.wait()
+                finally:
+                    if listen_task is not None:
+                        listen_task.cancel()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(RemoteUnavailable(describe(exc)))
+            elif not session.closing.is_set():
+                logger.warning("remote server %s: session lost: %s", self.config.name, describe(exc))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            session.dead = True
+            await self._forget(session)
+
+    async def _forget(self, session: PooledSession) -> None:
+        async with self._cond:
+            self._sessions.discard(session)
+            if session in self._idle:
+                self._idle.remove(session)
+            self._cond.notify_all()
+
+    async def _open(self) -> PooledSession:
+        session = PooledSession()
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        session.task = asyncio.create_task(self._run_session(session, ready), name=f"mcp-session-{self.config.name}")
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), timeout=self.config.timeout)
+        except TimeoutError:
+            session.task.cancel()
+            raise RemoteUnavailable(f"no handshake within {self.config.timeout:g} s") from None
+        except BaseException:
+            session.task.cancel()
+            raise
+        return session
+
+    # --- Borrowing
+
+    async def acquire(self, *, force: bool = False) -> PooledSession:
+        """A session for one call: an idle one, a new one while below the bound, else wait.
+
+        Within the backoff after a failed connect, raise ``RemoteUnavailable`` at once
+        unless ``force`` (health checks always try).
+        """
+        async with self._cond:
+            while True:
+                if self.closed:
+                    raise RemoteUnavailable("the pool is closed")
+                while self._idle:
+                    session = self._idle.pop()
+                    if not session.dead:
+                        return session
+                if self.size < self.config.max_connections:
+                    now = time.monotonic()
+                    if not force and now < self._retry_at:
+                        raise RemoteUnavailable(
+                            f"{self.last_error or 'unreachable'} (next attempt in {self._retry_at - now:.1f} s)"
+                        )
+                    self._opening += 1
+                    self.peak = max(self.peak, self.size)
+                    break
+                await self._cond.wait()
+        try:
+            session = await self._open()
+        except BaseException as exc:
+            async with self._cond:
+                self._opening -= 1
+                if not isinstance(exc, asyncio.CancelledError):
+                    self._failures += 1
+                    self.last_error = describe(exc)
+                    backoff = min(settings.FEDERATION_BACKOFF_MAX, 0.5 * 2 ** (self._failures - 1))
+                    self._retry_at = time.monotonic() + backoff
+                self._cond.notify_all()
+            if isinstance(exc, Exception) and not isinstance(exc, RemoteUnavailable):
+                raise RemoteUnavailable(describe(exc)) from exc
+            raise
+        async with self._cond:
+            self._opening -= 1
+            self._failures = 0
+            self._retry_at = 0.0
+            self.last_error = ""
+            if session.dead:  # lost between the handshake and here
+                self._cond.notify_all()
+                raise RemoteUnavailable("the connection closed right after the handshake")
+            self._sessions.add(session)
+        return session
+
+    async def release(self, session: PooledSession, *, broken: bool = False) -> None:
+        async with self._cond:
+            if broken or session.dead or self.closed:
+                session.close()
+            else:
+                session.last_used = time.monotonic()
+                self._idle.append(session)
+            self._cond.notify_all()
+
+    @asynccontextmanager
+    async def session(self, *, force: bool = False) -> AsyncIterator[Client]:
+        pooled = await self.acquire(force=force)
+        broken = False
+        try:
+            assert pooled.client is not None
+            yield pooled.client
+        except MCPError as exc:
+            # A JSON-RPC error is the server's answer, except a closed connection.
+            broken = exc.code == types.CONNECTION_CLOSED or pooled.dead
+            raise
+        except (asyncio.CancelledError, TimeoutError):
+            # The call was abandoned (timeout or cancellation) and the SDK told the
+            # server; the session itself is fine.
+            raise
+        except BaseException:
+            broken = True
+            raise
+        finally:
+            await self.release(pooled, broken=broken)
+
+    # --- Operations
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+    ) -> types.CallToolResult:
+        try:
+            async with self.session() as client:
+                return await client.call_tool(
+                    name, arguments, read_timeout_seconds=self.config.timeout, progress_callback=progress
+                )
+        except MCPError as exc:
+            if exc.code == types.CONNECTION_CLOSED:
+                raise RemoteUnavailable(f"the connection was lost: {exc.message}") from exc
+            raise
+        except (RemoteUnavailable, MCPError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise RemoteUnavailable(describe(exc)) from exc
+
+    async def list_tools(self, *, force: bool = True) -> tuple[list[types.Tool], str]:
+        """The server's whole tool listing and the negotiated protocol version."""
+        try:
+            async with self.session(force=force) as client:
+                tools: list[types.Tool] = []
+                cursor: str | None = None
+                for _ in range(100):  # a paginator that never ends must not hang a sync
+                    with_timeout = asyncio.wait_for(client.list_tools(cursor=cursor), self.config.timeout)
+                    page = await with_timeout
+                    tools.extend(page.tools)
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+                return tools, client.protocol_version
+        except (RemoteUnavailable, asyncio.CancelledError):
+            raise
+        except TimeoutError:
+            raise RemoteUnavailable(f"tools/list got no answer within {self.config.timeout:g} s") from None
+        except Exception as exc:
+            raise RemoteUnavailable(describe(exc)) from exc
+
+    async def close_idle(self, idle_for: float) -> None:
+        now = time.monotonic()
+        async with self._cond:
+            stale = [s for s in self._idle if now - s.last_used >= idle_for]
+            for session in stale:
+                self._idle.remove(session)
+                session.close()
+        for session in stale:
+            await _wait_task(session.task)
+
+    async def close(self) -> None:
+        async with self._cond:
+            self.closed = True
+            sessions = list(self._sessions)
+            for session in sessions:
+                session.close()
+            self._idle.clear()
+            self._cond.notify_all()
+        for session in sessions:
+            await _wait_task(session.task)
+
+
+async def _wait_task(task: asyncio.Task[None] | None, timeout: float = 5.0) -> None:
+    if task is None or task.done():
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except (TimeoutError, asyncio.CancelledError, Exception):
+        task.cancel()
+
+
+# --- The pools of this process -------------------------------------------------------------
+
+_pools: dict[int, ServerPool] = {}
+_pools_lock = threading.Lock()
+_sweeper: concurrent.futures.Future[None] | None = None
+
+
+async def _sweep_idle() -> None:
+    while True:
+        await asyncio.sleep(IDLE_SWEEP_SECONDS)
+        for pool in list(_pools.values()):
+            try:
+                await pool.close_idle(settings.FEDERATION_IDLE_TIMEOUT)
+            except Exception:
+                logger.exception("closing idle sessions of %s failed", pool.config.name)
+
+
+async def _new_pool(config: ServerConfig, on_list_changed: Callable[[str], None] | None) -> ServerPool:
+    # Created on the loop, so that its Condition belongs to that loop.
+    return ServerPool(config, on_list_changed=on_list_changed)
+
+
+async def _close_all_pools() -> None:
+    with _pools_lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        await pool.close()
+
+
+def pool_for(config: ServerConfig, *, on_list_changed: Callable[[str], None] | None = None) -> ServerPool:
+    """The pool for this configuration; a changed configuration replaces the old pool."""
+    global _sweeper
+    with _pools_lock:
+        pool = _pools.get(config.id)
+        if pool is not None and pool.config == config and not pool.closed:
+            return pool
+        old = pool
+        pool = run_sync(_new_pool(config, on_list_changed), timeout=5)
+        _pools[config.id] = pool
+        if _sweeper is None or _sweeper.done():
+            _sweeper = submit(_sweep_idle())
+    if old is not None:
+        submit(old.close())
+    return pool
+
+
+def drop_pool(server_id: int) -> None:
+    with _pools_lock:
+        pool = _pools.pop(server_id, None)
+    if pool is not None and _loop_thread.running():
+        submit(pool.close())
+
+
+def existing_pool(server_id: int) -> ServerPool | None:
+    return _pools.get(server_id)

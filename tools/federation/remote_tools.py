@@ -1,0 +1,111 @@
+"""A remote server's tool as a registry ``Tool``, named ``<server>__<tool>``."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+from typing import Any
+
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from tools.base import Annotations, Mode, Tool, ToolCancelled, ToolContext, ToolError
+from tools.federation import state
+from tools.federation.pool import RemoteUnavailable, ServerConfig, pool_for, submit
+
+SEPARATOR = "__"
+# How often a waiting run passes progress on and looks at the cancel flag.
+WAIT_STEP_SECONDS = 0.1
+
+
+def _annotations(raw: dict[str, Any]) -> Annotations:
+    hints = raw.get("annotations") or {}
+    return Annotations(
+        read_only=bool(hints.get("readOnlyHint", False)),
+        # MCP's default for a tool that says nothing is "may be destructive".
+        destructive=bool(hints.get("destructiveHint", not hints.get("readOnlyHint", False))),
+        idempotent=bool(hints.get("idempotentHint", False)),
+        open_world=bool(hints.get("openWorldHint", True)),
+    )
+
+
+def _content_text(result: types.CallToolResult) -> str:
+    texts = [c.text for c in result.content if isinstance(c, types.TextContent)]
+    return "\n".join(texts).strip()
+
+
+def result_payload(result: types.CallToolResult) -> dict[str, Any]:
+    """The hub's structured result: the remote's structured content, else its content blocks."""
+    if result.structured_content is not None:
+        return dict(result.structured_content)
+    return {"content": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in result.content]}
+
+
+class RemoteTool(Tool):
+    """Calls ``remote_name`` on one remote server through this process's pool."""
+
+    mode = Mode.INLINE
+
+    def __init__(self, config: ServerConfig, raw: dict[str, Any]) -> None:
+        self.config = config
+        self.remote_name: str = raw["name"]
+        self.name = f"{config.name}{SEPARATOR}{self.remote_name}"  # type: ignore[misc]
+        self.title = raw.get("title") or (raw.get("annotations") or {}).get("title") or self.remote_name  # type: ignore[misc]
+        self.description = raw.get("description") or ""  # type: ignore[misc]
+        self.raw_input_schema = raw.get("inputSchema") or {"type": "object", "properties": {}}
+        self.raw_output_schema = raw.get("outputSchema")
+        self.annotations = _annotations(raw)  # type: ignore[misc]
+        # Only results the remote itself calls repeatable are worth caching.
+        self.cacheable = self.annotations.read_only and self.annotations.idempotent  # type: ignore[misc]
+        self.timeout = config.timeout  # type: ignore[misc]
+        self.source = config.name  # type: ignore[misc]
+
+    @property
+    def available(self) -> bool:
+        return state.get(self.source).healthy is not False
+
+    @property
+    def unavailable_reason(self) -> str:
+        health = state.get(self.source)
+        reason = f": {health.error}" if health.error else ""
+        return f"Tool {self.name!r} is unavailable: remote server {self.source!r} is failing{reason}."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        progress: queue.SimpleQueue[tuple[float, float | None, str | None]] = queue.SimpleQueue()
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            # Called on the federation loop; the tool's own thread passes it on.
+            progress.put((done, total, message))
+
+        def pass_progress() -> None:
+            while not progress.empty():
+                ctx.report_progress(*progress.get_nowait())
+
+        pool = pool_for(self.config, on_list_changed=state.list_changed)
+        future = submit(pool.call_tool(self.remote_name, arguments, progress=on_progress))
+        try:
+            while True:
+                try:
+                    result = future.result(timeout=WAIT_STEP_SECONDS)
+                    break
+                except concurrent.futures.TimeoutError:
+                    pass_progress()
+                    if ctx.cancelled:
+                        # Cancelling the task abandons the request; the SDK sends the
+                        # remote notifications/cancelled.
+                        future.cancel()
+                        raise ToolCancelled("The execution was cancelled.") from None
+        except RemoteUnavailable as exc:
+            state.mark_failed(self.source, str(exc))
+            raise ToolError(f"Remote server {self.source!r} is unavailable: {exc}") from None
+        except MCPError as exc:
+            if exc.code == types.REQUEST_TIMEOUT:
+                raise ToolError(f"Remote server {self.source!r} did not answer within {self.config.timeout:g} s.") from None
+            raise ToolError(f"Remote server {self.source!r} refused the call: {exc.message}") from None
+        except (concurrent.futures.CancelledError, asyncio.CancelledError):
+            raise ToolCancelled("The execution was cancelled.") from None
+        pass_progress()
+        if result.is_error:
+            raise ToolError(_content_text(result) or f"Remote tool {self.name!r} reported an error.")
+        return result_payload(result)
