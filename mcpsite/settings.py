@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "tools",
+    "tools.federation",
     "executions",
     "realtime",
 ]
@@ -253,6 +254,16 @@ CELERY_BEAT_SCHEDULE = {
     "reap-executions": {"task": "executions.reap_executions", "schedule": EXECUTION_REAPER_INTERVAL},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# --- Federation: remote MCP servers ---------------------------------------------------------
+# Seconds between health checks of each enabled remote server (0 turns them off).
+FEDERATION_HEALTH_INTERVAL = env.float("FEDERATION_HEALTH_INTERVAL", default=30.0)
+# Seconds between looks for remote servers added, changed or removed by other processes.
+FEDERATION_RELOAD_INTERVAL = env.float("FEDERATION_RELOAD_INTERVAL", default=5.0)
+# Seconds an unused pooled session to a remote server stays open.
+FEDERATION_IDLE_TIMEOUT = env.float("FEDERATION_IDLE_TIMEOUT", default=300.0)
+# Longest wait (seconds) between reconnect attempts to an unreachable server (backoff doubles up to it).
+FEDERATION_BACKOFF_MAX = env.float("FEDERATION_BACKOFF_MAX", default=30.0)
 
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
