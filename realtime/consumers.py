@@ -1,7 +1,7 @@
 """The Word Add-in's WebSocket door at /ws/addin/ (protocol in DESIGN.md).
 
 The consumer only translates frames to and from the execution service. Tool calls run
-on their own threads (``sync_to_async(thread_sensitive=False)``) so that one socket can
+on their own threads (``database_sync_to_async(thread_sensitive=False)``) so that one socket can
 have several calls in flight and still answer ``execution_cancel`` and ``ping``.
 
 Events of an execution reach the socket one of two ways, never both: through the
