@@ -52,7 +52,7 @@ class RemoteServer(models.Model):
         "pool size", default=4, validators=[MinValueValidator(1)], help_text="Open sessions at most."
     )
 
-    healthy = models.BooleanField(null=True, default=None, help_text="Result of the last check; empty until checked.")
+    healthy = models.BooleanField(null=True, blank=True, default=None, help_text="Result of the last check; empty until checked.")
     last_error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
     last_synced = models.DateTimeField(null=True, blank=True)

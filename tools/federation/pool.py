@@ -391,9 +391,9 @@ class ServerPool:
     ) -> types.CallToolResult:
         try:
             async with self.session() as client:
-                return await client.call_tool(
-                    name, arguments, read_timeout_seconds=self.config.timeout, progress_callback=progress
-                )
+                # No read timeout here: the execution service owns the deadline (the
+                # server's timeout, or a ToolConfig override) and cancels this call.
+                return await client.call_tool(name, arguments, progress_callback=progress)
         except MCPError as exc:
             if exc.code == types.CONNECTION_CLOSED:
                 raise RemoteUnavailable(f"the connection was lost: {exc.message}") from exc
@@ -482,6 +482,11 @@ async def _close_all_pools() -> None:
         pools = list(_pools.values())
     for pool in pools:
         await pool.close()
+    # Whatever still runs (calls, the idle sweeper) ends now; their waiters see a cancellation.
+    current = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is not current:
+            task.cancel()
 
 
 def pool_for(config: ServerConfig, *, on_list_changed: Callable[[str], None] | None = None) -> ServerPool:

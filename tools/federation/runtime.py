@@ -2,8 +2,8 @@
 
 Nothing here runs at import or in ``AppConfig.ready``. On the first registry read the
 stored listings of all remote servers are registered (one query, no network), and
-if any server exists a monitor thread starts. It syncs the enabled servers once,
-checks their health every ``FEDERATION_HEALTH_INTERVAL`` seconds and notices rows
+if any server exists a monitor thread starts. It checks the enabled servers at once
+(which refreshes a listing that changed) and then every ``FEDERATION_HEALTH_INTERVAL`` seconds and notices rows
 added, changed or removed by other processes every ``FEDERATION_RELOAD_INTERVAL``
 seconds. Jobs run on daemon threads, so a hanging remote never holds up exit.
 """
@@ -161,10 +161,8 @@ def load_on_first_use() -> None:
         with _lock:
             _known.update({s.name: s.updated for s in servers})
             _loaded = True
+        # The monitor's first health check refreshes any listing that changed meanwhile.
         start()
-        for server in servers:
-            if server.enabled:
-                schedule_sync(server.name)
     finally:
         _loading.active = False
 
@@ -205,7 +203,8 @@ def _check_all() -> None:
 
 
 def _run_monitor() -> None:
-    last_check = last_reload = time.monotonic()
+    last_reload = time.monotonic()
+    last_check = 0.0  # the first check at once
     while not _stop.wait(0.25):
         now = time.monotonic()
         try:
@@ -246,7 +245,11 @@ def reset() -> None:
     """Forget what this process loaded (tests start each case from the database)."""
     global _loaded, _next_look
     stop()
+    deadline = time.monotonic() + 10
+    while _pending and time.monotonic() < deadline:
+        time.sleep(0.05)
     with _lock:
+        _pending.clear()
         _loaded = False
         _next_look = 0.0
         _known.clear()

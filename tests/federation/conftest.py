@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tools.federation import pool, runtime
+from tools.federation.models import RemoteServer
+from tools.federation.services import remote_server_create, remote_server_delete, remote_server_sync
+
+SERVERS = Path(__file__).parent / "servers"
+PYTHON_SERVER = SERVERS / "python_server.py"
+ROOT = Path(__file__).resolve().parents[2]
+NODE = ROOT / "node_modules" / ".bin" / "node"
+EVERYTHING = ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+
+
+@pytest.fixture(autouse=True)
+def _federation_clean(settings, transactional_db):
+    # After the database fixture, so that background jobs end before the tables are flushed.
+    # Background checks are started by the tests that want them.
+    settings.FEDERATION_HEALTH_INTERVAL = 0
+    settings.FEDERATION_RELOAD_INTERVAL = 0
+    settings.FEDERATION_BACKOFF_MAX = 0.2
+    yield
+    # Deleting the rows takes their tools out of the registry and closes their pools.
+    for server in RemoteServer.objects.all():
+        remote_server_delete(server=server)
+    pool.shutdown()
+    runtime.reset()
+
+
+def stdio_command(mode: str = "stdio") -> str:
+    return f"{sys.executable} {PYTHON_SERVER} {mode}"
+
+
+def add_stdio(name: str = "py", mode: str = "stdio", **kwargs: object) -> RemoteServer:
+    server = remote_server_create(name=name, command=stdio_command(mode), **kwargs)
+    return remote_server_sync(server=server)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class HttpServer:
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(PYTHON_SERVER), "http", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the test HTTP server exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the test HTTP server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    server = HttpServer(port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def wait_for(predicate, timeout: float = 15.0, step: float = 0.05) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

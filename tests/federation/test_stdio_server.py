@@ -1,0 +1,177 @@
+"""A Python SDK server over stdio, federated: sync, calls through the service, protocol handling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from executions.models import ToolExecution, Via
+from executions.services import execute_tool
+from tests.federation.conftest import add_stdio, wait_for
+from tools.federation import pool as pool_module
+from tools.federation.models import RemoteServer
+from tools.registry import registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+Status = ToolExecution.Status
+
+
+def test_it_syncs_the_tools_under_the_server_namespace_with_schemas_and_annotations(user):
+    server = add_stdio("py")
+
+    assert server.healthy is True
+    assert server.protocol_version == "2026-07-28"
+    names = [t.name for t in registry.all() if t.source == "py"]
+    assert "py__echo" in names and "py__count" in names
+    echo = registry.get("py__echo")
+    assert echo.input_schema["properties"]["text"]["type"] == "string"
+    assert echo.annotations.read_only and echo.annotations.idempotent
+    assert echo.cacheable
+    assert not registry.get("py__add").cacheable
+
+
+def test_it_calls_a_remote_tool_through_execute_tool_and_records_the_server(user):
+    add_stdio("py")
+
+    execution = execute_tool(user=user, tool_name="py__add", arguments={"a": 2, "b": 3}, via=Via.CLI)
+
+    assert execution.status == Status.SUCCESS, execution.error
+    assert execution.result == {"sum": 5}
+    assert execution.server == "py"
+    assert ToolExecution.objects.get(pk=execution.pk).server == "py"
+
+
+def test_it_validates_arguments_against_the_remote_schema_before_calling(user):
+    from executions.services import ArgumentsInvalid
+
+    add_stdio("py")
+
+    with pytest.raises(ArgumentsInvalid):
+        execute_tool(user=user, tool_name="py__add", arguments={"a": "two", "b": 3}, via=Via.CLI)
+
+
+def test_it_caches_only_read_only_idempotent_remote_tools(user):
+    add_stdio("py")
+
+    first = execute_tool(user=user, tool_name="py__echo", arguments={"text": "hi"}, via=Via.CLI)
+    second = execute_tool(user=user, tool_name="py__echo", arguments={"text": "hi"}, via=Via.CLI)
+    pid_a = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
+    pid_b = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
+
+    assert (first.cache_hit, second.cache_hit) == (False, True)
+    assert second.result == {"text": "hi"}
+    assert (pid_a.cache_hit, pid_b.cache_hit) == (False, False)
+
+
+def test_it_passes_remote_progress_into_the_execution(user):
+    add_stdio("py")
+    seen = []
+
+    execution = execute_tool(
+        user=user, tool_name="py__count", arguments={"steps": 4}, via=Via.CLI, on_progress=seen.append
+    )
+
+    assert execution.status == Status.SUCCESS, execution.error
+    assert [(e["progress"], e["total"], e["message"]) for e in seen] == [
+        (1, 4, "step 1"), (2, 4, "step 2"), (3, 4, "step 3"), (4, 4, "step 4"),
+    ]
+    execution.refresh_from_db()
+    assert (execution.progress, execution.progress_total) == (4, 4)
+
+
+def test_it_reports_a_remote_tool_error_as_an_error_execution(user):
+    add_stdio("py")
+
+    execution = execute_tool(user=user, tool_name="py__fail", arguments={"reason": "no luck"}, via=Via.CLI)
+
+    assert execution.status == Status.ERROR
+    assert "no luck" in execution.error
+
+
+@pytest.mark.parametrize("mode, version", [("stdio", "2026-07-28"), ("stdio-legacy", "2025-11-25")])
+def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, version):
+    server = add_stdio("py", mode=mode)
+    assert server.protocol_version == version
+    assert registry.get("py__extra") is None
+    changes = []
+    registry.add_listener(lambda: changes.append(1))
+    try:
+        execution = execute_tool(user=user, tool_name="py__grow", arguments={}, via=Via.CLI)
+        assert execution.status == Status.SUCCESS, execution.error
+
+        assert wait_for(lambda: registry.get("py__extra") is not None)
+    finally:
+        registry._listeners.pop()
+    assert changes
+    assert "extra" in [t["name"] for t in RemoteServer.objects.get(name="py").tools]
+    extra = execute_tool(user=user, tool_name="py__extra", arguments={}, via=Via.CLI)
+    assert extra.result == {"extra": "yes"}
+
+
+def test_it_answers_a_sampling_request_with_an_error_instead_of_leaving_it_hanging(user):
+    add_stdio("py", mode="stdio-legacy")
+
+    execution = execute_tool(user=user, tool_name="py__ask", arguments={}, via=Via.CLI)
+
+    assert execution.status == Status.SUCCESS, execution.error
+    assert execution.result == {"error": "Sampling not supported"}
+
+
+@pytest.mark.parametrize("mode", ["stdio", "stdio-legacy"])
+def test_it_logs_remote_log_messages_under_the_server_name(user, caplog, mode):
+    add_stdio("py", mode=mode)
+
+    with caplog.at_level(logging.INFO, logger="tools.federation.remote"):
+        execute_tool(user=user, tool_name="py__shout", arguments={"message": "disk almost full"}, via=Via.CLI)
+
+    records = [r for r in caplog.records if r.name == "tools.federation.remote.py"]
+    assert [(r.levelno, r.getMessage()) for r in records] == [(logging.WARNING, "disk almost full")]
+    assert records[0].remote_server == "py"
+
+
+def test_a_remote_call_over_the_timeout_ends_as_timeout_and_the_pool_stays_usable(user):
+    add_stdio("py", timeout=1.0)
+
+    execution = execute_tool(user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI)
+
+    assert execution.status == Status.TIMEOUT
+    after = execute_tool(user=user, tool_name="py__add", arguments={"a": 1, "b": 1}, via=Via.CLI)
+    assert after.status == Status.SUCCESS, after.error
+
+
+def test_a_cancelled_call_is_abandoned_at_the_remote(user):
+    add_stdio("py")
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+
+    execution = execute_tool(
+        user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI, cancel_event=cancel
+    )
+
+    assert execution.status == Status.CANCELLED
+    after = execute_tool(user=user, tool_name="py__add", arguments={"a": 1, "b": 1}, via=Via.CLI)
+    assert after.status == Status.SUCCESS, after.error
+
+
+def test_concurrent_calls_never_open_more_sessions_than_the_pool_size(user):
+    server = add_stdio("py", max_connections=2)
+    results: list[ToolExecution] = []
+
+    def call() -> None:
+        results.append(execute_tool(user=user, tool_name="py__pid", arguments={"hold": 0.4}, via=Via.CLI))
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert [e.status for e in results] == [Status.SUCCESS] * 6, [e.error for e in results]
+    pids = {e.result["pid"] for e in results}
+    assert len(pids) == 2  # one process per stdio session: reused, and bounded
+    pool = pool_module.existing_pool(server.pk)
+    assert pool.peak == 2
