@@ -161,8 +161,12 @@ def load_on_first_use() -> None:
         with _lock:
             _known.update({s.name: s.updated for s in servers})
             _loaded = True
-        # The monitor's first health check refreshes any listing that changed meanwhile.
+        # The monitor's first health check refreshes any listing that changed meanwhile;
+        # a server never synced (added by another process) has no listing to refresh.
         start()
+        for server in servers:
+            if server.enabled and server.last_synced is None:
+                schedule_sync(server.name)
     finally:
         _loading.active = False
 

@@ -1,0 +1,118 @@
+"""A Python SDK server over Streamable HTTP in its own process: the hub as a new user meets it."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+
+from executions.models import ToolExecution, Via
+from executions.services import ToolUnavailable, execute_tool
+from tests.federation.conftest import HttpServer, wait_for
+from tools.federation import runtime, state
+from tools.federation.models import RemoteServer
+from tools.registry import registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+Status = ToolExecution.Status
+
+
+def add_web(http_server: HttpServer, *extra: str) -> str:
+    out = io.StringIO()
+    call_command("mcp_servers", "add", "web", "--url", http_server.url, *extra, stdout=out)
+    return out.getvalue()
+
+
+def test_an_added_http_server_has_its_tools_in_the_rest_api_and_calls_name_the_server(http_server, api_client):
+    output = add_web(http_server)
+
+    assert "web__echo" in output
+    listed = {t["name"]: t for t in api_client.get("/api/v1/tools/").json()}
+    assert listed["web__add"]["source"] == "web"
+    assert listed["web__add"]["available"] is True
+    assert listed["web__echo"]["annotations"]["readOnlyHint"] is True
+
+    response = api_client.post("/api/v1/tools/web__add/execute/", {"arguments": {"a": 20, "b": 22}}, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "success"
+    assert body["result"] == {"sum": 42}
+    assert ToolExecution.objects.get(pk=body["id"]).server == "web"
+
+
+def test_the_hub_sends_the_servers_own_credentials_never_the_callers_token(http_server, api_client, token):
+    add_web(http_server, "--secret", "server-secret", "--header", "X-Team: blue")
+
+    response = api_client.post("/api/v1/tools/web__headers/execute/", {"arguments": {}}, format="json")
+
+    received = response.json()["result"]["headers"]
+    assert received["authorization"] == "Bearer server-secret"
+    assert received["x-team"] == "blue"
+    assert not any(token in value for value in received.values())
+
+
+def test_a_server_killed_mid_call_gives_a_clear_error_and_comes_back_after_a_restart(http_server, user, client):
+    add_web(http_server, "--timeout", "10")
+    outcome: list[ToolExecution] = []
+    call = threading.Thread(
+        target=lambda: outcome.append(
+            execute_tool(user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI)
+        )
+    )
+    call.start()
+    time.sleep(1.0)
+    http_server.kill()
+    call.join(30)
+
+    (execution,) = outcome
+    assert execution.status == Status.ERROR
+    assert "Remote server 'web' is unavailable" in execution.error
+    assert state.get("web").healthy is False
+    assert wait_for(lambda: RemoteServer.objects.get(name="web").healthy is False)
+    # Still listed, but callers are told why they cannot use it.
+    assert registry.get("web__add") is not None and not registry.get("web__add").available
+    with pytest.raises(ToolUnavailable, match="remote server 'web' is failing"):
+        execute_tool(user=user, tool_name="web__add", arguments={"a": 1, "b": 2}, via=Via.CLI)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["remote:web"]["status"] == "degraded"
+    assert ready.json()["status"] == "degraded"
+
+    http_server.start()
+    out = io.StringIO()
+    call_command("mcp_servers", "check", "web", stdout=out)
+
+    assert "web is healthy" in out.getvalue()
+    again = execute_tool(user=user, tool_name="web__add", arguments={"a": 1, "b": 2}, via=Via.CLI)
+    assert again.status == Status.SUCCESS, again.error
+    assert client.get("/readyz").json()["checks"]["remote:web"]["status"] == "ok"
+
+
+def test_the_health_monitor_marks_a_stopped_server_failing_and_brings_it_back(http_server, user, settings):
+    add_web(http_server)
+    settings.FEDERATION_HEALTH_INTERVAL = 0.3
+    runtime.start()
+
+    http_server.kill()
+    assert wait_for(lambda: state.get("web").healthy is False)
+    assert not registry.get("web__echo").available
+
+    http_server.start()
+    assert wait_for(lambda: state.get("web").healthy is True)
+    execution = execute_tool(user=user, tool_name="web__echo", arguments={"text": "back"}, via=Via.CLI)
+    assert execution.result == {"text": "back"}
+
+
+def test_a_server_added_by_another_process_is_picked_up_without_a_restart(http_server, settings):
+    settings.FEDERATION_RELOAD_INTERVAL = 0.3
+    runtime.start()
+    # A row written as another process would: no signal reaches this process's registry.
+    RemoteServer.objects.bulk_create([RemoteServer(name="web", url=http_server.url)])
+
+    assert wait_for(lambda: registry.get("web__echo") is not None)
+    assert RemoteServer.objects.get(name="web").healthy is True
