@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -91,16 +92,7 @@ def test_it_reports_a_remote_tool_error_as_an_error_execution(user):
     assert "no luck" in execution.error
 
 
-@pytest.mark.parametrize(
-    "mode, version",
-    [
-        ("stdio", "2026-07-28"),
-        # Known race (issue 5 is still open): on the 2025-11-25 stdio path the resync after
-        # notifications/tools/list_changed is sometimes missed (about 1 run in 3).
-        pytest.param("stdio-legacy", "2025-11-25", marks=pytest.mark.xfail(
-            strict=False, reason="list_changed resync is sometimes missed on the legacy stdio path")),
-    ],
-)
+@pytest.mark.parametrize("mode, version", [("stdio", "2026-07-28"), ("stdio-legacy", "2025-11-25")])
 def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, version):
     server = add_stdio("py", mode=mode)
     assert server.protocol_version == version
@@ -108,7 +100,9 @@ def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, versi
     changes = []
     registry.add_listener(lambda: changes.append(1))
     try:
-        execution = execute_tool(user=user, tool_name="py__grow", arguments={}, via=Via.CLI)
+        # While grow still holds its session, another session would be another server
+        # process, which has no `extra`: the re-list must use the announcing session.
+        execution = execute_tool(user=user, tool_name="py__grow", arguments={"linger": 1.0}, via=Via.CLI)
         assert execution.status == Status.SUCCESS, execution.error
 
         assert wait_for(lambda: registry.get("py__extra") is not None)
@@ -184,3 +178,37 @@ def test_concurrent_calls_never_open_more_sessions_than_the_pool_size(user):
     assert len(pids) == 2  # one process per stdio session: reused, and bounded
     pool = pool_module.existing_pool(server.pk)
     assert pool.peak == 2
+
+
+def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_serves_after_a_check(user):
+    import os
+    import signal
+
+    from executions.services import ToolUnavailable
+    from tools.federation import state
+    from tools.federation.services import remote_server_check
+
+    server = add_stdio("py", max_connections=1)
+    first_pid = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI).result["pid"]
+    outcome: list[ToolExecution] = []
+    call = threading.Thread(
+        target=lambda: outcome.append(
+            execute_tool(user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI)
+        )
+    )
+    call.start()
+    time.sleep(0.5)
+    os.kill(first_pid, signal.SIGKILL)
+    call.join(30)
+
+    (execution,) = outcome
+    assert execution.status == Status.ERROR
+    assert "Remote server 'py' is unavailable" in execution.error
+    assert state.get("py").healthy is False
+    with pytest.raises(ToolUnavailable):
+        execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
+
+    assert remote_server_check(server=server).healthy is True
+    again = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
+    assert again.status == Status.SUCCESS, again.error
+    assert again.result["pid"] != first_pid

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -39,7 +40,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Told (on the loop) that a server's tool list changed: with the new listing and protocol
+# version read from the announcing session, or None when that failed (sync afresh).
+ListChanged = Callable[[str, "tuple[list[types.Tool], str] | None"], None]
+
 CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
+# Seconds a new session may take to connect and finish its handshake, at least.
+MIN_CONNECT_TIMEOUT = 10.0
 # Seconds between two looks for idle sessions to close.
 IDLE_SWEEP_SECONDS = 5.0
 
@@ -183,10 +190,11 @@ class ServerPool:
         self,
         config: ServerConfig,
         *,
-        on_list_changed: Callable[[str], None] | None = None,
+        on_list_changed: ListChanged | None = None,
     ) -> None:
         self.config = config
         self._on_list_changed = on_list_changed
+        self._relists: set[asyncio.Task[None]] = set()
         self._idle: list[PooledSession] = []
         self._sessions: set[PooledSession] = set()
         self._opening = 0
@@ -203,7 +211,7 @@ class ServerPool:
 
     # --- Connecting
 
-    def _client(self, stack: AsyncExitStack) -> Client:
+    def _client(self, stack: AsyncExitStack, session: PooledSession) -> Client:
         config = self.config
         if config.transport == "stdio":
             target: Any = StdioServerParameters(command=config.argv[0], args=list(config.argv[1:]))
@@ -218,7 +226,7 @@ class ServerPool:
             target,
             client_info=CLIENT_INFO,
             logging_callback=self._log,
-            message_handler=self._on_message,
+            message_handler=functools.partial(self._on_message, session),
             # 2026-07-28 servers send log messages only to requests that opt in.
             log_level="info",
             # The hub keeps its own listing; a stale client-side cache would hide changes.
@@ -233,35 +241,50 @@ class ServerPool:
             level, "%s", params.data, extra={"remote_server": self.config.name, "remote_logger": params.logger or ""}
         )
 
-    async def _on_message(self, message: Any) -> None:
+    async def _on_message(self, session: PooledSession, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
-            self._list_changed()
+            self._list_changed(session)
         elif isinstance(message, Exception):
             logger.info("remote server %s: %s", self.config.name, describe(message))
 
-    def _list_changed(self) -> None:
-        if self._on_list_changed is not None:
-            self._on_list_changed(self.config.name)
+    def _list_changed(self, session: PooledSession) -> None:
+        # Re-list on the session that announced the change: over stdio every session is
+        # its own server process, and only that one is known to have the new list.
+        task = asyncio.get_running_loop().create_task(self._relist(session))
+        self._relists.add(task)
+        task.add_done_callback(self._relists.discard)
 
-    async def _listen(self, client: Client) -> None:
+    async def _relist(self, session: PooledSession) -> None:
+        if self._on_list_changed is None:
+            return
+        try:
+            assert session.client is not None
+            tools = await self._list_all(session.client)
+        except Exception as exc:
+            logger.info("remote server %s: re-listing on its session failed: %s", self.config.name, describe(exc))
+            self._on_list_changed(self.config.name, None)
+            return
+        self._on_list_changed(self.config.name, (tools, session.client.protocol_version))
+
+    async def _listen(self, session: PooledSession, client: Client) -> None:
         # 2026-07-28 has no unsolicited list_changed; it is a subscriptions/listen stream.
         try:
             async with client.listen(tools_list_changed=True) as subscription:
                 async for _event in subscription:
-                    self._list_changed()
+                    self._list_changed(session)
         except Exception as exc:
             logger.info("remote server %s: listen stream ended: %s", self.config.name, describe(exc))
 
     async def _run_session(self, session: PooledSession, ready: asyncio.Future[None]) -> None:
         try:
             async with AsyncExitStack() as stack:
-                client = await stack.enter_async_context(self._client(stack))
+                client = await stack.enter_async_context(self._client(stack, session))
                 session.client = client
                 ready.set_result(None)
                 listen_task = None
                 tools_caps = client.server_capabilities.tools
                 if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools_caps is not None and tools_caps.list_changed:
-                    listen_task = asyncio.create_task(self._listen(client))
+                    listen_task = asyncio.create_task(self._listen(session, client))
                 try:
                     await session.closing.wait()
                 finally:
@@ -286,14 +309,16 @@ class ServerPool:
             self._cond.notify_all()
 
     async def _open(self) -> PooledSession:
+        # Starting a stdio server (an interpreter, its imports) can take longer than a call may.
+        connect_timeout = max(self.config.timeout, MIN_CONNECT_TIMEOUT)
         session = PooledSession()
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         session.task = asyncio.create_task(self._run_session(session, ready), name=f"mcp-session-{self.config.name}")
         try:
-            await asyncio.wait_for(asyncio.shield(ready), timeout=self.config.timeout)
+            await asyncio.wait_for(asyncio.shield(ready), timeout=connect_timeout)
         except TimeoutError:
             session.task.cancel()
-            raise RemoteUnavailable(f"no handshake within {self.config.timeout:g} s") from None
+            raise RemoteUnavailable(f"no handshake within {connect_timeout:g} s") from None
         except BaseException:
             session.task.cancel()
             raise
@@ -407,22 +432,24 @@ class ServerPool:
         """The server's whole tool listing and the negotiated protocol version."""
         try:
             async with self.session(force=force) as client:
-                tools: list[types.Tool] = []
-                cursor: str | None = None
-                for _ in range(100):  # a paginator that never ends must not hang a sync
-                    with_timeout = asyncio.wait_for(client.list_tools(cursor=cursor), self.config.timeout)
-                    page = await with_timeout
-                    tools.extend(page.tools)
-                    cursor = page.next_cursor
-                    if not cursor:
-                        break
-                return tools, client.protocol_version
+                return await self._list_all(client), client.protocol_version
         except (RemoteUnavailable, asyncio.CancelledError):
             raise
         except TimeoutError:
             raise RemoteUnavailable(f"tools/list got no answer within {self.config.timeout:g} s") from None
         except Exception as exc:
             raise RemoteUnavailable(describe(exc)) from exc
+
+    async def _list_all(self, client: Client) -> list[types.Tool]:
+        tools: list[types.Tool] = []
+        cursor: str | None = None
+        for _ in range(100):  # a paginator that never ends must not hang a sync
+            page = await asyncio.wait_for(client.list_tools(cursor=cursor), self.config.timeout)
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return tools
 
     async def close_idle(self, idle_for: float) -> None:
         now = time.monotonic()
@@ -472,7 +499,7 @@ async def _sweep_idle() -> None:
                 logger.exception("closing idle sessions of %s failed", pool.config.name)
 
 
-async def _new_pool(config: ServerConfig, on_list_changed: Callable[[str], None] | None) -> ServerPool:
+async def _new_pool(config: ServerConfig, on_list_changed: ListChanged | None) -> ServerPool:
     # Created on the loop, so that its Condition belongs to that loop.
     return ServerPool(config, on_list_changed=on_list_changed)
 
@@ -489,7 +516,7 @@ async def _close_all_pools() -> None:
             task.cancel()
 
 
-def pool_for(config: ServerConfig, *, on_list_changed: Callable[[str], None] | None = None) -> ServerPool:
+def pool_for(config: ServerConfig, *, on_list_changed: ListChanged | None = None) -> ServerPool:
     """The pool for this configuration; a changed configuration replaces the old pool."""
     global _sweeper
     with _pools_lock:

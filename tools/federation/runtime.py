@@ -31,6 +31,7 @@ _loaded = False
 _next_look = 0.0
 _known: dict[str, object] = {}  # name -> updated, of the rows this process knows
 _pending: set[tuple[str, str]] = set()
+_listings: dict[str, tuple[list[dict], str]] = {}
 _jobs: queue.SimpleQueue[tuple[str, str, Callable[[], None]]] = queue.SimpleQueue()
 _workers: list[threading.Thread] = []
 _monitor: threading.Thread | None = None
@@ -90,6 +91,28 @@ def schedule_sync(name: str) -> None:
             logger.warning("%s", exc)
 
     _schedule("sync", name, job)
+
+
+def schedule_listing(name: str, tools: list[dict], version: str) -> None:
+    """Store and register a listing a server sent after announcing a change (newest wins)."""
+    with _lock:
+        _listings[name] = (tools, version)
+
+    def job() -> None:
+        from tools.federation.services import remote_server_store_listing
+
+        while True:
+            with _lock:
+                item = _listings.pop(name, None)
+                if item is None:
+                    # Under the lock: a listing arriving after this is scheduled afresh.
+                    _pending.discard(("listing", name))
+                    return
+            server = _server(name)
+            if server is not None and server.enabled:
+                remote_server_store_listing(server=server, tools=item[0], protocol_version=item[1])
+
+    _schedule("listing", name, job)
 
 
 def schedule_check(name: str) -> None:

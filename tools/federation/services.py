@@ -95,17 +95,27 @@ def remote_server_sync(*, server: RemoteServer, register_always: bool = True) ->
         if register_always:
             remote_server_register(server=server)
         raise FederationError(f"Remote server {server.name!r} is unreachable: {exc}") from None
-    now = timezone.now()
-    RemoteServer.objects.filter(pk=server.pk).update(
-        tools=tools, healthy=True, last_error="", last_checked=now, last_synced=now, protocol_version=version
-    )
-    server.refresh_from_db()
+    server = remote_server_store_listing(server=server, tools=tools, protocol_version=version, register=False)
     if register_always or tools != before_tools:
         remote_server_register(server=server)
     elif before_healthy is not True:
         state.set_health(server.name, True)
     else:
         state.set_health(server.name, True, notify=False)
+    return server
+
+
+def remote_server_store_listing(
+    *, server: RemoteServer, tools: list[dict[str, Any]], protocol_version: str, register: bool = True
+) -> RemoteServer:
+    """Keep a listing the server answered with (so it is healthy) and, by default, register it."""
+    now = timezone.now()
+    RemoteServer.objects.filter(pk=server.pk).update(
+        tools=tools, healthy=True, last_error="", last_checked=now, last_synced=now, protocol_version=protocol_version
+    )
+    server.refresh_from_db()
+    if register:
+        remote_server_register(server=server)
     return server
 
 

@@ -50,8 +50,12 @@ def forget(name: str) -> None:
         _health.pop(name, None)
 
 
-def list_changed(name: str) -> None:
+def list_changed(name: str, listing: tuple[list, str] | None) -> None:
     """A remote server said its tool list changed (called on the federation loop)."""
     from tools.federation import runtime
 
-    runtime.schedule_sync(name)
+    if listing is None:
+        runtime.schedule_sync(name)
+    else:
+        tools, version = listing
+        runtime.schedule_listing(name, [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], version)

@@ -73,8 +73,9 @@ def headers(ctx: Context) -> dict[str, dict[str, str]]:
 
 
 @server.tool()
-async def grow(ctx: Context) -> dict[str, str]:
-    """Add the tool `extra` and tell the client that the tool list changed."""
+async def grow(ctx: Context, linger: float = 0.0) -> dict[str, str]:
+    """Add the tool `extra`, tell the client that the tool list changed, then hold the
+    session for `linger` seconds (a re-list must not wait for this call to end)."""
 
     def extra() -> dict[str, str]:
         """A tool that appeared at run time."""
@@ -85,6 +86,7 @@ async def grow(ctx: Context) -> dict[str, str]:
         await ctx.notify_tools_changed()
     else:
         await ctx.session.send_tool_list_changed()
+    await asyncio.sleep(linger)
     return {"added": "extra"}
 
 

@@ -57,7 +57,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Added {server.name} ({server.get_transport_display()}: {server.target}).")
         if not no_sync:
-            self._sync(name=name)
+            try:
+                self._sync(name=name)
+            except CommandError as exc:
+                raise CommandError(f"{exc} It stays added; its tools come when it answers (or run `sync`).") from None
 
     def _list(self, **_: object) -> None:
         servers = list(RemoteServer.objects.all())

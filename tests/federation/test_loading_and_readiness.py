@@ -1,0 +1,97 @@
+"""Stored listings reach the registry without network I/O; /readyz reads stored health."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from executions.models import Via
+from executions.services import ToolUnavailable, execute_tool, tools_for_user
+from tools.federation import runtime, state
+from tools.federation.models import RemoteServer
+from tools.federation.services import signals_quiet
+from tools.registry import registry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LISTING = [
+    {
+        "name": "lookup",
+        "description": "Look a word up.",
+        "inputSchema": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+        "annotations": {"readOnlyHint": True, "idempotentHint": True},
+    },
+    {"name": "write", "inputSchema": {"type": "object"}},
+]
+
+
+def stored(name: str, **fields: object) -> RemoteServer:
+    # Written as by another process (or before a restart): nothing registered yet. Synced
+    # before, so loading it connects to nothing (health checks are off in these tests).
+    with signals_quiet():
+        server = RemoteServer.objects.create(
+            name=name, url="http://127.0.0.1:9/mcp", tools=LISTING, last_synced=timezone.now(), **fields
+        )
+    registry.replace_source(name, [])
+    runtime.reset()
+    return server
+
+
+def test_the_first_registry_read_registers_the_stored_tools_without_connecting():
+    stored("dict", healthy=True)
+
+    tool = registry.get("dict__lookup")
+
+    assert tool is not None and tool.source == "dict"
+    assert tool.description == "Look a word up."
+    assert tool.input_schema["required"] == ["word"]
+    assert tool.annotations.read_only and tool.cacheable
+    assert not registry.get("dict__write").cacheable
+    assert registry.get("dict__write").annotations.destructive  # MCP's default when a tool says nothing
+
+
+def test_tools_of_a_failing_server_stay_listed_but_calls_are_refused_with_the_reason(user):
+    stored("dict", healthy=False, last_error="ConnectError: All connection attempts failed")
+
+    assert "dict__lookup" in [t.name for t in tools_for_user(user)]
+    assert registry.get("dict__lookup").describe()["available"] is False
+    with pytest.raises(ToolUnavailable, match="remote server 'dict' is failing: ConnectError"):
+        execute_tool(user=user, tool_name="dict__lookup", arguments={"word": "hub"}, via=Via.CLI)
+
+
+def test_a_disabled_servers_tools_are_not_offered():
+    stored("dict", enabled=False, healthy=True)
+
+    assert registry.get("dict__lookup") is None
+
+
+def test_availability_changes_notify_the_registry_listeners():
+    stored("dict", healthy=True)
+    registry.all()
+    changes = []
+    registry.add_listener(lambda: changes.append(1))
+    try:
+        state.set_health("dict", False, "down")
+        state.set_health("dict", False, "still down")
+        state.set_health("dict", True)
+    finally:
+        registry._listeners.pop()
+
+    assert len(changes) == 2
+
+
+def test_readyz_reports_each_enabled_remote_server_from_its_stored_health(client):
+    stored("up", healthy=True)
+    stored("down", healthy=False, last_error="ConnectError: refused")
+    stored("new")
+    stored("off", enabled=False, healthy=False)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["remote:up"]["status"] == "ok"
+    assert body["checks"]["remote:down"] == {"status": "degraded", "error": "ConnectError: refused"}
+    assert body["checks"]["remote:new"]["status"] == "ok"
+    assert "remote:off" not in body["checks"]

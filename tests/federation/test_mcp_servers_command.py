@@ -1,0 +1,76 @@
+"""`manage.py mcp_servers`: bad input gets a clear error; list, remove; no server process needed."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.federation.conftest import free_port
+from tools.federation.models import RemoteServer
+from tools.registry import registry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("mcp_servers", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "a__b", "--url", "http://127.0.0.1:9/mcp"], "Letters, digits, single '_'"),
+        (["add", "web", "--url", "not a url"], "url: Enter a valid URL."),
+        (["add", "web", "--url", "http://127.0.0.1:9/mcp", "--header", "no colon"], "Bad header 'no colon'"),
+        (["add", "local", "--command", "'unclosed"], "Cannot parse the command"),
+        (["add", "web", "--url", "http://127.0.0.1:9/mcp", "--timeout", "0"], "timeout"),
+        (["sync", "nope"], "No remote server 'nope'"),
+        (["check", "nope"], "No remote server 'nope'"),
+        (["remove", "nope"], "No remote server 'nope'"),
+    ],
+)
+def test_it_rejects_bad_input_with_a_clear_error(args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+    assert not RemoteServer.objects.exists()
+
+
+def test_it_refuses_a_second_server_with_the_same_name():
+    run("add", "web", "--url", "http://127.0.0.1:9/mcp", "--no-sync")
+
+    with pytest.raises(CommandError, match="exists already"):
+        run("add", "web", "--command", "true")
+
+
+def test_an_unreachable_server_stays_added_and_is_listed_as_failing():
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+
+    with pytest.raises(CommandError, match="Remote server 'web' is unreachable: ConnectError"):
+        run("add", "web", "--url", url)
+
+    listing = run("list")
+    assert "web\tstreamable_http\t" + url in listing
+    assert "FAILING" in listing
+    with pytest.raises(CommandError, match="web is failing: ConnectError"):
+        run("check", "web")
+
+
+def test_it_lists_and_removes_servers_with_their_tools():
+    assert "No remote servers" in run("list")
+    server = RemoteServer.objects.create(
+        name="local", transport="stdio", command="some-server --flag", tools=[{"name": "ping", "inputSchema": {"type": "object"}}],
+    )
+    assert registry.get("local__ping") is not None
+
+    # (Saving it started a background sync, which fails: there is no such command.)
+    line = next(line for line in run("list").splitlines() if line.startswith("local\t"))
+    assert line.startswith("local\tstdio\tsome-server --flag\tenabled\t")
+    assert "\t1 tools" in line
+    assert "Removed local" in run("remove", "local")
+
+    assert not RemoteServer.objects.filter(pk=server.pk).exists()
+    assert registry.get("local__ping") is None
