@@ -212,3 +212,18 @@ def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_se
     again = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
     assert again.status == Status.SUCCESS, again.error
     assert again.result["pid"] != first_pid
+
+
+def test_idle_sessions_are_closed_and_their_processes_end(user, settings):
+    from tests.federation.conftest import process_alive
+
+    settings.FEDERATION_IDLE_TIMEOUT = 0.3
+    server = add_stdio("py")
+    pid = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI).result["pid"]
+    pool = pool_module.existing_pool(server.pk)
+
+    assert wait_for(lambda: pool.size == 0)
+    assert wait_for(lambda: not process_alive(pid))
+    # The next call opens a fresh session.
+    again = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
+    assert again.status == Status.SUCCESS and again.result["pid"] != pid

@@ -491,7 +491,7 @@ _sweeper: concurrent.futures.Future[None] | None = None
 
 async def _sweep_idle() -> None:
     while True:
-        await asyncio.sleep(IDLE_SWEEP_SECONDS)
+        await asyncio.sleep(min(IDLE_SWEEP_SECONDS, max(0.1, settings.FEDERATION_IDLE_TIMEOUT / 2)))
         for pool in list(_pools.values()):
             try:
                 await pool.close_idle(settings.FEDERATION_IDLE_TIMEOUT)

@@ -2,10 +2,10 @@
 
 Nothing here runs at import or in ``AppConfig.ready``. On the first registry read the
 stored listings of all remote servers are registered (one query, no network), and
-if any server exists a monitor thread starts. It checks the enabled servers at once
-(which refreshes a listing that changed) and then every ``FEDERATION_HEALTH_INTERVAL`` seconds and notices rows
-added, changed or removed by other processes every ``FEDERATION_RELOAD_INTERVAL``
-seconds. Jobs run on daemon threads, so a hanging remote never holds up exit.
+if any server exists a monitor thread starts. It checks the enabled servers soon
+(which refreshes a listing that changed), then every ``FEDERATION_HEALTH_INTERVAL``
+seconds, and notices rows added, changed or removed by other processes every
+``FEDERATION_RELOAD_INTERVAL`` seconds. Jobs run on daemon threads, so a hanging remote never holds up exit.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from django.db import close_old_connections
 logger = logging.getLogger(__name__)
 
 JOB_THREADS = 4
+# Seconds after the monitor starts before its first health check (when the interval is longer).
+FIRST_CHECK_AFTER = 5.0
 
 _lock = threading.Lock()
 _loading = threading.local()
@@ -231,7 +233,9 @@ def _check_all() -> None:
 
 def _run_monitor() -> None:
     last_reload = time.monotonic()
-    last_check = 0.0  # the first check at once
+    # The first check comes soon, but not at once: a short management command that only
+    # read the registry should not start remote servers on its way out.
+    last_check = last_reload - max(0.0, settings.FEDERATION_HEALTH_INTERVAL - FIRST_CHECK_AFTER)
     while not _stop.wait(0.25):
         now = time.monotonic()
         try:
