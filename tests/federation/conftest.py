@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.db import OperationalError
 
 from tools.federation import pool, runtime
 from tools.federation.models import RemoteServer
@@ -97,8 +98,13 @@ def http_server() -> Iterator[HttpServer]:
 def wait_for(predicate, timeout: float = 15.0, step: float = 0.05) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except OperationalError:
+            # The in-memory test database locks a table while a background job writes it
+            # (shared-cache SQLite does not wait); look again.
+            pass
         time.sleep(step)
     return predicate()
 
