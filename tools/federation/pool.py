@@ -469,8 +469,7 @@ class ServerPool:
                 session.close()
             self._idle.clear()
             self._cond.notify_all()
-        for session in sessions:
-            await _wait_task(session.task)
+        await asyncio.gather(*(_wait_task(session.task) for session in sessions))
 
 
 async def _wait_task(task: asyncio.Task[None] | None, timeout: float = 5.0) -> None:
@@ -507,8 +506,7 @@ async def _new_pool(config: ServerConfig, on_list_changed: ListChanged | None) -
 async def _close_all_pools() -> None:
     with _pools_lock:
         pools = list(_pools.values())
-    for pool in pools:
-        await pool.close()
+    await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
     # Whatever still runs (calls, the idle sweeper) ends now; their waiters see a cancellation.
     current = asyncio.current_task()
     for task in asyncio.all_tasks():
