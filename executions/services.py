@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import events, metrics
 from executions.models import Session, ToolExecution, Via
-from tools.base import InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError
+from tools.base import ClientRequest, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError
 from tools.models import ToolConfig
 from tools.registry import registry
 
@@ -211,7 +211,10 @@ def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
     return tool.run(arguments, ctx)
 
 
-def _make_context(execution: ToolExecution, user: User | None, on_progress: Callable | None, on_log: Callable | None) -> ToolContext:
+def _make_context(
+    execution: ToolExecution, user: User | None, on_progress: Callable | None, on_log: Callable | None,
+    client_request: ClientRequest | None = None,
+) -> ToolContext:
     execution_id = str(execution.id)
     latest: dict[str, Any] = {}
 
@@ -239,7 +242,9 @@ def _make_context(execution: ToolExecution, user: User | None, on_progress: Call
         if on_log is not None:
             on_log(event)
 
-    ctx = ToolContext(user=user, execution_id=execution_id, on_progress=progress, on_log=log)
+    ctx = ToolContext(
+        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=client_request
+    )
     ctx.latest_progress = latest  # type: ignore[attr-defined]  (read by the waiting thread)
     return ctx
 
@@ -337,6 +342,7 @@ def execute_tool(
     on_log: Callable[[dict[str, Any]], None] | None = None,
     on_created: Callable[[ToolExecution], None] | None = None,
     cancel_event: threading.Event | None = None,
+    client_request: ClientRequest | None = None,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
@@ -344,6 +350,8 @@ def execute_tool(
     before it runs. Inline tools have finished when this returns; background tools are
     ``pending`` (or already finished when Celery is eager). ``on_created`` is told the
     row before the tool starts, so a door can announce the execution id.
+    ``client_request`` lets an inline tool ask the door's client (MCP sampling,
+    elicitation); a background tool runs elsewhere and never has it.
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
@@ -414,7 +422,7 @@ def execute_tool(
         execution.refresh_from_db()
         return execution
 
-    ctx = _make_context(execution, user, on_progress, on_log)
+    ctx = _make_context(execution, user, on_progress, on_log, client_request)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
     execution = _finish(execution, status, result, error)
     if key is not None and execution.status == Status.SUCCESS:

@@ -1,4 +1,4 @@
-"""ASGI entry point: Django for HTTP, Channels for WebSockets."""
+"""ASGI entry point: the MCP server at /mcp, Django for the rest of HTTP, Channels for WebSockets."""
 
 import os
 
@@ -11,9 +11,20 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
+from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
+from tools.mcp_server.http import application as mcp_app  # noqa: E402
+
+
+async def http_app(scope, receive, send):
+    """/mcp (and its RFC 9728 metadata) to the MCP server, everything else to Django."""
+    if scope["path"] in (MCP_PATH, MCP_PATH + "/", METADATA_PATH):
+        await mcp_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    "http": http_app,
     # The add-in authenticates with its first frame; the origin is checked at the handshake.
     "websocket": AddinOriginValidator(URLRouter(websocket_urlpatterns)),
 })

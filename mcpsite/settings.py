@@ -265,6 +265,31 @@ FEDERATION_IDLE_TIMEOUT = env.float("FEDERATION_IDLE_TIMEOUT", default=300.0)
 # Longest wait (seconds) between reconnect attempts to an unreachable server (backoff doubles up to it).
 FEDERATION_BACKOFF_MAX = env.float("FEDERATION_BACKOFF_MAX", default=30.0)
 
+# --- The MCP server at /mcp (and manage.py mcp_stdio) -------------------------------------
+# Calls without a token act as the low-privilege user "mcp-anonymous". Off by default;
+# only for a hub on loopback (the conformance run turns it on).
+MCP_ALLOW_ANONYMOUS = env.bool("MCP_ALLOW_ANONYMOUS", default=False)
+# Stateless Streamable HTTP: no Mcp-Session-Id, each request stands alone. Use it when
+# several processes serve /mcp behind a load balancer without sticky sessions.
+MCP_STATELESS = env.bool("MCP_STATELESS", default=False)
+# Seconds without a request after which a stateful MCP session is closed.
+MCP_SESSION_IDLE_TIMEOUT = env.float("MCP_SESSION_IDLE_TIMEOUT", default=1800.0)
+# Open stateful sessions per process; a new session beyond it gets 503.
+MCP_MAX_SESSIONS = env.int("MCP_MAX_SESSIONS", default=1000)
+# Largest request body on /mcp, in bytes (413 beyond).
+MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# Browser origins allowed to call /mcp besides the hub's own ("http://host:*" allows any port).
+MCP_ALLOWED_ORIGINS = env.list(
+    "MCP_ALLOWED_ORIGINS", default=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+)
+# The hub's public base URL (https://hub.example.com) for the protected-resource
+# metadata; by default the URL the request came to.
+MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="")
+# Authorization servers named in that metadata; by default the hub itself, which issues the tokens.
+MCP_AUTHORIZATION_SERVERS = env.list("MCP_AUTHORIZATION_SERVERS", default=[])
+# Register the official conformance suite's fixture tools, prompts and resources.
+MCP_CONFORMANCE_FIXTURES = env.bool("MCP_CONFORMANCE_FIXTURES", default=False)
+
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")

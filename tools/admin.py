@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from executions.services import parse_rate
-from tools.models import ToolConfig
+from tools.models import Prompt, ToolConfig
 from tools.registry import registry
 
 
@@ -50,3 +50,13 @@ class ToolConfigAdmin(admin.ModelAdmin):
         for config in queryset:
             config.enabled = False
             config.save()
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    """Prompts that MCP clients list and fill in; saving one tells connected clients."""
+
+    list_display = ("name", "title", "enabled", "updated")
+    list_editable = ("enabled",)
+    list_filter = ("enabled",)
+    search_fields = ("name", "title", "description")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ToolsConfig(AppConfig):
@@ -10,3 +11,7 @@ class ToolsConfig(AppConfig):
         from tools.builtin import register_builtins
 
         register_builtins()
+        if settings.MCP_CONFORMANCE_FIXTURES:
+            from tools.mcp_server import fixtures
+
+            fixtures.register()

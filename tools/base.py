@@ -9,6 +9,7 @@ process it runs in: the execution service gives it validated arguments and a
 from __future__ import annotations
 
 import enum
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class Annotations:
 
 ProgressCallback = Callable[[float, float | None, str | None], None]
 LogCallback = Callable[[str, str], None]
+# Sends a request to the client of the door the call came through (MCP sampling or
+# elicitation) and returns its result; given only by doors that have such a client.
+ClientRequest = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -80,6 +84,7 @@ class ToolContext:
     # Set by the service on timeout, or when it sees the execution's row cancelled (the
     # service polls the database; the tool's own thread never has to).
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    client_request: ClientRequest | None = None
 
     def report_progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         if self.on_progress is not None:
@@ -88,6 +93,14 @@ class ToolContext:
     def log(self, level: str, message: str) -> None:
         if self.on_log is not None:
             self.on_log(level, message)
+
+    def ask_client(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a request (``sampling/createMessage``, ``elicitation/create``) to the
+        caller's MCP client and return its result. Raises ``ToolError`` where the door
+        has no such client (REST, WebSocket, a Celery worker) or the client refuses."""
+        if self.client_request is None:
+            raise ToolError(f"This call came through a door that cannot send {method} to its client.")
+        return self.client_request(method, params)
 
     @property
     def cancelled(self) -> bool:
@@ -170,6 +183,11 @@ class Tool:
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def mcp_content(self, result: Any) -> list[dict[str, Any]]:
+        """The stored result as MCP content blocks: by default its JSON as one text block
+        (beside the structured content). Tools whose result is content override this."""
+        return [{"type": "text", "text": json.dumps(result, ensure_ascii=False)}]
 
     def describe(self) -> dict[str, Any]:
         """The tool as the REST API and the task pane list it."""

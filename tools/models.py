@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -25,3 +28,62 @@ class ToolConfig(models.Model):
 
     def __str__(self) -> str:
         return self.tool_name
+
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def validate_prompt_arguments(value: object) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("A list of arguments, like [{\"name\": \"text\", \"required\": true}].")
+    names = set()
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].isidentifier():
+            raise ValidationError("Each argument needs a name that is an identifier (letters, digits, _).")
+        unknown = set(item) - {"name", "description", "required"}
+        if unknown:
+            raise ValidationError(f"Unknown keys in argument {item['name']!r}: {', '.join(sorted(unknown))}.")
+        if item["name"] in names:
+            raise ValidationError(f"Argument {item['name']!r} is listed twice.")
+        names.add(item["name"])
+
+
+class Prompt(models.Model):
+    """A prompt template offered to MCP clients (``prompts/list``, ``prompts/get``).
+
+    The template is the text of one user message; ``{name}`` is replaced with the
+    argument of that name (``{{`` and ``}}`` are literal braces).
+    """
+
+    name = models.SlugField(max_length=100, unique=True, help_text="What clients ask for, like proofread.")
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    arguments = models.JSONField(
+        default=list, blank=True, validators=[validate_prompt_arguments],
+        help_text='Like [{"name": "text", "description": "The selection", "required": true}].',
+    )
+    template = models.TextField(help_text="The user message; {argument} is replaced with the argument's value.")
+    enabled = models.BooleanField(default=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        declared = {a.get("name") for a in self.arguments if isinstance(a, dict)} if isinstance(self.arguments, list) else set()
+        used = set(PLACEHOLDER.findall(self.template.replace("{{", "").replace("}}", "")))
+        missing = used - declared
+        if missing:
+            raise ValidationError({"template": f"Not declared as arguments: {', '.join(sorted(missing))}."})
+
+    def render(self, values: dict[str, str]) -> str:
+        """The template with the arguments filled in; raises ``KeyError`` naming a missing required one."""
+        for argument in self.arguments:
+            if argument.get("required") and not values.get(argument["name"]):
+                raise KeyError(argument["name"])
+        text = self.template.replace("{{", "\x00").replace("}}", "\x01")
+        text = PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), text)
+        return text.replace("\x00", "{").replace("\x01", "}")

@@ -31,6 +31,7 @@ def test_an_added_http_server_has_its_tools_in_the_rest_api_and_calls_name_the_s
     output = add_web(http_server)
 
     assert "web__echo" in output
+    assert "protocol 2026-07-28" in output
     listed = {t["name"]: t for t in api_client.get("/api/v1/tools/").json()}
     assert listed["web__add"]["source"] == "web"
     assert listed["web__add"]["available"] is True

@@ -1,0 +1,1 @@
+"""The hub as an MCP server: Streamable HTTP at /mcp (``http``) and stdio (``mcp_stdio``)."""

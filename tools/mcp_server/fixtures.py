@@ -1,0 +1,368 @@
+"""The tools, prompts and resources the official MCP conformance suite expects.
+
+Registered only when ``MCP_CONFORMANCE_FIXTURES=1``: the tools go into the same
+registry and run through the same execution service as every other tool (so the
+suite tests the real path: validation, the ``ToolExecution`` row, progress, logs,
+client requests); the prompts and resources are served next to the hub's own.
+Their names and contents are what the suite's scenarios ask for.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import time
+import wave
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.conf import settings
+
+from tools.base import Annotations, Tool, ToolContext, ToolError
+
+# A 1x1 red PNG.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+
+
+def _wav() -> str:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(struct.pack("<8h", *([0, 1000] * 4)))
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+WAV = _wav()
+NO_ARGUMENTS = {"type": "object", "properties": {}}
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "MCP_CONFORMANCE_FIXTURES", False))
+
+
+class ContentTool(Tool):
+    """A fixture whose result is MCP content: ``{"content": [blocks]}``."""
+
+    annotations = Annotations(read_only=True, idempotent=True)
+    raw_input_schema: ClassVar[dict[str, Any]] = NO_ARGUMENTS  # type: ignore[misc]
+    blocks: ClassVar[list[dict[str, Any]]] = []
+
+    def mcp_content(self, result: Any) -> list[dict[str, Any]]:
+        return list(result["content"])
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        return {"content": self.blocks}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+class SimpleText(ContentTool):
+    name = "test_simple_text"
+    description = "Returns a simple text (conformance fixture)."
+    blocks = [_text("This is a simple text response for testing.")]
+
+
+class ImageContent(ContentTool):
+    name = "test_image_content"
+    description = "Returns a 1x1 PNG image (conformance fixture)."
+    blocks = [{"type": "image", "data": PNG, "mimeType": "image/png"}]
+
+
+class AudioContent(ContentTool):
+    name = "test_audio_content"
+    description = "Returns a short WAV sound (conformance fixture)."
+    blocks = [{"type": "audio", "data": WAV, "mimeType": "audio/wav"}]
+
+
+class EmbeddedResource(ContentTool):
+    name = "test_embedded_resource"
+    description = "Returns an embedded text resource (conformance fixture)."
+    blocks = [{
+        "type": "resource",
+        "resource": {"uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content."},
+    }]
+
+
+class MultipleContentTypes(ContentTool):
+    name = "test_multiple_content_types"
+    description = "Returns text, an image and a resource (conformance fixture)."
+    blocks = [
+        _text("Multiple content types test:"),
+        {"type": "image", "data": PNG, "mimeType": "image/png"},
+        {
+            "type": "resource",
+            "resource": {
+                "uri": "test://mixed-content-resource", "mimeType": "application/json",
+                "text": json.dumps({"test": "data", "value": 123}),
+            },
+        },
+    ]
+
+
+class WithLogging(ContentTool):
+    name = "test_tool_with_logging"
+    description = "Sends three info log messages while it runs (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        ctx.log("info", "Tool execution started")
+        time.sleep(0.05)
+        ctx.log("info", "Tool processing data")
+        time.sleep(0.05)
+        ctx.log("info", "Tool execution completed")
+        return {"content": [_text("Tool with logging executed successfully")]}
+
+
+class WithProgress(ContentTool):
+    name = "test_tool_with_progress"
+    description = "Reports progress 0, 50 and 100 of 100 (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        ctx.report_progress(0, 100)
+        time.sleep(0.05)
+        ctx.report_progress(50, 100)
+        time.sleep(0.05)
+        ctx.report_progress(100, 100)
+        return {"content": [_text("Tool with progress executed successfully")]}
+
+
+class ErrorHandling(ContentTool):
+    name = "test_error_handling"
+    description = "Always fails (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        raise ToolError("This tool intentionally returns an error for testing")
+
+
+class Sampling(ContentTool):
+    name = "test_sampling"
+    description = "Asks the client's LLM to complete a prompt (conformance fixture)."
+    raw_input_schema = {
+        "type": "object",
+        "properties": {"prompt": {"type": "string", "description": "The prompt to send to the LLM"}},
+        "required": ["prompt"],
+    }
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        result = ctx.ask_client("sampling/createMessage", {
+            "messages": [{"role": "user", "content": _text(arguments["prompt"])}],
+            "maxTokens": 100,
+        })
+        content = result.get("content")
+        blocks = content if isinstance(content, list) else [content]
+        text = " ".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        return {"content": [_text(f"LLM response: {text}")]}
+
+
+class Elicitation(ContentTool):
+    name = "test_elicitation"
+    description = "Asks the user for a username and an email (conformance fixture)."
+    raw_input_schema = {
+        "type": "object",
+        "properties": {"message": {"type": "string", "description": "The message to show the user"}},
+        "required": ["message"],
+    }
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        result = ctx.ask_client("elicitation/create", {
+            "message": arguments["message"],
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    "username": {"type": "string", "description": "User's response"},
+                    "email": {"type": "string", "description": "User's email address"},
+                },
+                "required": ["username", "email"],
+            },
+        })
+        return {"content": [_text(f"User response: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
+
+
+class ElicitationDefaults(ContentTool):
+    name = "test_elicitation_sep1034_defaults"
+    description = "Elicitation with a default for each primitive type (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        result = ctx.ask_client("elicitation/create", {
+            "message": "Please review and update the form fields with defaults",
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                    "age": {"type": "integer", "description": "User age", "default": 30},
+                    "score": {"type": "number", "description": "User score", "default": 95.5},
+                    "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active"},
+                    "verified": {"type": "boolean", "description": "Verification status", "default": True},
+                },
+                "required": [],
+            },
+        })
+        return {"content": [_text(f"Elicitation completed: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
+
+
+class ElicitationEnums(ContentTool):
+    name = "test_elicitation_sep1330_enums"
+    description = "Elicitation with the five enum forms (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        result = ctx.ask_client("elicitation/create", {
+            "message": "Please select options from the enum fields",
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    "untitledSingle": {"type": "string", "description": "Select one option", "enum": ["option1", "option2", "option3"]},
+                    "titledSingle": {
+                        "type": "string", "description": "Select one option with titles",
+                        "oneOf": [
+                            {"const": "value1", "title": "First Option"},
+                            {"const": "value2", "title": "Second Option"},
+                            {"const": "value3", "title": "Third Option"},
+                        ],
+                    },
+                    "legacyEnum": {
+                        "type": "string", "description": "Select one option (legacy)",
+                        "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"],
+                    },
+                    "untitledMulti": {
+                        "type": "array", "description": "Select multiple options",
+                        "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                    },
+                    "titledMulti": {
+                        "type": "array", "description": "Select multiple options with titles",
+                        "items": {"anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"},
+                        ]},
+                    },
+                },
+                "required": [],
+            },
+        })
+        return {"content": [_text(f"Elicitation completed: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
+
+
+class JsonSchema202012(ContentTool):
+    name = "json_schema_2020_12_tool"
+    description = "Tool with JSON Schema 2020-12 features"
+    raw_input_schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$defs": {
+            "address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}},
+        },
+        "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+        "additionalProperties": False,
+    }
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        return {"content": [_text(f"Received: {json.dumps(arguments, sort_keys=True)}")]}
+
+
+TOOLS: list[type[Tool]] = [
+    SimpleText, ImageContent, AudioContent, EmbeddedResource, MultipleContentTypes, WithLogging, WithProgress,
+    ErrorHandling, Sampling, Elicitation, ElicitationDefaults, ElicitationEnums, JsonSchema202012,
+]
+
+
+def register() -> None:
+    from tools.registry import registry
+
+    for tool in TOOLS:
+        registry.register(tool, replace=True)
+
+
+# --- prompts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FixturePrompt:
+    name: str
+    description: str
+    arguments: list[dict[str, Any]] = field(default_factory=list)
+    completions: dict[str, list[str]] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "arguments": self.arguments}
+
+    def choices(self, argument: str) -> list[str]:
+        return self.completions.get(argument, [])
+
+    def render(self, values: dict[str, str]) -> dict[str, Any]:
+        missing = [a["name"] for a in self.arguments if a.get("required") and a["name"] not in values]
+        if missing:
+            from mcp.shared.exceptions import MCPError
+            from mcp_types import INVALID_PARAMS
+
+            raise MCPError(INVALID_PARAMS, f"Prompt {self.name!r} needs the argument {missing[0]!r}.")
+        user = lambda content: {"role": "user", "content": content}  # noqa: E731
+        if self.name == "test_simple_prompt":
+            messages = [user(_text("This is a simple prompt for testing."))]
+        elif self.name == "test_prompt_with_arguments":
+            messages = [user(_text(f"Prompt with arguments: arg1='{values['arg1']}', arg2='{values['arg2']}'"))]
+        elif self.name == "test_prompt_with_embedded_resource":
+            messages = [
+                user({"type": "resource", "resource": {
+                    "uri": values["resourceUri"], "mimeType": "text/plain", "text": "Embedded resource content for testing.",
+                }}),
+                user(_text("Please process the embedded resource above.")),
+            ]
+        else:  # test_prompt_with_image
+            messages = [
+                user({"type": "image", "data": PNG, "mimeType": "image/png"}),
+                user(_text("Please analyze the image above.")),
+            ]
+        return {"description": self.description, "messages": messages}
+
+
+PROMPTS = {
+    p.name: p
+    for p in [
+        FixturePrompt("test_simple_prompt", "A simple prompt without arguments"),
+        FixturePrompt(
+            "test_prompt_with_arguments", "A prompt with two required arguments",
+            [
+                {"name": "arg1", "description": "First test argument", "required": True},
+                {"name": "arg2", "description": "Second test argument", "required": True},
+            ],
+            {"arg1": ["paris", "park", "party"], "arg2": ["world", "word"]},
+        ),
+        FixturePrompt(
+            "test_prompt_with_embedded_resource", "A prompt that embeds a resource",
+            [{"name": "resourceUri", "description": "URI of the resource to embed", "required": True}],
+        ),
+        FixturePrompt("test_prompt_with_image", "A prompt with an image"),
+    ]
+}
+
+# --- resources -------------------------------------------------------------------------------
+
+RESOURCES_LISTED = [
+    {"uri": "test://static-text", "name": "static-text", "description": "A static text resource", "mimeType": "text/plain"},
+    {"uri": "test://static-binary", "name": "static-binary", "description": "A static PNG image", "mimeType": "image/png"},
+    {"uri": "test://watched-resource", "name": "watched-resource", "description": "A resource to subscribe to", "mimeType": "text/plain"},
+]
+RESOURCE_TEMPLATES = [{
+    "uriTemplate": "test://template/{id}/data", "name": "template-data",
+    "description": "Data for an id", "mimeType": "application/json",
+}]
+
+
+def read_resource(uri: str) -> list[dict[str, Any]] | None:
+    if uri == "test://static-text":
+        return [{"uri": uri, "mimeType": "text/plain", "text": "This is the content of the static text resource."}]
+    if uri == "test://static-binary":
+        return [{"uri": uri, "mimeType": "image/png", "blob": PNG}]
+    if uri == "test://watched-resource":
+        return [{"uri": uri, "mimeType": "text/plain", "text": "Watched resource content."}]
+    prefix, suffix = "test://template/", "/data"
+    if uri.startswith(prefix) and uri.endswith(suffix) and len(uri) > len(prefix) + len(suffix):
+        item = uri[len(prefix):-len(suffix)]
+        text = json.dumps({"id": item, "templateTest": True, "data": f"Data for ID: {item}"})
+        return [{"uri": uri, "mimeType": "application/json", "text": text}]
+    return None

@@ -1,0 +1,222 @@
+"""Streamable HTTP at /mcp, mounted beside Django in ``mcpsite/asgi.py``.
+
+This route bypasses Django's middleware, so it does its own checks, in this order:
+
+1. Host (421) and Origin (403): DNS-rebinding protection. Hosts are Django's
+   ``ALLOWED_HOSTS``; origins are ``MCP_ALLOWED_ORIGINS`` (loopback by default) or
+   the request's own host.
+2. The bearer token (401 with ``WWW-Authenticate`` naming the RFC 9728 metadata at
+   ``/.well-known/oauth-protected-resource/mcp``), unless ``MCP_ALLOW_ANONYMOUS``.
+3. The SDK's session manager: body size (413), content type, JSON and JSON-RPC
+   shape, sessions (``Mcp-Session-Id``) and both protocol eras.
+
+Daphne and Channels run no ASGI lifespan, so the session manager is started lazily,
+once per event loop, by the first request on that loop, and stopped when the server
+shuts down (or by ``shutdown()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.auth import ProtectedResourceMetadata
+from starlette.requests import HTTPConnection
+
+from tools.mcp_server.auth import HubTokenVerifier
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+
+
+@dataclass
+class _Running:
+    manager: StreamableHTTPSessionManager
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    error: BaseException | None = None
+
+
+class MCPApplication:
+    """The ASGI app for /mcp and its protected-resource metadata."""
+
+    def __init__(self) -> None:
+        self._hub: Any = None
+        self._running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Running] = weakref.WeakKeyDictionary()
+        self._auth = BearerAuthBackend(HubTokenVerifier())
+
+    @property
+    def hub(self) -> Any:
+        if self._hub is None:
+            from tools.mcp_server.server import HubServer
+
+            self._hub = HubServer()
+        return self._hub
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get("host", "")
+        domain, _port = split_domain_port(host)
+        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+            await _plain(send, 421, "Invalid Host header")
+            return
+        if scope["path"] == METADATA_PATH:
+            await self._metadata(scope, send, headers)
+            return
+        origin = headers.get("origin")
+        if origin and not _origin_allowed(origin, host):
+            await _plain(send, 403, "Invalid Origin header")
+            return
+
+        conn = HTTPConnection(scope)
+        authenticated = await self._auth.authenticate(conn) if "authorization" in headers else None
+        if authenticated is not None:
+            scope["auth"], scope["user"] = authenticated
+        elif "authorization" in headers:
+            await self._unauthorized(send, headers, scope, "invalid_token", "The token is invalid, expired or revoked.")
+            return
+        elif not settings.MCP_ALLOW_ANONYMOUS:
+            await self._unauthorized(send, headers, scope, "invalid_token", "Authentication required: send Authorization: Bearer <token>.")
+            return
+
+        running = await self._ensure_running()
+        if running.error is not None:
+            await _json(send, 503, {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": "The MCP server is not available."}})
+            return
+        await running.manager.handle_request(scope, receive, send)
+
+    # --- lifecycle, once per event loop ---------------------------------------------------
+
+    async def _ensure_running(self) -> _Running:
+        loop = asyncio.get_running_loop()
+        running = self._running.get(loop)
+        if running is None:
+            # No await between the check and the insert: one start per loop.
+            running = _Running(manager=self._new_manager())
+            self._running[loop] = running
+            running.task = loop.create_task(self._run(running), name="mcp-session-manager")
+            _stop_with_daphne(self, loop)
+        await running.ready.wait()
+        return running
+
+    def _new_manager(self) -> StreamableHTTPSessionManager:
+        return StreamableHTTPSessionManager(
+            app=self.hub.server,
+            stateless=settings.MCP_STATELESS,
+            json_response=False,
+            # Host and Origin are checked above; the transport still checks the content type.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            session_idle_timeout=settings.MCP_SESSION_IDLE_TIMEOUT,
+            max_sessions=settings.MCP_MAX_SESSIONS,
+            max_request_body_size=settings.MCP_MAX_BODY_BYTES,
+        )
+
+    async def _run(self, running: _Running) -> None:
+        try:
+            async with running.manager.run():
+                running.ready.set()
+                await running.stop.wait()
+        except Exception as exc:  # the rest of the site keeps serving; /mcp answers 503
+            logger.exception("the MCP session manager failed")
+            running.error = exc
+        finally:
+            running.ready.set()
+
+    async def shutdown(self) -> None:
+        """Close this loop's MCP sessions and stop its session manager."""
+        running = self._running.pop(asyncio.get_running_loop(), None)
+        if running is not None and running.task is not None:
+            running.stop.set()
+            await running.task
+
+    def is_running(self) -> bool:
+        """Whether some loop's manager is up (for readiness; False until the first request)."""
+        return any(r.ready.is_set() and r.error is None for r in list(self._running.values()))
+
+    # --- responses --------------------------------------------------------------------------
+
+    async def _metadata(self, scope: dict[str, Any], send: Any, headers: dict[str, str]) -> None:
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            await _plain(send, 405, "Method not allowed", [(b"allow", b"GET, HEAD, OPTIONS")])
+            return
+        base = _base_url(scope, headers)
+        metadata = ProtectedResourceMetadata(
+            resource=f"{base}{MCP_PATH}",
+            authorization_servers=list(settings.MCP_AUTHORIZATION_SERVERS) or [base],
+            resource_name="mcpsite MCP server",
+            resource_documentation=f"{base}/api/docs/",
+        )
+        body = metadata.model_dump(mode="json", exclude_none=True)
+        await _json(send, 200, body, [(b"access-control-allow-origin", b"*"), (b"cache-control", b"max-age=3600")])
+
+    async def _unauthorized(self, send: Any, headers: dict[str, str], scope: dict[str, Any], error: str, description: str) -> None:
+        metadata_url = f"{_base_url(scope, headers)}{METADATA_PATH}"
+        challenge = f'Bearer error="{error}", error_description="{description}", resource_metadata="{metadata_url}"'
+        await _json(send, 401, {"error": error, "error_description": description}, [(b"www-authenticate", challenge.encode())])
+
+
+def _base_url(scope: dict[str, Any], headers: dict[str, str]) -> str:
+    if settings.MCP_PUBLIC_URL:
+        return settings.MCP_PUBLIC_URL.rstrip("/")
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    return f"{scheme}://{headers.get('host', 'localhost')}"
+
+
+def _origin_allowed(origin: str, host: str) -> bool:
+    if urlsplit(origin).netloc == host:
+        return True  # same origin
+    for allowed in settings.MCP_ALLOWED_ORIGINS:
+        if allowed == "*" or origin == allowed:
+            return True
+        if allowed.endswith(":*") and origin.startswith(allowed[:-2] + ":"):
+            return True
+    return False
+
+
+async def _plain(send: Any, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send: Any, status: int, data: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(data).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _stop_with_daphne(app: MCPApplication, loop: asyncio.AbstractEventLoop) -> None:
+    """Under daphne (Twisted on asyncio), close the MCP sessions before the reactor stops."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    if getattr(reactor, "_asyncioEventloop", None) is not loop:
+        return
+
+    def before_shutdown() -> Deferred:
+        return Deferred.fromFuture(asyncio.ensure_future(app.shutdown(), loop=loop))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+
+application = MCPApplication()

@@ -1,0 +1,623 @@
+"""The hub's MCP server: the official SDK's low-level ``Server`` bound to the registry.
+
+Every handler is a thin translation between MCP and the hub's services:
+``tools/list`` reads ``tools_for_user``, ``tools/call`` goes through
+``executions.services.execute_tool`` (validation, permissions, rate limits, caching,
+the ``ToolExecution`` row), prompts come from the ``Prompt`` model and resources are
+the caller's own executions. The same ``HubServer`` serves Streamable HTTP
+(``tools.mcp_server.http``) and stdio (``manage.py mcp_stdio``).
+
+Who is calling: over HTTP, the bearer token the transport verified (or the anonymous
+user when ``MCP_ALLOW_ANONYMOUS`` is on); over stdio, the token the command was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import mcp_types as types
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+from mcp.server import Server
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.connection import Connection
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.subscriptions import ListenHandler, PromptsListChanged, ServerEvent, ToolsListChanged
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from accounts.models import User
+from executions import services
+from executions.awaiting import ExecutionWatch
+from executions.models import Session, ToolExecution
+from tools.base import Tool, ToolError
+from tools.mcp_server import fixtures
+from tools.models import Prompt
+from tools.registry import registry
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_NOT_FOUND = -32002
+EXECUTION_SCHEME = "execution://"
+# How many of a caller's executions resources/list shows (newest first).
+RESOURCE_LIST_LIMIT = 50
+# MCP log levels, lowest first; a tool's Python-style level maps onto them.
+LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+_LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
+
+INSTRUCTIONS = (
+    "mcpsite: a hub of writing and research tools (text statistics, spell checking, summaries, "
+    "keywords, language detection, calculations, web search and page fetching, document analysis) "
+    "and of the tools of the MCP servers it federates, named <server>__<tool>. Every call is recorded; "
+    "your own calls can be read back as execution://{id} resources. Prompts such as proofread and "
+    "summarize_selection work on a selection of text."
+)
+
+
+@dataclass
+class Caller:
+    user: User
+    session: Session
+
+
+class ThreadSafeBus:
+    """A ``SubscriptionBus`` that may be published to from any thread.
+
+    Each listener (one per ``subscriptions/listen`` stream) is called on the event
+    loop it subscribed from, which is what the SDK's listen handler expects.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: dict[object, tuple[Callable[[ServerEvent], None], asyncio.AbstractEventLoop]] = {}
+        self._lock = threading.Lock()
+
+    async def publish(self, event: ServerEvent) -> None:
+        self.publish_threadsafe(event)
+        await asyncio.sleep(0)
+
+    def publish_threadsafe(self, event: ServerEvent) -> None:
+        with self._lock:
+            listeners = list(self._listeners.values())
+        for listener, loop in listeners:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_call_listener, listener, event)
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        token = object()
+        with self._lock:
+            self._listeners[token] = (listener, asyncio.get_running_loop())
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners.pop(token, None)
+
+        return unsubscribe
+
+
+def _call_listener(listener: Callable[[ServerEvent], None], event: ServerEvent) -> None:
+    try:
+        listener(event)
+    except Exception:
+        logger.exception("subscription listener failed")
+
+
+class _SDKServer(Server[Any]):
+    """The SDK's server, advertising ``listChanged`` for tools and prompts to handshake-era
+    clients by default (the session manager asks it for its initialization options)."""
+
+    def create_initialization_options(self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any) -> Any:
+        options = notification_options or NotificationOptions(tools_changed=True, prompts_changed=True)
+        return super().create_initialization_options(options, *args, **kwargs)
+
+
+class HubServer:
+    """One MCP server over the registry; ``server`` is the SDK object the transports run."""
+
+    def __init__(self, *, stdio_caller: Caller | None = None) -> None:
+        self.stdio_caller = stdio_caller
+        self.bus = ThreadSafeBus()
+        # Handshake-era connections with a standalone channel, and the loop each lives on:
+        # list-changed notifications go to them (2026-07-28 clients listen on the bus).
+        self._connections: weakref.WeakKeyDictionary[Connection, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        with warnings.catch_warnings():
+            # logging/setLevel is deprecated in 2026-07-28 but is how 2025-11-25 clients pick a level.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server: Server[Any] = _SDKServer(
+                "mcpsite",
+                version=_version(),
+                title="mcpsite tool hub",
+                instructions=INSTRUCTIONS,
+                get_tool_input_schema=self._input_schema,
+                on_list_tools=self.list_tools,
+                on_call_tool=self.call_tool,
+                on_list_prompts=self.list_prompts,
+                on_get_prompt=self.get_prompt,
+                on_list_resources=self.list_resources,
+                on_list_resource_templates=self.list_resource_templates,
+                on_read_resource=self.read_resource,
+                on_subscribe_resource=self.subscribe_resource,
+                on_unsubscribe_resource=self.unsubscribe_resource,
+                on_subscriptions_listen=ListenHandler(self.bus),
+                on_completion=self.complete,
+                on_set_logging_level=self.set_logging_level,
+            )
+        self.server.middleware.append(self._track_connection)
+        registry.add_listener(self.tools_changed)
+        post_save.connect(self._prompts_changed, sender=Prompt, weak=False)
+        post_delete.connect(self._prompts_changed, sender=Prompt, weak=False)
+
+    def close(self) -> None:
+        registry.remove_listener(self.tools_changed)
+        post_save.disconnect(self._prompts_changed, sender=Prompt)
+        post_delete.disconnect(self._prompts_changed, sender=Prompt)
+
+    # --- list_changed --------------------------------------------------------------------
+
+    def tools_changed(self) -> None:
+        """Registry listener (any thread): tell every connected client the tool list changed."""
+        self.bus.publish_threadsafe(ToolsListChanged())
+        self._notify_connections("notifications/tools/list_changed")
+
+    def _prompts_changed(self, **kwargs: Any) -> None:
+        self.bus.publish_threadsafe(PromptsListChanged())
+        self._notify_connections("notifications/prompts/list_changed")
+
+    def _notify_connections(self, method: str) -> None:
+        with self._lock:
+            targets = list(self._connections.items())
+        for conn, loop in targets:
+            if not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(conn.notify(method, None), loop)
+
+    async def _track_connection(self, ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+        """Server middleware: remember handshake-era connections that can take notifications."""
+        result = await call_next(ctx)
+        conn = _connection(ctx)
+        if (
+            conn is not None
+            and conn.protocol_version not in MODERN_PROTOCOL_VERSIONS
+            and conn.has_standalone_channel
+            and conn not in self._connections
+        ):
+            with self._lock:
+                self._connections[conn] = asyncio.get_running_loop()
+            conn.exit_stack.callback(self._forget, conn)
+        return result
+
+    def _forget(self, conn: Connection) -> None:
+        with self._lock:
+            self._connections.pop(conn, None)
+
+    # --- who is calling --------------------------------------------------------------------
+
+    async def caller(self, ctx: ServerRequestContext[Any]) -> Caller:
+        if ctx.request is None:
+            if self.stdio_caller is None:
+                raise MCPError(types.INVALID_REQUEST, "No caller: this server needs a token.")
+            return self.stdio_caller
+        conn = _connection(ctx)
+        scope_user = ctx.request.scope.get("user")
+        user_id = int(scope_user.access_token.subject) if isinstance(scope_user, AuthenticatedUser) else None
+        client = _client_info(conn)
+        if conn is not None and conn.session_id is not None:
+            # A stateful HTTP session: one hub Session for its lifetime.
+            cached = conn.state.get("hub.caller")
+            if cached is not None and cached.user.pk == (user_id or cached.user.pk):
+                return cached
+            user = await _load_user(user_id)
+            session = await database_sync_to_async(services.session_start)(
+                user=user, kind=Session.Kind.MCP,
+                client_info={**client, "mcp_session_id": conn.session_id, "transport": "streamable-http"},
+            )
+            caller = Caller(user, session)
+            conn.state["hub.caller"] = caller
+            conn.exit_stack.push_async_callback(_end_session, session)
+            return caller
+        # Stateless requests (2026-07-28, or MCP_STATELESS): a Session per client and
+        # user, kept while it is used.
+        user = await _load_user(user_id)
+        session = await database_sync_to_async(_stateless_session)(user, client)
+        return Caller(user, session)
+
+    # --- tools ---------------------------------------------------------------------------
+
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        tool = registry.get(name)
+        return tool.input_schema if tool is not None else None
+
+    async def list_tools(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListToolsResult:
+        caller = await self.caller(ctx)
+        tools = await database_sync_to_async(services.tools_for_user)(caller.user)
+        return types.ListToolsResult(tools=[_mcp_tool(t) for t in tools])
+
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        caller = await self.caller(ctx)
+        loop = asyncio.get_running_loop()
+        outbox = _Outbox(ctx, await self._log_threshold(ctx))
+        cancel_event = threading.Event()
+        created: list[ToolExecution] = []
+        watch: list[ExecutionWatch] = []
+
+        def on_created(execution: ToolExecution) -> None:
+            created.append(execution)
+            if execution.status == ToolExecution.Status.PENDING:
+                # A worker may run it: watch its group before the task is sent.
+                w = ExecutionWatch(str(execution.id))
+                asyncio.run_coroutine_threadsafe(w.open(), loop).result(timeout=30)
+                watch.append(w)
+
+        def client_request(method: str, request_params: dict[str, Any]) -> dict[str, Any]:
+            future = asyncio.run_coroutine_threadsafe(_client_request(ctx, method, request_params), loop)
+            return future.result()
+
+        try:
+            execution = await sync_to_async(_execute_tool, thread_sensitive=False)(
+                user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
+                session=caller.session, on_progress=outbox.progress_from_thread(loop),
+                on_log=outbox.log_from_thread(loop), on_created=on_created, cancel_event=cancel_event,
+                client_request=client_request,
+            )
+            if not execution.is_final:
+                execution = await watch[0].wait(outbox.forward_event) if watch else execution
+        except services.ToolNotFound as exc:
+            raise MCPError(types.INVALID_PARAMS, exc.message) from None
+        except services.ArgumentsInvalid as exc:
+            return _error_result(f"{exc.message} (tool {params.name})")
+        except services.ExecutionRejected as exc:
+            return _error_result(exc.message)
+        except asyncio.CancelledError:
+            # notifications/cancelled, or the client went away: end the execution as cancelled.
+            cancel_event.set()
+            if created:
+                await asyncio.shield(database_sync_to_async(_cancel)(created[0], caller.user))
+            raise
+        finally:
+            for w in watch:
+                await asyncio.shield(w.close())
+            await outbox.close()
+        return _call_result(registry.get(execution.tool_name), execution)
+
+    async def _log_threshold(self, ctx: ServerRequestContext[Any]) -> str:
+        conn = _connection(ctx)
+        if conn is not None and conn.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return conn.state.get("hub.log_level", "info")
+        return "debug"  # 2026-07-28: the SDK applies the request's own opt-in level
+
+    async def set_logging_level(self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
+        conn = _connection(ctx)
+        if conn is not None:
+            conn.state["hub.log_level"] = params.level
+        return types.EmptyResult()
+
+    # --- prompts ---------------------------------------------------------------------------
+
+    async def list_prompts(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListPromptsResult:
+        await self.caller(ctx)
+        prompts = await database_sync_to_async(lambda: list(Prompt.objects.filter(enabled=True)))()
+        listed = [_mcp_prompt(p) for p in prompts]
+        if fixtures.enabled():
+            listed += [types.Prompt.model_validate(p.describe()) for p in fixtures.PROMPTS.values()]
+        return types.ListPromptsResult(prompts=listed)
+
+    async def get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        await self.caller(ctx)
+        values = {k: str(v) for k, v in (params.arguments or {}).items()}
+        if fixtures.enabled() and params.name in fixtures.PROMPTS:
+            return types.GetPromptResult.model_validate(fixtures.PROMPTS[params.name].render(values))
+        prompt = await database_sync_to_async(lambda: Prompt.objects.filter(name=params.name, enabled=True).first())()
+        if prompt is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name!r}.")
+        try:
+            text = prompt.render(values)
+        except KeyError as exc:
+            raise MCPError(types.INVALID_PARAMS, f"Prompt {prompt.name!r} needs the argument {exc.args[0]!r}.") from None
+        return types.GetPromptResult.model_validate({
+            "description": prompt.description or prompt.title,
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+        })
+
+    async def complete(self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams) -> types.CompleteResult:
+        await self.caller(ctx)
+        ref = params.ref
+        choices: list[str] = []
+        if getattr(ref, "type", "") == "ref/prompt":
+            name = ref.name
+            if fixtures.enabled() and name in fixtures.PROMPTS:
+                choices = fixtures.PROMPTS[name].choices(params.argument.name)
+            else:
+                prompt = await database_sync_to_async(lambda: Prompt.objects.filter(name=name, enabled=True).first())()
+                if prompt is not None:
+                    for argument in prompt.arguments:
+                        if argument.get("name") == params.argument.name:
+                            choices = list(argument.get("choices") or [])
+        typed = params.argument.value.lower()
+        values = [c for c in choices if c.lower().startswith(typed)][:100]
+        return types.CompleteResult.model_validate({"completion": {"values": values, "total": len(values), "hasMore": False}})
+
+    # --- resources ---------------------------------------------------------------------------
+
+    async def list_resources(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListResourcesResult:
+        caller = await self.caller(ctx)
+        executions = await database_sync_to_async(
+            lambda: list(ToolExecution.objects.filter(user=caller.user).order_by("-created")[:RESOURCE_LIST_LIMIT])
+        )()
+        resources = [
+            {
+                "uri": f"{EXECUTION_SCHEME}{e.id}",
+                "name": f"execution-{e.id}",
+                "title": f"{e.tool_name} ({e.status}, {e.created:%Y-%m-%d %H:%M:%S})",
+                "description": f"Your call of {e.tool_name} via {e.via}: {e.status}.",
+                "mimeType": "application/json",
+            }
+            for e in executions
+        ]
+        if fixtures.enabled():
+            resources += fixtures.RESOURCES_LISTED
+        return types.ListResourcesResult.model_validate({"resources": resources})
+
+    async def list_resource_templates(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListResourceTemplatesResult:
+        await self.caller(ctx)
+        templates = [{
+            "uriTemplate": EXECUTION_SCHEME + "{id}",
+            "name": "execution",
+            "title": "One of your tool executions",
+            "description": "A call you made through any door: arguments, status, result, error and timing.",
+            "mimeType": "application/json",
+        }]
+        if fixtures.enabled():
+            templates += fixtures.RESOURCE_TEMPLATES
+        return types.ListResourceTemplatesResult.model_validate({"resourceTemplates": templates})
+
+    async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        caller = await self.caller(ctx)
+        uri = str(params.uri)
+        if uri.startswith(EXECUTION_SCHEME):
+            execution = await database_sync_to_async(_own_execution)(uri.removeprefix(EXECUTION_SCHEME), caller.user)
+            if execution is None:
+                # Someone else's execution answers like a missing one.
+                raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+            text = json.dumps(_execution_document(execution), ensure_ascii=False, indent=2)
+            return types.ReadResourceResult.model_validate(
+                {"contents": [{"uri": uri, "mimeType": "application/json", "text": text}]}
+            )
+        if fixtures.enabled():
+            contents = fixtures.read_resource(uri)
+            if contents is not None:
+                return types.ReadResourceResult.model_validate({"contents": contents})
+        raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+
+    async def subscribe_resource(self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
+        await self.caller(ctx)
+        conn = _connection(ctx)
+        if conn is not None:
+            conn.state.setdefault("hub.subscriptions", set()).add(str(params.uri))
+        return types.EmptyResult()
+
+    async def unsubscribe_resource(self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        await self.caller(ctx)
+        conn = _connection(ctx)
+        if conn is not None:
+            conn.state.setdefault("hub.subscriptions", set()).discard(str(params.uri))
+        return types.EmptyResult()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _connection(ctx: ServerRequestContext[Any]) -> Connection | None:
+    # The SDK gives handlers the per-request ServerSession; the Connection behind it
+    # (per-connection state, the standalone channel, the exit stack) is not public
+    # there yet (its Context class, which has it, is not what the runner builds).
+    return getattr(ctx.session, "_connection", None)
+
+
+def _client_info(conn: Connection | None) -> dict[str, Any]:
+    params = conn.client_params if conn is not None else None
+    if params is None:
+        return {"protocol_version": conn.protocol_version} if conn is not None else {}
+    return {
+        "name": params.client_info.name,
+        "version": params.client_info.version,
+        "protocol_version": conn.protocol_version,
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return f"mcpsite (mcp {version('mcp')})"
+    except Exception:
+        return "mcpsite"
+
+
+async def _load_user(user_id: int | None) -> User:
+    if user_id is None:
+        from tools.mcp_server.auth import anonymous_user
+
+        return await database_sync_to_async(anonymous_user)()
+    return await database_sync_to_async(User.objects.get)(pk=user_id)
+
+
+async def _end_session(session: Session) -> None:
+    await database_sync_to_async(services.session_end)(session=session)
+
+
+def _stateless_session(user: User, client: dict[str, Any]) -> Session:
+    since = timezone.now() - timedelta(seconds=settings.MCP_SESSION_IDLE_TIMEOUT)
+    name = client.get("name", "")
+    session = (
+        Session.objects.filter(
+            user=user, kind=Session.Kind.MCP, ended__isnull=True, last_activity__gte=since,
+            client_info__transport="streamable-http (stateless)", client_info__name=name,
+        )
+        .order_by("-last_activity")
+        .first()
+    )
+    if session is None:
+        session = services.session_start(
+            user=user, kind=Session.Kind.MCP, client_info={**client, "name": name, "transport": "streamable-http (stateless)"}
+        )
+    return session
+
+
+def _execute_tool(**kwargs: Any) -> ToolExecution:
+    try:
+        return services.execute_tool(**kwargs)
+    finally:
+        db_connection.close()  # this pool thread may not touch the database again for a while
+
+
+def _cancel(execution: ToolExecution, user: User) -> None:
+    execution.refresh_from_db()
+    if not execution.is_final and execution.mode == "background":
+        services.execution_cancel(execution=execution, user=user)
+
+
+def _own_execution(execution_id: str, user: User) -> ToolExecution | None:
+    try:
+        uuid.UUID(execution_id)
+    except ValueError:
+        return None
+    return ToolExecution.objects.filter(pk=execution_id, user=user).first()
+
+
+def _execution_document(e: ToolExecution) -> dict[str, Any]:
+    return {
+        "id": str(e.id), "tool": e.tool_name, "server": e.server or None, "via": e.via, "status": e.status,
+        "arguments": e.arguments, "result": e.result, "error": e.error or None, "cache_hit": e.cache_hit,
+        "created": e.created.isoformat(), "started": e.started.isoformat() if e.started else None,
+        "finished": e.finished.isoformat() if e.finished else None, "duration_ms": e.duration_ms,
+    }
+
+
+def _mcp_tool(tool: Tool) -> types.Tool:
+    described: dict[str, Any] = {
+        "name": tool.name,
+        "title": tool.title or None,
+        "description": tool.description or tool.title or tool.name,
+        "inputSchema": tool.input_schema,
+        "annotations": {"title": tool.title or None, **tool.annotations.as_mcp()},
+    }
+    if tool.output_schema is not None:
+        described["outputSchema"] = tool.output_schema
+    return types.Tool.model_validate(described)
+
+
+def _mcp_prompt(prompt: Prompt) -> types.Prompt:
+    return types.Prompt.model_validate({
+        "name": prompt.name,
+        "title": prompt.title or None,
+        "description": prompt.description or prompt.title or prompt.name,
+        "arguments": [
+            {"name": a["name"], "description": a.get("description", ""), "required": bool(a.get("required"))}
+            for a in prompt.arguments
+        ],
+    })
+
+
+def _error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def _call_result(tool: Tool | None, execution: ToolExecution) -> types.CallToolResult:
+    meta = {"mcpsite/execution": f"{EXECUTION_SCHEME}{execution.id}"}
+    if execution.status != ToolExecution.Status.SUCCESS:
+        message = execution.error or f"The call ended with status {execution.status}."
+        if execution.status == ToolExecution.Status.TIMEOUT:
+            message = f"Timed out: {message}"
+        result = _error_result(message)
+        result.meta = meta
+        return result
+    content = (tool or Tool()).mcp_content(execution.result)  # a remote tool may be gone by now
+    structured = execution.result if tool is not None and tool.output_schema is not None else None
+    return types.CallToolResult.model_validate(
+        {"content": content, "structuredContent": structured, "_meta": meta}
+    )
+
+
+async def _client_request(ctx: ServerRequestContext[Any], method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A tool's request to the caller's client, on this call's own stream."""
+    kinds = {
+        "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult, "sampling"),
+        "elicitation/create": (types.ElicitRequest, types.ElicitResult, "elicitation"),
+    }
+    if method not in kinds:
+        raise ToolError(f"Tools cannot send {method} to the client.")
+    request_type, result_type, capability = kinds[method]
+    if not ctx.session.check_client_capability(types.ClientCapabilities.model_validate({capability: {}})):
+        raise ToolError(f"The client does not support {capability}.")
+    try:
+        request = request_type.model_validate({"method": method, "params": params})
+        result = await ctx.session.send_request(
+            request, result_type, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
+        )
+    except MCPError as exc:
+        raise ToolError(f"The client refused {method}: {exc.error.message}") from None
+    except Exception as exc:
+        raise ToolError(f"{method} failed: {exc}") from None
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+class _Outbox:
+    """Sends a call's progress and log notifications, in order, from the tool's thread."""
+
+    def __init__(self, ctx: ServerRequestContext[Any], log_threshold: str) -> None:
+        self.ctx = ctx
+        self.threshold = LOG_LEVELS.index(log_threshold) if log_threshold in LOG_LEVELS else 1
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def progress_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
+        return lambda event: loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+    log_from_thread = progress_from_thread
+
+    async def forward_event(self, event: dict[str, Any]) -> None:
+        self.queue.put_nowait(event)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+        try:
+            await asyncio.shield(self.task)
+        except Exception:
+            logger.debug("notification sender ended with an error", exc_info=True)
+
+    async def _run(self) -> None:
+        while (event := await self.queue.get()) is not None:
+            try:
+                await self._send(event)
+            except Exception:
+                # A client that went away must not fail the call.
+                logger.debug("could not send a notification", exc_info=True)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        if event["type"] == "execution.progress":
+            await self.ctx.session.report_progress(event["progress"], event.get("total"), event.get("message"))
+        elif event["type"] == "execution.log":
+            level = str(event.get("level", "info")).lower()
+            level = _LEVEL_ALIASES.get(level, level)
+            if level not in LOG_LEVELS or LOG_LEVELS.index(level) < self.threshold:
+                return
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await self.ctx.session.send_log_message(
+                    level, event.get("message", ""), logger="mcpsite.tools", related_request_id=self.ctx.request_id
+                )
