@@ -1,0 +1,426 @@
+"""The MCP server's behaviour, driven by the official Python SDK's client in-process.
+
+``mcp.Client(server)`` connects to the SDK ``Server`` in memory: the same handlers that
+daphne and ``mcp_stdio`` run, without a network in between (the HTTP transport has its
+own tests in test_http.py). Each test runs in both protocol eras: the 2025-11-25
+initialize handshake ("legacy") and 2026-07-28 (stateless requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from asgiref.sync import sync_to_async
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
+
+from accounts.models import User
+from executions import services
+from executions.models import Session, ToolExecution
+from tools.base import Annotations, Role, Tool, ToolContext, ToolError
+from tools.models import Prompt, ToolConfig
+from tools.registry import registry
+from tools.mcp_server.server import Caller, HubServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ERAS = ["legacy", "2026-07-28"]
+
+
+class EchoIn(BaseModel):
+    text: str
+    times: int = 1
+
+
+class EchoOut(BaseModel):
+    echoed: str
+
+
+class Echo(Tool):
+    name = "test_echo"
+    title = "Echo"
+    description = "Repeats the text."
+    input_model = EchoIn
+    output_model = EchoOut
+    annotations = Annotations(read_only=True, idempotent=True)
+
+    def run(self, arguments: EchoIn, ctx: ToolContext) -> EchoOut:
+        return EchoOut(echoed=arguments.text * arguments.times)
+
+
+class Steps(Tool):
+    name = "test_steps"
+    description = "Reports progress and logs at each step."
+    input_model = EchoIn
+
+    def run(self, arguments: EchoIn, ctx: ToolContext) -> dict[str, int]:
+        for step in range(1, arguments.times + 1):
+            ctx.report_progress(step, arguments.times, f"step {step}")
+            ctx.log("debug", f"debug {step}")
+            ctx.log("warning", f"warning {step}")
+        return {"steps": arguments.times}
+
+
+class Crash(Tool):
+    name = "test_crash"
+    description = "Raises."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        raise RuntimeError("disk on fire")
+
+
+class Slow(Tool):
+    name = "test_slow"
+    description = "Runs until cancelled."
+    started = threading.Event()
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        Slow.started.set()
+        for _ in range(600):
+            ctx.raise_if_cancelled()
+            time.sleep(0.05)
+        return {"done": True}
+
+
+class Ask(Tool):
+    name = "test_ask"
+    description = "Asks the client's model a question."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        answer = ctx.ask_client("sampling/createMessage", {
+            "messages": [{"role": "user", "content": {"type": "text", "text": "capital of France?"}}],
+            "maxTokens": 10,
+        })
+        return {"answer": answer["content"]["text"]}
+
+
+class AdminOnly(Tool):
+    name = "test_admin_only"
+    description = "Only for admins."
+    required_role = Role.ADMIN
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        return {}
+
+
+TEST_TOOLS = [Echo, Steps, Crash, Slow, Ask, AdminOnly]
+
+
+@pytest.fixture
+def test_tools():
+    for tool in TEST_TOOLS:
+        registry.register(tool, replace=True)
+    yield
+    for tool in TEST_TOOLS:
+        registry.unregister(tool.name)
+
+
+@pytest.fixture
+def alice(transactional_db) -> User:
+    return User.objects.create_user(username="alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def hub(alice, test_tools):
+    session = services.session_start(user=alice, kind=Session.Kind.MCP, client_info={"transport": "test"})
+    server = HubServer(stdio_caller=Caller(alice, session))
+    yield server
+    server.close()
+
+
+def connect(hub: HubServer, mode: str, **kwargs: Any) -> Client:
+    return Client(hub.server, mode=mode, **kwargs)
+
+
+def rows(**filters: Any) -> list[ToolExecution]:
+    return list(ToolExecution.objects.filter(**filters).select_related("session").order_by("created"))
+
+
+# --- tools/list and tools/call -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_tools_list_is_the_registry_as_the_user_may_see_it(hub, mode):
+    await sync_to_async(ToolConfig.objects.create)(tool_name="calculate", enabled=False)
+    async with connect(hub, mode) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+
+    assert "test_echo" in listed and "text_statistics" in listed
+    assert "calculate" not in listed  # disabled by its config
+    assert "test_admin_only" not in listed  # alice is not an admin
+    echo = listed["test_echo"]
+    assert echo.input_schema == Echo().input_schema
+    assert echo.output_schema == Echo().output_schema
+    assert echo.annotations.read_only_hint is True and echo.annotations.idempotent_hint is True
+    assert echo.description == "Repeats the text."
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_call_returns_structured_and_text_content_and_is_recorded_via_mcp(hub, mode, alice):
+    async with connect(hub, mode) as client:
+        result = await client.call_tool("test_echo", {"text": "ab", "times": 2})
+
+    assert result.is_error is False
+    assert result.structured_content == {"echoed": "abab"}
+    assert json.loads(result.content[0].text) == {"echoed": "abab"}
+    [execution] = await sync_to_async(rows)(tool_name="test_echo")
+    assert execution.via == "mcp" and execution.status == "success" and execution.user_id == alice.pk
+    assert execution.session.kind == Session.Kind.MCP and execution.arguments == {"text": "ab", "times": 2}
+    assert result.meta["mcpsite/execution"] == f"execution://{execution.id}"
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_bad_arguments_are_a_readable_tool_error_and_nothing_runs(hub, mode):
+    async with connect(hub, mode) as client:
+        result = await client.call_tool("test_echo", {"text": 5})
+        missing = await client.call_tool("test_echo", {})
+
+    assert result.is_error is True
+    assert "text" in result.content[0].text and "string" in result.content[0].text
+    assert missing.is_error is True and "text" in missing.content[0].text
+    assert await sync_to_async(rows)(tool_name="test_echo") == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_an_unknown_or_forbidden_tool(hub, mode):
+    async with connect(hub, mode) as client:
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool("no_such_tool", {})
+        forbidden = await client.call_tool("test_admin_only", {})
+
+    assert unknown.value.error.code == types.INVALID_PARAMS
+    assert "no_such_tool" in unknown.value.error.message
+    assert forbidden.is_error is True and "admin" in forbidden.content[0].text
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_tool_that_raises_is_a_tool_error_not_a_protocol_error(hub, mode):
+    async with connect(hub, mode) as client:
+        result = await client.call_tool("test_crash", {})
+        after = await client.call_tool("test_echo", {"text": "still here"})
+
+    assert result.is_error is True
+    assert "disk on fire" in result.content[0].text
+    assert "Traceback" not in result.content[0].text
+    assert after.structured_content == {"echoed": "still here"}
+    [execution] = await sync_to_async(rows)(tool_name="test_crash")
+    assert execution.status == "error" and "disk on fire" in execution.error
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_progress_reaches_the_client_that_asked_for_it(hub, mode):
+    updates: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append((progress, total, message))
+
+    async with connect(hub, mode) as client:
+        result = await client.call_tool("test_steps", {"text": "x", "times": 3}, progress_callback=on_progress)
+
+    assert result.structured_content is None and json.loads(result.content[0].text) == {"steps": 3}
+    assert updates == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+
+
+async def test_logs_reach_a_handshake_client_at_the_level_it_set(hub):
+    received: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        received.append(params)
+
+    async with connect(hub, "legacy", logging_callback=on_log) as client:
+        await client.call_tool("test_steps", {"text": "x", "times": 2})
+        everything = [(m.level, m.data) for m in received]
+        received.clear()
+        await client.set_logging_level("warning")
+        await client.call_tool("test_steps", {"text": "x", "times": 2})
+
+    assert ("warning", "warning 1") in everything and ("debug", "debug 1") not in everything  # default: info
+    assert [(m.level, m.data) for m in received] == [("warning", "warning 1"), ("warning", "warning 2")]
+
+
+async def test_logs_reach_a_2026_client_at_the_level_it_opted_into(hub):
+    received: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        received.append(params)
+
+    async with connect(hub, "2026-07-28", logging_callback=on_log, log_level="debug") as client:
+        await client.call_tool("test_steps", {"text": "x", "times": 1})
+
+    assert [(m.level, m.data) for m in received] == [("debug", "debug 1"), ("warning", "warning 1")]
+
+
+async def test_a_client_that_gives_up_cancels_the_execution(hub):
+    # Handshake era: the client sends notifications/cancelled. (On 2026-07-28 a call is
+    # cancelled by closing its HTTP request: see test_http.py.)
+    Slow.started.clear()
+    async with connect(hub, "legacy") as client:
+        with pytest.raises(MCPError) as timed_out:
+            await client.call_tool("test_slow", {}, read_timeout_seconds=1.0)
+        assert Slow.started.is_set()
+        # The client sent notifications/cancelled; the execution ends as cancelled.
+        for _ in range(100):
+            executions = await sync_to_async(rows)(tool_name="test_slow")
+            if executions and executions[0].status != "running":
+                break
+            await asyncio.sleep(0.1)
+
+    assert timed_out.value.error.code == types.REQUEST_TIMEOUT
+    assert [e.status for e in executions] == ["cancelled"]
+
+
+async def test_a_tool_may_ask_a_handshake_client_for_a_sampling(hub):
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        assert params.messages[0].content.text == "capital of France?"
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="Paris"), model="test-model",
+        )
+
+    async with connect(hub, "legacy", sampling_callback=sampling) as client:
+        answered = await client.call_tool("test_ask", {})
+    async with connect(hub, "legacy") as client:
+        refused = await client.call_tool("test_ask", {})
+
+    assert answered.is_error is False and json.loads(answered.content[0].text) == {"answer": "Paris"}
+    assert refused.is_error is True and "sampling" in refused.content[0].text
+
+
+# --- list_changed --------------------------------------------------------------------------------
+
+
+async def test_a_handshake_client_hears_that_the_tool_list_changed(hub):
+    heard = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            heard.set()
+
+    async with connect(hub, "legacy", message_handler=on_message) as client:
+        await client.list_tools()
+        # From another thread, as the admin or federation would change it.
+        await sync_to_async(ToolConfig.objects.create, thread_sensitive=False)(tool_name="test_echo", enabled=False)
+        with anyio.fail_after(10):
+            await heard.wait()
+        listed = {t.name for t in (await client.list_tools()).tools}
+
+    assert "test_echo" not in listed
+
+
+async def test_a_2026_client_listening_hears_that_the_tool_list_changed(hub):
+    async with connect(hub, "2026-07-28") as client:
+        async with client.listen(tools_list_changed=True) as subscription:
+            await asyncio.to_thread(registry.register, type("Late", (Echo,), {"name": "test_late"}))
+            with anyio.fail_after(10):
+                event = await subscription.__anext__()
+        listed = {t.name for t in (await client.list_tools()).tools}
+    registry.unregister("test_late")
+
+    assert type(event).__name__ == "ToolsListChanged"
+    assert "test_late" in listed
+
+
+async def test_capabilities_advertise_list_changed_in_both_eras(hub):
+    async with connect(hub, "legacy") as client:
+        legacy = client.server_capabilities
+    async with connect(hub, "auto") as client:  # server/discover, as over HTTP
+        modern = client.server_capabilities
+        version = client.protocol_version
+
+    assert version == "2026-07-28"
+    assert legacy.tools.list_changed is True and legacy.prompts.list_changed is True
+    assert modern.tools.list_changed is True
+
+
+# --- prompts ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def prompts(transactional_db):
+    # The default prompts come from a data migration, which transactional tests flush.
+    Prompt.objects.create(
+        name="rewrite_tone", title="Rewrite", description="Rewrite in a tone.",
+        arguments=[
+            {"name": "text", "description": "The selection", "required": True},
+            {"name": "tone", "description": "The tone", "required": True, "choices": ["formal", "friendly", "fun"]},
+        ],
+        template="Rewrite in a {tone} tone, keeping {{braces}}:\n{text}",
+    )
+    Prompt.objects.create(name="hidden", template="no", enabled=False)
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_prompts_are_listed_and_filled_in(hub, prompts, mode):
+    async with connect(hub, mode) as client:
+        listed = {p.name: p for p in (await client.list_prompts()).prompts}
+        got = await client.get_prompt("rewrite_tone", {"text": "hi there", "tone": "formal"})
+        with pytest.raises(MCPError) as missing:
+            await client.get_prompt("rewrite_tone", {"text": "hi there"})
+        with pytest.raises(MCPError) as disabled:
+            await client.get_prompt("hidden", {})
+
+    assert set(listed) == {"rewrite_tone"}
+    assert [(a.name, a.required) for a in listed["rewrite_tone"].arguments] == [("text", True), ("tone", True)]
+    assert got.messages[0].role == "user"
+    assert got.messages[0].content.text == "Rewrite in a formal tone, keeping {braces}:\nhi there"
+    assert missing.value.error.code == types.INVALID_PARAMS and "tone" in missing.value.error.message
+    assert disabled.value.error.code == types.INVALID_PARAMS
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_prompt_arguments_complete_from_their_choices(hub, prompts, mode):
+    async with connect(hub, mode) as client:
+        completed = await client.complete(
+            types.PromptReference(type="ref/prompt", name="rewrite_tone"), {"name": "tone", "value": "f"}
+        )
+
+    assert completed.completion.values == ["formal", "friendly", "fun"]
+
+
+async def test_the_default_prompts_fill_in(hub, alice):
+    from django.core.management import call_command
+
+    # Re-run the data migration the flush emptied.
+    await sync_to_async(call_command)("migrate", "tools", "0002", verbosity=0)
+    await sync_to_async(call_command)("migrate", "tools", verbosity=0)
+    async with connect(hub, "legacy") as client:
+        names = {p.name for p in (await client.list_prompts()).prompts}
+        proofread = await client.get_prompt("proofread", {"text": "Teh cat."})
+
+    assert {"proofread", "summarize_selection", "rewrite_tone", "translate_selection"} <= names
+    assert "Teh cat." in proofread.messages[0].content.text and "spell_check" in proofread.messages[0].content.text
+
+
+# --- resources -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_user_reads_their_own_executions_and_no_one_elses(hub, alice, mode):
+    bob = await sync_to_async(User.objects.create_user)(username="bob", password="pw-bob-12345")
+    bobs = await sync_to_async(services.execute_tool)(
+        user=bob, tool_name="test_echo", arguments={"text": "secret"}, via="api"
+    )
+    async with connect(hub, mode) as client:
+        result = await client.call_tool("test_echo", {"text": "mine"})
+        uri = result.meta["mcpsite/execution"]
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+        read = await client.read_resource(uri)
+        with pytest.raises(MCPError) as other:
+            await client.read_resource(f"execution://{bobs.id}")
+        with pytest.raises(MCPError) as garbage:
+            await client.read_resource("execution://not-a-uuid")
+
+    assert listed == [uri]
+    assert "execution://{id}" in templates
+    document = json.loads(read.contents[0].text)
+    assert document["tool"] == "test_echo" and document["result"] == {"echoed": "mine"} and document["via"] == "mcp"
+    assert other.value.error.code == -32002 and "secret" not in other.value.error.message
+    assert garbage.value.error.code == -32002

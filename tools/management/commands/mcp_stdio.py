@@ -1,0 +1,57 @@
+"""Serve the hub's MCP server over stdio, for MCP clients that start a local process.
+
+    python manage.py mcp_stdio --token mcps_...     (or MCP_TOKEN=mcps_... in the environment)
+
+stdout carries MCP messages only; logs go to stderr. Calls act as the token's user
+and are recorded with via=mcp in one Session of kind mcp, ended when the client closes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.services import user_for_token
+from executions import services
+from executions.models import Session
+
+
+class Command(BaseCommand):
+    help = "Serve the MCP server over stdio (MCP messages on stdout, logs on stderr)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--token", help="An API token (default: the MCP_TOKEN environment variable).")
+
+    def handle(self, *args, **options) -> None:
+        token = options["token"] or os.environ.get("MCP_TOKEN", "")
+        if not token:
+            raise CommandError("Give an API token with --token or MCP_TOKEN (manage.py create_token USER makes one).")
+        found = user_for_token(token)
+        if found is None:
+            raise CommandError("The token is invalid, expired or revoked.")
+        user, api_token = found
+        session = services.session_start(
+            user=user, kind=Session.Kind.MCP, client_info={"transport": "stdio", "token": api_token.token_key},
+        )
+        try:
+            anyio.run(_serve, user, session)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            services.session_end(session=session)
+
+
+async def _serve(user, session) -> None:
+    from mcp.server.stdio import stdio_server
+
+    from tools.mcp_server.server import Caller, HubServer
+
+    hub = HubServer(stdio_caller=Caller(user, session))
+    try:
+        # While it serves, the SDK points fd 1 at stderr: stray prints miss the protocol stream.
+        async with stdio_server() as (read_stream, write_stream):
+            await hub.server.run(read_stream, write_stream, hub.server.create_initialization_options())
+    finally:
+        hub.close()
