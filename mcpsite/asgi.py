@@ -11,12 +11,16 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
+from tools.federation import runtime as federation  # noqa: E402
 from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
 from tools.mcp_server.http import application as mcp_app  # noqa: E402
 
 
 async def http_app(scope, receive, send):
     """/mcp (and its RFC 9728 metadata) to the MCP server, everything else to Django."""
+    # A serving process watches for remote servers that other processes add, change or
+    # remove (`mcp_servers add`, the admin of another replica), and checks their health.
+    federation.start()
     if scope["path"] in (MCP_PATH, MCP_PATH + "/", METADATA_PATH):
         await mcp_app(scope, receive, send)
     else:

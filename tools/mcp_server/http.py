@@ -7,8 +7,11 @@ This route bypasses Django's middleware, so it does its own checks, in this orde
    the request's own host.
 2. The bearer token (401 with ``WWW-Authenticate`` naming the RFC 9728 metadata at
    ``/.well-known/oauth-protected-resource/mcp``), unless ``MCP_ALLOW_ANONYMOUS``.
-3. The SDK's session manager: body size (413), content type, JSON and JSON-RPC
-   shape, sessions (``Mcp-Session-Id``) and both protocol eras.
+3. A POST's body: JSON content type (415), size (413, ``MCP_MAX_BODY_BYTES``), JSON
+   (-32700) and the shape of one JSON-RPC message (-32600), each answered as a
+   JSON-RPC error.
+4. The SDK's session manager: sessions (``Mcp-Session-Id``), both protocol eras,
+   the methods and their params.
 
 Daphne and Channels run no ASGI lifespan, so the session manager is started lazily,
 once per event loop, by the first request on that loop, and stopped when the server
@@ -32,6 +35,7 @@ from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.auth import ProtectedResourceMetadata
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR
 from starlette.requests import HTTPConnection
 
 from tools.mcp_server.auth import HubTokenVerifier
@@ -74,14 +78,14 @@ class MCPApplication:
         host = headers.get("host", "")
         domain, _port = split_domain_port(host)
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            await _plain(send, 421, "Invalid Host header")
+            await _rpc_error(send, 421, INVALID_REQUEST, f"Invalid Host header {host!r}: not in ALLOWED_HOSTS.")
             return
         if scope["path"] == METADATA_PATH:
             await self._metadata(scope, send, headers)
             return
         origin = headers.get("origin")
         if origin and not _origin_allowed(origin, host):
-            await _plain(send, 403, "Invalid Origin header")
+            await _rpc_error(send, 403, INVALID_REQUEST, f"Origin {origin!r} may not call this server (MCP_ALLOWED_ORIGINS).")
             return
 
         conn = HTTPConnection(scope)
@@ -95,9 +99,17 @@ class MCPApplication:
             await self._unauthorized(send, headers, scope, "invalid_token", "Authentication required: send Authorization: Bearer <token>.")
             return
 
+        if scope["method"] == "POST":
+            body = await _read_body(receive, settings.MCP_MAX_BODY_BYTES)
+            problem = _post_problem(headers, body)
+            if problem is not None:
+                await _rpc_error(send, *problem)
+                return
+            receive = _replay(body, receive)
+
         running = await self._ensure_running()
         if running.error is not None:
-            await _json(send, 503, {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": "The MCP server is not available."}})
+            await _rpc_error(send, 503, INTERNAL_ERROR, "The MCP server is not available.")
             return
         await running.manager.handle_request(scope, receive, send)
 
@@ -153,7 +165,7 @@ class MCPApplication:
 
     async def _metadata(self, scope: dict[str, Any], send: Any, headers: dict[str, str]) -> None:
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            await _plain(send, 405, "Method not allowed", [(b"allow", b"GET, HEAD, OPTIONS")])
+            await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET, HEAD, OPTIONS")])
             return
         base = _base_url(scope, headers)
         metadata = ProtectedResourceMetadata(
@@ -169,6 +181,65 @@ class MCPApplication:
         metadata_url = f"{_base_url(scope, headers)}{METADATA_PATH}"
         challenge = f'Bearer error="{error}", error_description="{description}", resource_metadata="{metadata_url}"'
         await _json(send, 401, {"error": error, "error_description": description}, [(b"www-authenticate", challenge.encode())])
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body, or None when it is larger than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def replayed() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # then the disconnect, when it comes
+
+    return replayed
+
+
+def _post_problem(headers: dict[str, str], body: bytes | None) -> tuple[int, int, str] | None:
+    """Why a POST cannot be a JSON-RPC message: (HTTP status, JSON-RPC code, message), or None."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return 415, INVALID_REQUEST, "Content-Type must be application/json."
+    if body is None:
+        return 413, INVALID_REQUEST, f"The request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes (MCP_MAX_BODY_BYTES)."
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return 400, PARSE_ERROR, f"Parse error: the body is not JSON ({exc})."
+    if isinstance(message, list):
+        return 400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported; send one message per request."
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return 400, INVALID_REQUEST, 'Invalid Request: a JSON-RPC message is an object with "jsonrpc": "2.0".'
+    if "method" in message:
+        if not isinstance(message["method"], str) or not message["method"]:
+            return 400, INVALID_REQUEST, "Invalid Request: method must be a non-empty string."
+        if "params" in message and not isinstance(message["params"], dict):
+            return 400, INVALID_REQUEST, "Invalid Request: params must be an object."
+        if "id" in message and (isinstance(message["id"], bool) or not isinstance(message["id"], (str, int))):
+            return 400, INVALID_REQUEST, "Invalid Request: id must be a string or an integer."
+        return None
+    if "id" in message and ("result" in message or "error" in message):
+        return None  # a response to a request the server sent
+    return 400, INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response (no method)."
 
 
 def _base_url(scope: dict[str, Any], headers: dict[str, str]) -> str:
@@ -189,11 +260,8 @@ def _origin_allowed(origin: str, host: str) -> bool:
     return False
 
 
-async def _plain(send: Any, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()), *(extra or [])]})
-    await send({"type": "http.response.body", "body": body})
+async def _rpc_error(send: Any, status: int, code: int, message: str) -> None:
+    await _json(send, status, {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
 
 
 async def _json(send: Any, status: int, data: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -1,0 +1,274 @@
+"""/mcp over real HTTP: daphne serving the hub (tests/mcp_server/conftest.py), the
+official Python SDK's Streamable HTTP client, and raw requests for what no well-behaved
+client sends. What the hub recorded is read back through its REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from tests.mcp_server.conftest import PYTHON_SERVER, Hub
+
+pytestmark = pytest.mark.slow
+
+ACCEPT = "application/json, text/event-stream"
+INITIALIZE = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+
+
+def client(hub: Hub, token: str | None, mode: str = "auto", **kwargs: Any) -> Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300))
+    return Client(streamable_http_client(hub.url, http_client=http), mode=mode, **kwargs)
+
+
+def post(hub: Hub, body: Any, *, token: str | None = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> httpx2.Response:
+    sent = {"Content-Type": "application/json", "Accept": ACCEPT, **(headers or {})}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    content = raw if raw is not None else json.dumps(body).encode()
+    return httpx2.post(hub.url, content=content, headers=sent, timeout=30)
+
+
+def open_session(hub: Hub, token: str) -> str:
+    response = post(hub, INITIALIZE, token=token)
+    assert response.status_code == 200
+    session_id = response.headers["mcp-session-id"]
+    done = post(hub, {"jsonrpc": "2.0", "method": "notifications/initialized"}, token=token,
+                headers={"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+    assert done.status_code == 202
+    return session_id
+
+
+def sse_messages(response: httpx2.Response) -> list[dict[str, Any]]:
+    if response.headers["content-type"].startswith("application/json"):
+        return [response.json()]
+    return [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+
+
+def executions(hub: Hub, **filters: str) -> list[dict[str, Any]]:
+    query = "&".join(f"{k}={v}" for k, v in filters.items())
+    return hub.api(f"/api/v1/executions/?{query}")["results"]
+
+
+# --- the happy path, in both eras ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_token_holder_lists_and_calls_tools_and_the_call_is_recorded(hub, mode):
+    async with client(hub, hub.tokens["alice"], mode) as session:
+        version = session.protocol_version
+        listed = {t.name for t in (await session.list_tools()).tools}
+        result = await session.call_tool("text_statistics", {"text": f"Hello there. Era {mode} here."})
+
+    assert version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+    assert {"text_statistics", "spell_check", "test_simple_text"} <= listed
+    assert result.is_error is False and result.structured_content["words"] == 5
+    execution_id = result.meta["mcpsite/execution"].removeprefix("execution://")
+    [row] = [e for e in executions(hub, via="mcp", tool="text_statistics") if e["id"] == execution_id]
+    assert row["user"] == "alice" and row["status"] == "success" and row["result"] == result.structured_content
+    session_row = hub.api(f"/api/v1/sessions/{row['session']}/")
+    assert session_row["kind"] == "mcp" and session_row["user"] == "alice"
+    expected_transport = "streamable-http" if mode == "legacy" else "streamable-http (stateless)"
+    assert session_row["client_info"]["transport"] == expected_transport
+
+
+async def test_a_handshake_session_ends_when_the_client_closes_it(hub):
+    async with client(hub, hub.tokens["alice"], "legacy") as session:
+        result = await session.call_tool("text_statistics", {"text": "Closing time."})
+    execution_id = result.meta["mcpsite/execution"].removeprefix("execution://")
+    row = hub.api(f"/api/v1/executions/{execution_id}/")
+
+    for _ in range(50):  # the client's DELETE ends the session; its teardown records the end
+        ended = hub.api(f"/api/v1/sessions/{row['session']}/")["ended"]
+        if ended:
+            break
+        await asyncio.sleep(0.1)
+    assert ended is not None
+
+
+async def test_users_only_see_the_tools_they_may_use(hub):
+    async with client(hub, hub.tokens["alice"]) as session:
+        alices = {t.name for t in (await session.list_tools()).tools}
+    async with client(hub, hub.tokens["root"]) as session:
+        roots = {t.name for t in (await session.list_tools()).tools}
+    rest = {t["name"] for t in hub.api("/api/v1/tools/", token=hub.tokens["alice"])}
+
+    assert alices == rest  # the same registry and permissions as every other door
+    assert alices <= roots
+
+
+# --- authentication -------------------------------------------------------------------------------
+
+
+def test_no_token_is_401_pointing_at_the_protected_resource_metadata(hub):
+    response = post(hub, INITIALIZE)
+
+    assert response.status_code == 401
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert f'resource_metadata="{hub.base}/.well-known/oauth-protected-resource/mcp"' in challenge
+    metadata = httpx2.get(f"{hub.base}/.well-known/oauth-protected-resource/mcp", timeout=10)
+    assert metadata.status_code == 200
+    assert metadata.json()["resource"] == hub.url
+    assert metadata.json()["authorization_servers"] == [hub.base]
+    assert metadata.json()["bearer_methods_supported"] == ["header"]
+
+
+def test_a_bad_or_foreign_scheme_token_is_401(hub):
+    assert post(hub, INITIALIZE, token="mcps_not-a-real-token").status_code == 401
+    basic = post(hub, INITIALIZE, headers={"Authorization": "Basic YWxpY2U6cHc="})
+    assert basic.status_code == 401 and "invalid_token" in basic.headers["www-authenticate"]
+
+
+async def test_the_sdk_client_without_a_token_gets_an_error_not_a_hang(hub):
+    with pytest.raises(Exception) as failed:
+        with anyio.fail_after(30):
+            async with client(hub, None) as session:
+                await session.list_tools()
+    assert "401" in repr(failed.value) or "Unauthorized" in repr(failed.value) or failed.type.__name__ != "TimeoutError"
+
+
+def test_a_session_belongs_to_the_token_that_opened_it(hub):
+    session_id = open_session(hub, hub.tokens["alice"])
+    headers = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    assert post(hub, listing, token=hub.tokens["bob"], headers=headers).status_code == 404
+    assert post(hub, listing, token=hub.tokens["alice"], headers=headers).status_code == 200
+
+
+async def test_anonymous_calls_when_allowed_act_as_the_anonymous_user(open_hub):
+    async with client(open_hub, None) as session:
+        result = await session.call_tool("text_statistics", {"text": "Nobody in particular."})
+
+    assert result.is_error is False
+    row = open_hub.api(f"/api/v1/executions/{result.meta['mcpsite/execution'].removeprefix('execution://')}/")
+    assert row["user"] == "mcp-anonymous" and row["via"] == "mcp"
+
+
+# --- bad requests: the right status and a JSON-RPC error, never a 500 ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("malformed JSON", 400, types.PARSE_ERROR),
+        ("empty body", 400, types.PARSE_ERROR),
+        ("not an object", 400, types.INVALID_REQUEST),
+        ("a batch", 400, types.INVALID_REQUEST),
+        ("wrong jsonrpc version", 400, types.INVALID_REQUEST),
+        ("no method, no result", 400, types.INVALID_REQUEST),
+        ("params not an object", 400, types.INVALID_REQUEST),
+        ("method not a string", 400, types.INVALID_REQUEST),
+        ("wrong content type", 415, types.INVALID_REQUEST),
+        ("oversize body", 413, types.INVALID_REQUEST),
+        ("foreign Origin", 403, types.INVALID_REQUEST),
+        ("foreign Host", 421, types.INVALID_REQUEST),
+        ("unknown session", 404, types.INVALID_REQUEST),
+    ],
+)
+def test_a_bad_request_gets_its_status_and_a_json_rpc_error(hub, case, status, code):
+    token = hub.tokens["alice"]
+    cases: dict[str, dict[str, Any]] = {
+        "malformed JSON": {"raw": b'{"jsonrpc": "2.0", "id": 1, "method": '},
+        "empty body": {"raw": b""},
+        "not an object": {"body": "tools/list"},
+        "a batch": {"body": [INITIALIZE]},
+        "wrong jsonrpc version": {"body": {**INITIALIZE, "jsonrpc": "1.0"}},
+        "no method, no result": {"body": {"jsonrpc": "2.0", "id": 1}},
+        "params not an object": {"body": {**INITIALIZE, "params": [1, 2]}},
+        "method not a string": {"body": {**INITIALIZE, "method": 7}},
+        "wrong content type": {"body": INITIALIZE, "headers": {"Content-Type": "text/plain"}},
+        "oversize body": {"raw": json.dumps({**INITIALIZE, "pad": "x" * (4 * 1024 * 1024)}).encode()},
+        "foreign Origin": {"body": INITIALIZE, "headers": {"Origin": "http://evil.example"}},
+        "foreign Host": {"body": INITIALIZE, "headers": {"Host": "evil.example"}},
+        "unknown session": {"body": {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                            "headers": {"Mcp-Session-Id": "0" * 32, "MCP-Protocol-Version": "2025-11-25"}},
+    }
+    response = post(hub, cases[case].get("body"), token=token, headers=cases[case].get("headers"), raw=cases[case].get("raw"))
+
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+    assert "Traceback" not in hub.log()
+
+
+def test_an_allowed_origin_and_the_hubs_own_origin_are_let_through(hub):
+    port = hub.base.rsplit(":", 1)[1]
+    for origin in (hub.base, "http://localhost:6274", f"http://127.0.0.1:{port}"):
+        assert post(hub, INITIALIZE, token=hub.tokens["alice"], headers={"Origin": origin}).status_code == 200
+
+
+def test_inside_a_session_unknown_methods_and_bad_params_are_json_rpc_errors(hub):
+    session_id = open_session(hub, hub.tokens["alice"])
+    headers = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+
+    def ask(message: dict[str, Any]) -> dict[str, Any]:
+        response = post(hub, message, token=hub.tokens["alice"], headers=headers)
+        assert response.status_code == 200
+        [answer] = [m for m in sse_messages(response) if m.get("id") == message["id"]]
+        return answer
+
+    assert ask({"jsonrpc": "2.0", "id": 3, "method": "no/such/method"})["error"]["code"] == types.METHOD_NOT_FOUND
+    assert ask({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 5}})["error"]["code"] == types.INVALID_PARAMS
+    unknown_tool = ask({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope", "arguments": {}}})
+    assert unknown_tool["error"]["code"] == types.INVALID_PARAMS
+    bad_arguments = ask({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+                         "params": {"name": "text_statistics", "arguments": {"text": 42}}})
+    assert bad_arguments["result"]["isError"] is True
+    assert "text" in bad_arguments["result"]["content"][0]["text"]
+    assert "Traceback" not in hub.log()
+
+
+# --- a remote server added by another process: list_changed, then a cancelled call -----------------
+
+
+async def test_a_change_in_another_process_reaches_connected_clients_and_cancelling_a_call_is_recorded(hub):
+    heard_legacy = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            heard_legacy.set()
+
+    async with client(hub, hub.tokens["alice"], "legacy", message_handler=on_message) as legacy, \
+            client(hub, hub.tokens["alice"], "auto") as modern:
+        before = {t.name for t in (await legacy.list_tools()).tools}
+        async with modern.listen(tools_list_changed=True) as subscription:
+            # `mcp_servers add` in its own process; daphne picks the row up and syncs it.
+            added = await asyncio.to_thread(
+                hub.manage, "mcp_servers", "add", "py", "--command", f"{sys.executable} {PYTHON_SERVER} stdio"
+            )
+            assert "py__sleep" in added.stdout
+            with anyio.fail_after(30):
+                await heard_legacy.wait()
+                event = await subscription.__anext__()
+        after = {t.name for t in (await legacy.list_tools()).tools}
+        assert type(event).__name__ == "ToolsListChanged"
+        assert "py__sleep" not in before and {"py__sleep", "py__echo"} <= after
+
+        # A client that stops waiting cancels its call (notifications/cancelled on 2025-11-25,
+        # the closed request on 2026-07-28); the execution ends as cancelled, not running.
+        for session in (legacy, modern):
+            with pytest.raises(MCPError):
+                await session.call_tool("py__sleep", {"seconds": 30}, read_timeout_seconds=1.0)
+
+    for _ in range(100):
+        rows = executions(hub, tool="py__sleep")
+        if len(rows) == 2 and all(r["status"] != "running" for r in rows):
+            break
+        await asyncio.sleep(0.1)
+    assert [r["status"] for r in rows] == ["cancelled", "cancelled"]
+    assert all(r["server"] == "py" and r["via"] == "mcp" for r in rows)
