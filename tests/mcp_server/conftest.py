@@ -61,7 +61,8 @@ class Hub:
         return (self.data / "daphne.log").read_text(errors="replace")
 
 
-def start_hub(data: Path, **settings: str) -> Hub:
+def prepare_hub(data: Path, **settings: str) -> Hub:
+    """A migrated database with users alice, bob and root (admin) and a token for each."""
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")}
     env.update(
         DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'db.sqlite3'}", LOG_FORMAT="plain",
@@ -73,10 +74,17 @@ def start_hub(data: Path, **settings: str) -> Hub:
     hub.tokens["alice"] = hub.manage("create_token", "alice", "--create-user").stdout.strip()
     hub.tokens["bob"] = hub.manage("create_token", "bob", "--create-user").stdout.strip()
     hub.tokens["root"] = hub.manage("create_token", "root", "--create-user", "--admin").stdout.strip()
+    return hub
+
+
+def start_hub(data: Path, **settings: str) -> Hub:
+    """``prepare_hub``, then daphne serving it on a free port."""
+    hub = prepare_hub(data, **settings)
+    port = int(hub.base.rsplit(":", 1)[1])
     log = open(data / "daphne.log", "wb")
     hub.process = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=hub.env, stdout=log, stderr=subprocess.STDOUT,
     )
     log.close()
     deadline = time.monotonic() + 60
