@@ -85,6 +85,14 @@ async def test_a_token_holder_lists_and_calls_tools_and_the_call_is_recorded(hub
     assert session_row["client_info"]["transport"] == expected_transport
 
 
+async def test_readyz_reports_the_mcp_server_running_once_it_served(hub):
+    async with client(hub, hub.tokens["alice"]) as session:
+        await session.list_tools()
+    readiness = httpx2.get(f"{hub.base}/readyz", timeout=10).json()
+
+    assert readiness["checks"]["mcp"] == {"status": "ok", "stateless": False}
+
+
 async def test_a_handshake_session_ends_when_the_client_closes_it(hub):
     async with client(hub, hub.tokens["alice"], "legacy") as session:
         result = await session.call_tool("text_statistics", {"text": "Closing time."})
@@ -272,3 +280,48 @@ async def test_a_change_in_another_process_reaches_connected_clients_and_cancell
         await asyncio.sleep(0.1)
     assert [r["status"] for r in rows] == ["cancelled", "cancelled"]
     assert all(r["server"] == "py" and r["via"] == "mcp" for r in rows)
+
+
+# --- a background tool on a real worker ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def worker_hub(tmp_path_factory):
+    """The hub on Redis (channel layer, broker) with a real Celery worker, as deployed."""
+    import os
+    import urllib.parse
+
+    from tests.mcp_server.conftest import start_hub, stop_hub
+    from tests.realtime.test_taskpane_browser import start_worker, stop_group
+
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL (CI's services pass)")
+    # Redis DB 13: the test process empties its own REDIS_URL database between tests.
+    redis_url = urllib.parse.urlsplit(os.environ["REDIS_URL"])._replace(path="/13").geturl()
+    data = tmp_path_factory.mktemp("worker-hub")
+    started = start_hub(data, REDIS_URL=redis_url)
+    worker = start_worker(started.env, data)
+    try:
+        yield started
+    finally:
+        stop_group(worker)
+        stop_hub(started)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_background_tool_runs_on_a_worker_and_its_progress_and_result_come_back(worker_hub, mode):
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    text = "\n\n".join(f"Paragraph {i} talks about hubs, workers and tools. It has two sentences." for i in range(40))
+    async with client(worker_hub, worker_hub.tokens["alice"], mode) as session:
+        result = await session.call_tool("analyze_document", {"text": text}, progress_callback=on_progress)
+
+    assert result.is_error is False, result.content
+    assert result.structured_content["sections"]
+    assert progress and progress == sorted(progress)
+    row = worker_hub.api(f"/api/v1/executions/{result.meta['mcpsite/execution'].removeprefix('execution://')}/")
+    assert row["mode"] == "background" and row["status"] == "success" and row["via"] == "mcp"

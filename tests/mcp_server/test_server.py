@@ -424,3 +424,21 @@ async def test_a_user_reads_their_own_executions_and_no_one_elses(hub, alice, mo
     assert document["tool"] == "test_echo" and document["result"] == {"echoed": "mine"} and document["via"] == "mcp"
     assert other.value.error.code == -32002 and "secret" not in other.value.error.message
     assert garbage.value.error.code == -32002
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_background_tool_answers_with_its_result_on_the_embedded_defaults(hub, mode):
+    # Eager Celery (no broker): the task runs within the call; progress still reaches the client.
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    text = "\n\n".join(f"Section {i} of a document about tools. It is short." for i in range(10))
+    async with connect(hub, mode) as client:
+        result = await client.call_tool("analyze_document", {"text": text}, progress_callback=on_progress)
+
+    assert result.is_error is False and result.structured_content["sections"]
+    assert progress
+    [execution] = await sync_to_async(rows)(tool_name="analyze_document")
+    assert execution.mode == "background" and execution.status == "success"

@@ -19,7 +19,7 @@ def test_readyz_reports_each_part(client):
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] in ("ok", "degraded")
-    for part in ("database", "cache", "channel_layer", "broker"):
+    for part in ("database", "cache", "channel_layer", "broker", "mcp"):
         assert body["checks"][part]["status"] == "ok", body
 
 

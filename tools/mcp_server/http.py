@@ -157,6 +157,17 @@ class MCPApplication:
             running.stop.set()
             await running.task
 
+    @property
+    def stateless(self) -> bool:
+        return bool(settings.MCP_STATELESS)
+
+    def failure(self) -> str | None:
+        """Why a loop's session manager failed to start, if one did."""
+        for running in list(self._running.values()):
+            if running.error is not None:
+                return f"{type(running.error).__name__}: {running.error}"[:300]
+        return None
+
     def is_running(self) -> bool:
         """Whether some loop's manager is up (for readiness; False until the first request)."""
         return any(r.ready.is_set() and r.error is None for r in list(self._running.values()))
