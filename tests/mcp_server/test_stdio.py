@@ -6,6 +6,7 @@ read from that database file."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import subprocess
@@ -113,3 +114,14 @@ def test_stdout_carries_only_mcp_messages(hub_db):
     assert answers[3]["result"]["isError"] is False
     assert process.returncode == 0
     assert any("DEBUG" in line for line in stderr)  # logs go to stderr, not into the protocol stream
+
+
+def test_an_unmigrated_database_is_a_clear_error(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "MCP_TOKEN")}
+    env["DATA_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "mcp_stdio", "--token", "mcps_x"], cwd=ROOT, env=env, input="",
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert "migrate" in done.stderr and "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ import os
 
 import anyio
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from accounts.services import user_for_token
 from executions import services
@@ -28,7 +29,10 @@ class Command(BaseCommand):
         token = options["token"] or os.environ.get("MCP_TOKEN", "")
         if not token:
             raise CommandError("Give an API token with --token or MCP_TOKEN (manage.py create_token USER makes one).")
-        found = user_for_token(token)
+        try:
+            found = user_for_token(token)
+        except DatabaseError as exc:
+            raise CommandError(f"The database is not ready ({exc}); run manage.py migrate with the same settings.") from None
         if found is None:
             raise CommandError("The token is invalid, expired or revoked.")
         user, api_token = found
