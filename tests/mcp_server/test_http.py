@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import anyio
+import jsonschema
 import httpx2
 import mcp_types as types
 import pytest
@@ -325,3 +326,33 @@ async def test_a_background_tool_runs_on_a_worker_and_its_progress_and_result_co
     assert progress and progress == sorted(progress)
     row = worker_hub.api(f"/api/v1/executions/{result.meta['mcpsite/execution'].removeprefix('execution://')}/")
     assert row["mode"] == "background" and row["status"] == "success" and row["via"] == "mcp"
+
+
+# --- stateless mode, for several processes behind a load balancer -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def stateless_hub(tmp_path_factory):
+    from tests.mcp_server.conftest import start_hub, stop_hub
+
+    started = start_hub(tmp_path_factory.mktemp("stateless-hub"), MCP_STATELESS="1")
+    try:
+        yield started
+    finally:
+        stop_hub(started)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_stateless_mode_serves_both_eras_without_sessions(stateless_hub, mode):
+    response = post(stateless_hub, INITIALIZE, token=stateless_hub.tokens["alice"])
+    assert response.status_code == 200 and "mcp-session-id" not in response.headers
+
+    async with client(stateless_hub, stateless_hub.tokens["alice"], mode) as session:
+        listed = await session.list_tools()
+        result = await session.call_tool("text_statistics", {"text": "No session needed."})
+
+    text_statistics = next(t for t in listed.tools if t.name == "text_statistics")
+    jsonschema.validate(result.structured_content, text_statistics.output_schema)
+    assert result.structured_content["words"] == 3
+    row = stateless_hub.api(f"/api/v1/executions/{result.meta['mcpsite/execution'].removeprefix('execution://')}/")
+    assert row["via"] == "mcp" and row["user"] == "alice" and row["session"]
