@@ -19,7 +19,8 @@ def executions_visible_to(user: User) -> QuerySet[ToolExecution]:
 
 
 def sessions_visible_to(user: User) -> QuerySet[Session]:
-    qs = Session.objects.select_related("user").annotate(execution_count=Count("executions"))
+    # An annotated query drops the model's default ordering: newest first, explicitly.
+    qs = Session.objects.select_related("user").annotate(execution_count=Count("executions")).order_by("-created")
     return qs if user.is_hub_admin else qs.filter(user=user)
 
 
