@@ -442,3 +442,40 @@ async def test_a_background_tool_answers_with_its_result_on_the_embedded_default
     assert progress
     [execution] = await sync_to_async(rows)(tool_name="analyze_document")
     assert execution.mode == "background" and execution.status == "success"
+
+
+async def test_a_handshake_client_subscribed_to_a_running_execution_hears_when_it_ends(hub, alice):
+    import warnings
+
+    updated = anyio.Event()
+    uris: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            uris.append(str(message.params.uri))
+            updated.set()
+
+    running = await sync_to_async(ToolExecution.objects.create)(
+        tool_name="test_echo", user=alice, via="api", status="running", mode="inline"
+    )
+    bob = await sync_to_async(User.objects.create_user)(username="bob", password="pw-bob-12345")
+    bobs = await sync_to_async(ToolExecution.objects.create)(
+        tool_name="test_echo", user=bob, via="api", status="running", mode="inline"
+    )
+    uri = f"execution://{running.id}"
+    async with connect(hub, "legacy", message_handler=on_message) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # resources/subscribe is deprecated in 2026-07-28
+            await client.subscribe_resource(uri)
+            with pytest.raises(MCPError) as other:
+                await client.subscribe_resource(f"execution://{bobs.id}")
+        await sync_to_async(services.execution_finish, thread_sensitive=False)(
+            execution_id=str(running.id), status="error", error="stopped by the test"
+        )
+        with anyio.fail_after(10):
+            await updated.wait()
+        document = json.loads((await client.read_resource(uri)).contents[0].text)
+
+    assert uris == [uri]
+    assert other.value.error.code == -32002
+    assert document["status"] == "error" and document["error"] == "stopped by the test"

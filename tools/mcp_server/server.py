@@ -404,18 +404,51 @@ class HubServer:
         raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
 
     async def subscribe_resource(self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
-        await self.caller(ctx)
+        """Handshake era: ``notifications/resources/updated`` when a subscribed execution ends."""
+        caller = await self.caller(ctx)
         conn = _connection(ctx)
-        if conn is not None:
-            conn.state.setdefault("hub.subscriptions", set()).add(str(params.uri))
+        uri = str(params.uri)
+        if conn is None:
+            return types.EmptyResult()
+        watched: dict[str, asyncio.Task[None] | None] = conn.state.setdefault("hub.subscriptions", {})
+        if not watched:
+            conn.exit_stack.callback(_cancel_watches, watched)
+        if uri in watched:
+            return types.EmptyResult()
+        task = None
+        if uri.startswith(EXECUTION_SCHEME):
+            execution = await database_sync_to_async(_own_execution)(uri.removeprefix(EXECUTION_SCHEME), caller.user)
+            if execution is None:
+                raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+            if not execution.is_final:
+                task = asyncio.get_running_loop().create_task(_notify_when_final(conn, uri, str(execution.id)))
+        watched[uri] = task
         return types.EmptyResult()
 
     async def unsubscribe_resource(self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams) -> types.EmptyResult:
         await self.caller(ctx)
         conn = _connection(ctx)
         if conn is not None:
-            conn.state.setdefault("hub.subscriptions", set()).discard(str(params.uri))
+            task = conn.state.get("hub.subscriptions", {}).pop(str(params.uri), None)
+            if task is not None:
+                task.cancel()
         return types.EmptyResult()
+
+
+async def _notify_when_final(conn: Connection, uri: str, execution_id: str) -> None:
+    try:
+        await ExecutionWatch(execution_id).wait()
+        await conn.send_resource_updated(uri)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.warning("watching %s for its subscriber failed", uri, exc_info=True)
+
+
+def _cancel_watches(watched: dict[str, asyncio.Task[None] | None]) -> None:
+    for task in watched.values():
+        if task is not None:
+            task.cancel()
 
 
 # --- helpers ---------------------------------------------------------------------------------
