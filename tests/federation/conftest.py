@@ -5,13 +5,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from tools.federation import pool, runtime
 from tools.federation.models import RemoteServer
@@ -115,3 +116,21 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def in_thread(target: Callable[[], object]) -> threading.Thread:
+    """Start ``target`` on its own thread, which closes its database connection at the end.
+
+    As the hub's own threads do: a connection left to the garbage collector stays open
+    and keeps PostgreSQL from dropping the test database.
+    """
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread

@@ -37,3 +37,19 @@ def test_the_admin_says_why_a_server_cannot_be_reached(client, admin_user):
 
     assert "gone: ConnectError" in run_action(client, "test_connection", server)
     assert "Remote server 'gone' is unreachable: ConnectError" in run_action(client, "sync_tools", server)
+
+
+def test_a_failing_servers_tools_stay_listed_in_the_admin_with_its_error(client, admin_user):
+    from tools.federation.services import signals_quiet
+
+    client.force_login(admin_user)
+    with signals_quiet():  # stored as after a failed check; nothing connects
+        server = RemoteServer.objects.create(
+            name="gone", url="http://127.0.0.1:9/mcp", healthy=False, last_error="ConnectError: refused",
+            tools=[{"name": "lookup", "inputSchema": {"type": "object"}}],
+        )
+
+    page = client.get(f"{CHANGELIST}{server.pk}/change/").content.decode()
+
+    assert "gone__lookup" in page
+    assert "ConnectError: refused" in page

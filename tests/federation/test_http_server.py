@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 import time
 
 import pytest
@@ -11,7 +10,7 @@ from django.core.management import call_command
 
 from executions.models import ToolExecution, Via
 from executions.services import ToolUnavailable, execute_tool
-from tests.federation.conftest import HttpServer, wait_for
+from tests.federation.conftest import HttpServer, in_thread, wait_for
 from tools.federation import runtime, state
 from tools.federation.models import RemoteServer
 from tools.registry import registry
@@ -57,20 +56,44 @@ def test_the_hub_sends_the_servers_own_credentials_never_the_callers_token(http_
     assert not any(token in value for value in received.values())
 
 
+def test_without_a_secret_no_authorization_is_sent_whoever_calls(http_server, api_client, token):
+    add_web(http_server)
+
+    response = api_client.post("/api/v1/tools/web__headers/execute/", {"arguments": {}}, format="json")
+
+    received = response.json()["result"]["headers"]
+    assert "authorization" not in received
+    assert not any(token in value for value in received.values())
+
+
+def test_a_server_killed_while_idle_fails_the_next_call_at_once_and_is_marked_failing(http_server, user):
+    add_web(http_server, "--timeout", "10")
+    assert execute_tool(user=user, tool_name="web__add", arguments={"a": 1, "b": 2}, via=Via.CLI).status == Status.SUCCESS
+    http_server.kill()
+    started = time.monotonic()
+
+    execution = execute_tool(user=user, tool_name="web__add", arguments={"a": 2, "b": 2}, via=Via.CLI)
+
+    assert time.monotonic() - started < 10
+    assert execution.status == Status.ERROR
+    assert execution.error.startswith("Remote server 'web' is unavailable")
+    assert state.get("web").healthy is False
+    assert wait_for(lambda: RemoteServer.objects.get(name="web").healthy is False)
+
+
 def test_a_server_killed_mid_call_gives_a_clear_error_and_comes_back_after_a_restart(http_server, user, client):
     add_web(http_server, "--timeout", "10")
     outcome: list[ToolExecution] = []
-    call = threading.Thread(
-        target=lambda: outcome.append(
-            execute_tool(user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI)
-        )
+    call = in_thread(
+        lambda: outcome.append(execute_tool(user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI))
     )
-    call.start()
     time.sleep(1.0)
     http_server.kill()
+    killed = time.monotonic()
     call.join(30)
 
     (execution,) = outcome
+    assert time.monotonic() - killed < 10  # within the server's timeout
     assert execution.status == Status.ERROR
     assert "Remote server 'web' is unavailable" in execution.error
     assert state.get("web").healthy is False
@@ -117,3 +140,40 @@ def test_a_server_added_by_another_process_is_picked_up_without_a_restart(http_s
 
     assert wait_for(lambda: registry.get("web__echo") is not None)
     assert RemoteServer.objects.get(name="web").healthy is True
+
+
+def test_an_unreachable_server_is_retried_with_a_growing_backoff_and_reconnects_when_it_returns(settings):
+    from tests.federation.conftest import free_port
+    from tools.federation.pool import RemoteUnavailable, run_sync
+    from tools.federation.services import get_client, remote_server_create
+
+    settings.FEDERATION_BACKOFF_MAX = 1.5
+    web = HttpServer(port=free_port())  # not started yet
+    pool = get_client(remote_server_create(name="web", url=web.url).pk)
+
+    def call() -> dict:
+        return run_sync(pool.call_tool("add", {"a": 1, "b": 2}), timeout=15).structured_content
+
+    with pytest.raises(RemoteUnavailable, match="ConnectError"):
+        call()
+    # Within the backoff a call does not try to connect; it says when the next try is.
+    with pytest.raises(RemoteUnavailable, match=r"ConnectError.*\(next attempt in 0\.[0-5] s\)"):
+        call()
+    for _ in range(3):  # health checks try regardless; each failure doubles the wait, up to the maximum
+        with pytest.raises(RemoteUnavailable):
+            run_sync(pool.list_tools(force=True), timeout=15)
+    with pytest.raises(RemoteUnavailable, match=r"\(next attempt in 1\.[0-5] s\)"):
+        call()
+
+    web.start()
+    try:
+
+        def answered() -> bool:
+            try:
+                return call() == {"sum": 3}
+            except RemoteUnavailable:
+                return False
+
+        assert wait_for(answered)
+    finally:
+        web.kill()

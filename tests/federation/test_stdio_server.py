@@ -10,7 +10,7 @@ import pytest
 
 from executions.models import ToolExecution, Via
 from executions.services import execute_tool
-from tests.federation.conftest import add_stdio, wait_for
+from tests.federation.conftest import add_stdio, in_thread, wait_for
 from tools.federation import pool as pool_module
 from tools.federation.models import RemoteServer
 from tools.registry import registry
@@ -114,13 +114,30 @@ def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, versi
     assert extra.result == {"extra": "yes"}
 
 
-def test_it_answers_a_sampling_request_with_an_error_instead_of_leaving_it_hanging(user):
+REFUSALS = {"sampling": "Sampling not supported", "elicitation": "Elicitation not supported", "roots": "List roots not supported"}
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+def test_a_handshake_era_servers_request_to_the_hub_is_answered_with_an_error_not_left_hanging(user, kind):
     add_stdio("py", mode="stdio-legacy")
 
-    execution = execute_tool(user=user, tool_name="py__ask", arguments={}, via=Via.CLI)
+    execution = execute_tool(user=user, tool_name="py__ask", arguments={"kind": kind}, via=Via.CLI)
 
+    # The remote got a JSON-RPC error back in the middle of its call, and said so.
     assert execution.status == Status.SUCCESS, execution.error
-    assert execution.result == {"error": "Sampling not supported"}
+    assert execution.result == {"error": REFUSALS[kind]}
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+def test_a_2026_servers_input_request_is_refused_with_a_clear_error(user, kind):
+    add_stdio("py")
+
+    execution = execute_tool(user=user, tool_name="py__ask", arguments={"kind": kind}, via=Via.CLI)
+
+    assert execution.status == Status.ERROR
+    assert execution.error == f"Remote server 'py' refused the call: {REFUSALS[kind]}"
+    after = execute_tool(user=user, tool_name="py__add", arguments={"a": 1, "b": 1}, via=Via.CLI)
+    assert after.status == Status.SUCCESS, after.error
 
 
 @pytest.mark.parametrize("mode", ["stdio", "stdio-legacy"])
@@ -167,9 +184,7 @@ def test_concurrent_calls_never_open_more_sessions_than_the_pool_size(user):
     def call() -> None:
         results.append(execute_tool(user=user, tool_name="py__pid", arguments={"hold": 0.4}, via=Via.CLI))
 
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    for thread in threads:
-        thread.start()
+    threads = [in_thread(call) for _ in range(6)]
     for thread in threads:
         thread.join(60)
 
@@ -191,12 +206,9 @@ def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_se
     server = add_stdio("py", max_connections=1)
     first_pid = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI).result["pid"]
     outcome: list[ToolExecution] = []
-    call = threading.Thread(
-        target=lambda: outcome.append(
-            execute_tool(user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI)
-        )
+    call = in_thread(
+        lambda: outcome.append(execute_tool(user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI))
     )
-    call.start()
     time.sleep(0.5)
     os.kill(first_pid, signal.SIGKILL)
     call.join(30)

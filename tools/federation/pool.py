@@ -49,6 +49,8 @@ CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
 MIN_CONNECT_TIMEOUT = 10.0
 # Seconds between two looks for idle sessions to close.
 IDLE_SWEEP_SECONDS = 5.0
+# Seconds the shutdown waits for cancelled calls and handshakes to clean up.
+SHUTDOWN_WAIT_SECONDS = 5.0
 
 
 class RemoteUnavailable(Exception):
@@ -114,7 +116,11 @@ class _LoopThread:
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(started.set)
-                    loop.run_forever()
+                    try:
+                        loop.run_forever()
+                    finally:
+                        # Closed here, not by the garbage collector at some later point.
+                        loop.close()
 
                 self._thread = threading.Thread(target=run, name="federation-loop", daemon=True)
                 self._thread.start()
@@ -125,14 +131,15 @@ class _LoopThread:
     def running(self) -> bool:
         return self._loop is not None and self._loop.is_running()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, pools: list[ServerPool], timeout: float = 15.0) -> None:
+        """Close ``pools``, end every other task on the loop, then stop and close the loop."""
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None or not loop.is_running():
             return
         try:
-            asyncio.run_coroutine_threadsafe(_close_all_pools(), loop).result(timeout)
+            asyncio.run_coroutine_threadsafe(_close_pools(pools), loop).result(timeout)
         except Exception:
             logger.warning("federation pools did not close cleanly", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
@@ -159,9 +166,16 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float) -> T:
 
 
 def shutdown() -> None:
-    """Close every session and stop the loop (at process exit, and in tests)."""
-    _loop_thread.stop()
-    _pools.clear()
+    """Close every session and stop the loop (at process exit, and in tests).
+
+    Pools that were dropped or replaced a moment ago and are still closing are waited
+    for too: a session's close is what ends a stdio server's process and reaps it.
+    """
+    with _pools_lock, _retired_lock:
+        pools = [*_pools.values(), *_retired]
+        _pools.clear()
+        _retired.clear()
+    _loop_thread.stop(pools)
 
 
 atexit.register(shutdown)
@@ -484,7 +498,9 @@ async def _wait_task(task: asyncio.Task[None] | None, timeout: float = 5.0) -> N
 # --- The pools of this process -------------------------------------------------------------
 
 _pools: dict[int, ServerPool] = {}
-_pools_lock = threading.Lock()
+_pools_lock = threading.Lock()  # held while a pool is made on the loop: never take it there
+_retired: set[ServerPool] = set()  # dropped or replaced, still closing
+_retired_lock = threading.Lock()
 _sweeper: concurrent.futures.Future[None] | None = None
 
 
@@ -503,15 +519,29 @@ async def _new_pool(config: ServerConfig, on_list_changed: ListChanged | None) -
     return ServerPool(config, on_list_changed=on_list_changed)
 
 
-async def _close_all_pools() -> None:
-    with _pools_lock:
-        pools = list(_pools.values())
+async def _close_pools(pools: list[ServerPool]) -> None:
     await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
-    # Whatever still runs (calls, the idle sweeper) ends now; their waiters see a cancellation.
+    # Whatever still runs (calls, handshakes, the idle sweeper) ends now; their waiters
+    # see a cancellation. Their cleanup runs before the loop stops (a session's own
+    # shutdown is shielded and bounded in the SDK).
     current = asyncio.current_task()
-    for task in asyncio.all_tasks():
-        if task is not current:
-            task.cancel()
+    rest = [task for task in asyncio.all_tasks() if task is not current]
+    for task in rest:
+        task.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=SHUTDOWN_WAIT_SECONDS)
+
+
+def _retire(pool: ServerPool) -> None:
+    """Close a pool that was dropped or replaced, in the background (shutdown waits for it)."""
+    with _retired_lock:
+        _retired.add(pool)
+
+    def done(_: concurrent.futures.Future[None]) -> None:  # on the loop
+        with _retired_lock:
+            _retired.discard(pool)
+
+    submit(pool.close()).add_done_callback(done)
 
 
 def pool_for(config: ServerConfig, *, on_list_changed: ListChanged | None = None) -> ServerPool:
@@ -527,7 +557,7 @@ def pool_for(config: ServerConfig, *, on_list_changed: ListChanged | None = None
         if _sweeper is None or _sweeper.done():
             _sweeper = submit(_sweep_idle())
     if old is not None:
-        submit(old.close())
+        _retire(old)
     return pool
 
 
@@ -535,7 +565,7 @@ def drop_pool(server_id: int) -> None:
     with _pools_lock:
         pool = _pools.pop(server_id, None)
     if pool is not None and _loop_thread.running():
-        submit(pool.close())
+        _retire(pool)
 
 
 def existing_pool(server_id: int) -> ServerPool | None:

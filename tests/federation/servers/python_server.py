@@ -6,7 +6,8 @@
 
 Tools: echo (read-only, idempotent), add, count (progress), sleep, pid, headers (the
 HTTP request headers it received), grow (adds a tool and says the list changed),
-fail (a tool error), ask (a sampling request to the client), shout (a log message).
+fail (a tool error), ask (a sampling, elicitation or roots request to the client), shout
+(a log message).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.runner import serve_loop
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp_types import ToolAnnotations
+from mcp_types import InputRequiredResult, ToolAnnotations
 
 # Sampling and logging are what the tests exercise, deprecated or not.
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
@@ -96,14 +97,45 @@ def fail(reason: str) -> dict[str, str]:
     raise ToolError(reason)
 
 
-@server.tool()
-async def ask(ctx: Context) -> dict[str, str]:
-    """Ask the client for a sampling completion and report what came back."""
-    try:
-        result = await ctx.session.create_message(
+QUESTIONS: dict[str, types.InputRequest] = {
+    "sampling": types.CreateMessageRequest(
+        params=types.CreateMessageRequestParams(
             messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text="hi"))],
             max_tokens=5,
         )
+    ),
+    "elicitation": types.ElicitRequest(
+        params=types.ElicitRequestFormParams(
+            message="Your name?", requested_schema={"type": "object", "properties": {"name": {"type": "string"}}}
+        )
+    ),
+    "roots": types.ListRootsRequest(),
+}
+
+
+@server.tool()
+async def ask(ctx: Context, kind: str = "sampling") -> dict[str, str] | InputRequiredResult:
+    """Ask the client something (kind: sampling, elicitation or roots) and report what came back.
+
+    2026-07-28 asks by answering with an InputRequiredResult (the client answers the
+    question and calls again); 2025-11-25 sends a request to the client during the call.
+    """
+    question = QUESTIONS[kind]
+    if ctx.protocol_version == "2026-07-28":
+        if ctx.input_responses:
+            return {"answer": str(ctx.input_responses["q"])}
+        return InputRequiredResult(input_requests={"q": question})
+    try:
+        if isinstance(question, types.CreateMessageRequest):
+            result: object = await ctx.session.create_message(
+                messages=question.params.messages, max_tokens=question.params.max_tokens
+            )
+        elif isinstance(question, types.ElicitRequest):
+            result = await ctx.session.elicit_form(
+                message=question.params.message, requested_schema=question.params.requested_schema
+            )
+        else:
+            result = await ctx.session.list_roots()
     except Exception as exc:
         return {"error": str(exc)}
     return {"answer": str(result)}
