@@ -473,12 +473,8 @@ def _client_info(conn: Connection | None) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from importlib.metadata import version
-
-    try:
-        return f"mcpsite (mcp {version('mcp')})"
-    except Exception:
-        return "mcpsite"
+    # The same version the REST API's OpenAPI schema states.
+    return str(settings.SPECTACULAR_SETTINGS.get("VERSION", ""))
 
 
 async def _load_user(user_id: int | None) -> User:
