@@ -40,9 +40,12 @@ def validate_prompt_arguments(value: object) -> None:
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].isidentifier():
             raise ValidationError("Each argument needs a name that is an identifier (letters, digits, _).")
-        unknown = set(item) - {"name", "description", "required"}
+        unknown = set(item) - {"name", "description", "required", "choices"}
         if unknown:
             raise ValidationError(f"Unknown keys in argument {item['name']!r}: {', '.join(sorted(unknown))}.")
+        choices = item.get("choices", [])
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise ValidationError(f"The choices of argument {item['name']!r} must be a list of strings.")
         if item["name"] in names:
             raise ValidationError(f"Argument {item['name']!r} is listed twice.")
         names.add(item["name"])
@@ -60,7 +63,8 @@ class Prompt(models.Model):
     description = models.TextField(blank=True)
     arguments = models.JSONField(
         default=list, blank=True, validators=[validate_prompt_arguments],
-        help_text='Like [{"name": "text", "description": "The selection", "required": true}].',
+        help_text='Like [{"name": "tone", "description": "The tone", "required": true, "choices": ["formal", "friendly"]}]; '
+        "choices feed completion/complete.",
     )
     template = models.TextField(help_text="The user message; {argument} is replaced with the argument's value.")
     enabled = models.BooleanField(default=True)

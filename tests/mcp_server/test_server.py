@@ -479,3 +479,22 @@ async def test_a_handshake_client_subscribed_to_a_running_execution_hears_when_i
     assert uris == [uri]
     assert other.value.error.code == -32002
     assert document["status"] == "error" and document["error"] == "stopped by the test"
+
+
+async def test_saving_a_prompt_tells_handshake_clients_the_prompt_list_changed(hub, prompts):
+    heard = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.PromptListChangedNotification):
+            heard.set()
+
+    async with connect(hub, "legacy", message_handler=on_message) as client:
+        await client.list_prompts()
+        await sync_to_async(Prompt.objects.filter(name="hidden").update)(enabled=True)  # no signal: no news
+        prompt = await sync_to_async(Prompt.objects.get)(name="hidden")
+        await sync_to_async(prompt.save, thread_sensitive=False)()  # as the admin saves it
+        with anyio.fail_after(10):
+            await heard.wait()
+        names = {p.name for p in (await client.list_prompts()).prompts}
+
+    assert names == {"rewrite_tone", "hidden"}

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
                 ('name', models.SlugField(help_text='What clients ask for, like proofread.', max_length=100, unique=True)),
                 ('title', models.CharField(blank=True, max_length=200)),
                 ('description', models.TextField(blank=True)),
-                ('arguments', models.JSONField(blank=True, default=list, help_text='Like [{"name": "text", "description": "The selection", "required": true}].', validators=[tools.models.validate_prompt_arguments])),
+                ('arguments', models.JSONField(blank=True, default=list, help_text='Like [{"name": "tone", "description": "The tone", "required": true, "choices": ["formal", "friendly"]}]; choices feed completion/complete.', validators=[tools.models.validate_prompt_arguments])),
                 ('template', models.TextField(help_text="The user message; {argument} is replaced with the argument's value.")),
                 ('enabled', models.BooleanField(default=True)),
                 ('updated', models.DateTimeField(auto_now=True)),

@@ -35,7 +35,10 @@ PROMPTS = [
         "description": "Rewrite the selected text in a given tone (formal, friendly, concise, ...).",
         "arguments": [
             SELECTION,
-            {"name": "tone", "description": "The tone to write in, like formal or friendly.", "required": True},
+            {
+                "name": "tone", "description": "The tone to write in, like formal or friendly.", "required": True,
+                "choices": ["formal", "friendly", "concise", "confident", "neutral", "persuasive", "plain"],
+            },
         ],
         "template": (
             "Rewrite the text below in a {tone} tone. Keep its meaning, facts and names; change only how it "
@@ -48,7 +51,10 @@ PROMPTS = [
         "description": "Translate the selected text into another language.",
         "arguments": [
             SELECTION,
-            {"name": "language", "description": "The language to translate into.", "required": True},
+            {
+                "name": "language", "description": "The language to translate into.", "required": True,
+                "choices": ["English", "French", "German", "Spanish", "Italian", "Portuguese", "Dutch", "Polish"],
+            },
         ],
         "template": (
             "Detect the language of the text below with the detect_language tool, then translate it into "
