@@ -229,6 +229,7 @@ async def test_progress_reaches_the_client_that_asked_for_it(hub, mode):
     assert updates == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
 
 
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
 async def test_logs_reach_a_handshake_client_at_the_level_it_set(hub):
     received: list[types.LoggingMessageNotificationParams] = []
 
