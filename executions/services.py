@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel
@@ -428,6 +429,17 @@ def execute_tool(
     if key is not None and execution.status == Status.SUCCESS:
         cache.set(key, execution.result, timeout=policy.cache_ttl)
     return execution
+
+
+def execute_tool_on_pool_thread(**kwargs: Any) -> ToolExecution:
+    """``execute_tool`` for an async door that runs it with
+    ``sync_to_async(thread_sensitive=False)``, so that concurrent calls run side by side:
+    the pool thread may not run a database call again for a long time, so its
+    connection is closed when the call is done."""
+    try:
+        return execute_tool(**kwargs)
+    finally:
+        db_connection.close()
 
 
 def execution_run(*, execution_id: str) -> ToolExecution | None:

@@ -31,7 +31,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from accounts.services import user_for_token
@@ -266,9 +265,8 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             asyncio.run_coroutine_threadsafe(self._accepted(request_id, execution_id), self.loop).result(timeout=30)
 
         try:
-            # Not thread-sensitive, so concurrent calls on one socket run side by side; the
-            # database variant closes the thread's connection when the call is done.
-            execution = await database_sync_to_async(_execute_tool, thread_sensitive=False)(
+            # Not thread-sensitive, so concurrent calls on one socket run side by side.
+            execution = await database_sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=self.user, tool_name=tool, arguments=arguments, via="ws", session=self.session,
                 on_created=on_created, cancel_event=cancel_event,
             )
@@ -421,14 +419,6 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
             request_id = None
         await self.send_json({"type": "error", "id": request_id, "code": code, "message": message})
-
-
-def _execute_tool(**kwargs: Any) -> ToolExecution:
-    try:
-        return services.execute_tool(**kwargs)
-    finally:
-        # This pool thread may not run a database call again for a long time.
-        connection.close()
 
 
 def _describe_tools(user: Any) -> list[dict[str, Any]]:

@@ -29,7 +29,6 @@ import mcp_types as types
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection as db_connection
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from mcp.server import Server
@@ -268,7 +267,7 @@ class HubServer:
             return future.result()
 
         try:
-            execution = await sync_to_async(_execute_tool, thread_sensitive=False)(
+            execution = await sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
                 session=caller.session, on_progress=outbox.progress_from_thread(loop),
                 on_log=outbox.log_from_thread(loop), on_created=on_created, cancel_event=cancel_event,
@@ -505,13 +504,6 @@ def _stateless_session(user: User, client: dict[str, Any]) -> Session:
             user=user, kind=Session.Kind.MCP, client_info={**client, "name": name, "transport": "streamable-http (stateless)"}
         )
     return session
-
-
-def _execute_tool(**kwargs: Any) -> ToolExecution:
-    try:
-        return services.execute_tool(**kwargs)
-    finally:
-        db_connection.close()  # this pool thread may not touch the database again for a while
 
 
 def _cancel(execution: ToolExecution, user: User) -> None:
