@@ -217,8 +217,9 @@ class HubServer:
         client = _client_info(conn)
         if conn is not None and conn.session_id is not None:
             # A stateful HTTP session: one hub Session for its lifetime.
+            # The session manager lets only the token that opened a session use it.
             cached = conn.state.get("hub.caller")
-            if cached is not None and cached.user.pk == (user_id or cached.user.pk):
+            if cached is not None:
                 return cached
             user = await _load_user(user_id)
             session = await database_sync_to_async(services.session_start)(
@@ -269,8 +270,8 @@ class HubServer:
         try:
             execution = await sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
-                session=caller.session, on_progress=outbox.progress_from_thread(loop),
-                on_log=outbox.log_from_thread(loop), on_created=on_created, cancel_event=cancel_event,
+                session=caller.session, on_progress=outbox.from_thread(loop),
+                on_log=outbox.from_thread(loop), on_created=on_created, cancel_event=cancel_event,
                 client_request=client_request,
             )
             if not execution.is_final:
@@ -606,10 +607,9 @@ class _Outbox:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def progress_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
+    def from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
+        """A progress or log callback for the tool's thread: queues the event on ``loop``."""
         return lambda event: loop.call_soon_threadsafe(self.queue.put_nowait, event)
-
-    log_from_thread = progress_from_thread
 
     async def forward_event(self, event: dict[str, Any]) -> None:
         self.queue.put_nowait(event)
