@@ -177,3 +177,15 @@ def test_an_unreachable_server_is_retried_with_a_growing_backoff_and_reconnects_
         assert wait_for(answered)
     finally:
         web.kill()
+
+
+def test_a_list_change_announced_over_http_resyncs_the_tools(http_server, user):
+    # 2026-07-28 over Streamable HTTP: the change comes on the session's subscriptions/listen stream.
+    add_web(http_server)
+    assert registry.get("web__extra") is None
+
+    execution = execute_tool(user=user, tool_name="web__grow", arguments={}, via=Via.CLI)
+
+    assert execution.status == Status.SUCCESS, execution.error
+    assert wait_for(lambda: registry.get("web__extra") is not None)
+    assert execute_tool(user=user, tool_name="web__extra", arguments={}, via=Via.CLI).result == {"extra": "yes"}

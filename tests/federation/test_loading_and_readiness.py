@@ -95,3 +95,25 @@ def test_readyz_reports_each_enabled_remote_server_from_its_stored_health(client
     assert body["checks"]["remote:down"] == {"status": "degraded", "error": "ConnectError: refused"}
     assert body["checks"]["remote:new"]["status"] == "ok"
     assert "remote:off" not in body["checks"]
+
+
+def test_an_older_listing_never_replaces_a_newer_one():
+    # A slow health check's answer can arrive after the re-list that followed a
+    # list_changed; the listing read last by the pool is the one kept.
+    import mcp_types as types
+
+    from tools.federation.pool import Listing
+    from tools.federation.services import remote_server_store_listing
+
+    server = stored("dict", healthy=False, last_error="down")
+
+    def listing(seq: int, *names: str) -> Listing:
+        tools = [types.Tool(name=n, input_schema={"type": "object"}) for n in names]
+        return Listing(tools=tools, protocol_version="2026-07-28", seq=seq)
+
+    remote_server_store_listing(server=server, listing=listing(7, "lookup", "extra"))
+    server = remote_server_store_listing(server=server, listing=listing(6, "lookup"))
+
+    assert [t["name"] for t in server.tools] == ["lookup", "extra"]
+    assert registry.get("dict__extra") is not None
+    assert server.healthy is True and server.last_error == ""  # the old answer still shows it is up

@@ -74,3 +74,37 @@ def test_it_lists_and_removes_servers_with_their_tools():
 
     assert not RemoteServer.objects.filter(pk=server.pk).exists()
     assert registry.get("local__ping") is None
+
+
+@pytest.fixture
+def refusing_server():
+    """An HTTP endpoint that answers every request with 401, like a server given a wrong secret."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_DELETE = do_POST  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/mcp"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_refused_connection_says_which_http_status_the_server_answered(refusing_server):
+    with pytest.raises(CommandError, match=r"unreachable: .*\(HTTP 401 Unauthorized\)"):
+        run("add", "web", "--url", refusing_server, "--secret", "wrong")
+
+    assert "HTTP 401 Unauthorized" in RemoteServer.objects.get(name="web").last_error

@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -40,9 +41,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Told (on the loop) that a server's tool list changed: with the new listing and protocol
-# version read from the announcing session, or None when that failed (sync afresh).
-ListChanged = Callable[[str, "tuple[list[types.Tool], str] | None"], None]
+# Told (on the loop) that a server's tool list changed: with the new listing read from the
+# announcing session, or None when that failed (sync afresh).
+ListChanged = Callable[[str, "Listing | None"], None]
 
 CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
 # Seconds a new session may take to connect and finish its handshake, at least.
@@ -51,6 +52,19 @@ MIN_CONNECT_TIMEOUT = 10.0
 IDLE_SWEEP_SECONDS = 5.0
 # Seconds the shutdown waits for cancelled calls and handshakes to clean up.
 SHUTDOWN_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A server's whole tools/list answer. ``seq`` numbers the answers of this process in
+    the order they came in, so that a slow answer never overwrites a newer one."""
+
+    tools: list[types.Tool]
+    protocol_version: str
+    seq: int
+
+
+_listing_numbers = itertools.count(1)  # drawn on the loop only
 
 
 class RemoteUnavailable(Exception):
@@ -191,6 +205,9 @@ class PooledSession:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     dead: bool = False
     last_used: float = field(default_factory=time.monotonic)
+    # The last HTTP error status the server answered with ("HTTP 401 Unauthorized"): the
+    # SDK reports those as a bare "Server returned an error response".
+    http_error: str = ""
 
     def close(self) -> None:
         self.dead = True
@@ -235,6 +252,12 @@ class ServerPool:
                 timeout=httpx2.Timeout(config.timeout, read=max(config.timeout, 300.0)),
             )
             stack.push_async_callback(http.aclose)
+
+            async def note_status(response: httpx2.Response) -> None:
+                if response.status_code >= 400:
+                    session.http_error = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+
+            http.event_hooks["response"].append(note_status)
             target = streamable_http_client(config.url, http_client=http)
         return Client(
             target,
@@ -273,12 +296,12 @@ class ServerPool:
             return
         try:
             assert session.client is not None
-            tools = await self._list_all(session.client)
+            listing = await self._list_all(session.client)
         except Exception as exc:
             logger.info("remote server %s: re-listing on its session failed: %s", self.config.name, describe(exc))
             self._on_list_changed(self.config.name, None)
             return
-        self._on_list_changed(self.config.name, (tools, session.client.protocol_version))
+        self._on_list_changed(self.config.name, listing)
 
     async def _listen(self, session: PooledSession, client: Client) -> None:
         # 2026-07-28 has no unsolicited list_changed; it is a subscriptions/listen stream.
@@ -306,7 +329,10 @@ class ServerPool:
                         listen_task.cancel()
         except BaseException as exc:
             if not ready.done():
-                ready.set_exception(RemoteUnavailable(describe(exc)))
+                reason = describe(exc)
+                if session.http_error and session.http_error not in reason:
+                    reason = f"{reason} ({session.http_error})"
+                ready.set_exception(RemoteUnavailable(reason))
             elif not session.closing.is_set():
                 logger.warning("remote server %s: session lost: %s", self.config.name, describe(exc))
             if isinstance(exc, asyncio.CancelledError):
@@ -442,11 +468,11 @@ class ServerPool:
         except Exception as exc:
             raise RemoteUnavailable(describe(exc)) from exc
 
-    async def list_tools(self, *, force: bool = True) -> tuple[list[types.Tool], str]:
-        """The server's whole tool listing and the negotiated protocol version."""
+    async def list_tools(self, *, force: bool = True) -> Listing:
+        """The server's whole tool listing, with the negotiated protocol version."""
         try:
             async with self.session(force=force) as client:
-                return await self._list_all(client), client.protocol_version
+                return await self._list_all(client)
         except (RemoteUnavailable, asyncio.CancelledError):
             raise
         except TimeoutError:
@@ -454,7 +480,7 @@ class ServerPool:
         except Exception as exc:
             raise RemoteUnavailable(describe(exc)) from exc
 
-    async def _list_all(self, client: Client) -> list[types.Tool]:
+    async def _list_all(self, client: Client) -> Listing:
         tools: list[types.Tool] = []
         cursor: str | None = None
         for _ in range(100):  # a paginator that never ends must not hang a sync
@@ -463,7 +489,7 @@ class ServerPool:
             cursor = page.next_cursor
             if not cursor:
                 break
-        return tools
+        return Listing(tools=tools, protocol_version=client.protocol_version, seq=next(_listing_numbers))
 
     async def close_idle(self, idle_for: float) -> None:
         now = time.monotonic()

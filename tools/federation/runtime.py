@@ -16,10 +16,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections
+
+if TYPE_CHECKING:
+    from tools.federation.pool import Listing
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ _loaded = False
 _next_look = 0.0
 _known: dict[str, object] = {}  # name -> updated, of the rows this process knows
 _pending: set[tuple[str, str]] = set()
-_listings: dict[str, tuple[list[dict], str]] = {}
+_listings: dict[str, Listing] = {}
 _jobs: queue.SimpleQueue[tuple[str, str, Callable[[], None]]] = queue.SimpleQueue()
 _workers: list[threading.Thread] = []
 _monitor: threading.Thread | None = None
@@ -95,13 +99,15 @@ def schedule_sync(name: str) -> None:
     _schedule("sync", name, job)
 
 
-def schedule_listing(name: str, tools: list[dict], version: str) -> None:
+def schedule_listing(name: str, listing: Listing) -> None:
     """Store and register a listing a server sent after announcing a change (newest wins)."""
     with _lock:
-        _listings[name] = (tools, version)
+        queued = _listings.get(name)
+        if queued is None or queued.seq < listing.seq:
+            _listings[name] = listing
 
     def job() -> None:
-        from tools.federation.services import remote_server_store_listing
+        from tools.federation.services import remote_server_store_announced
 
         while True:
             with _lock:
@@ -110,9 +116,7 @@ def schedule_listing(name: str, tools: list[dict], version: str) -> None:
                     # Under the lock: a listing arriving after this is scheduled afresh.
                     _pending.discard(("listing", name))
                     return
-            server = _server(name)
-            if server is not None and server.enabled:
-                remote_server_store_listing(server=server, tools=item[0], protocol_version=item[1])
+            remote_server_store_announced(name=name, listing=item)
 
     _schedule("listing", name, job)
 
@@ -137,11 +141,9 @@ def schedule_record_failure(name: str, error: str) -> None:
     """A call found the server unreachable: store it, so /readyz and the admin say so."""
 
     def job() -> None:
-        from django.utils import timezone
+        from tools.federation.services import remote_server_record_failure
 
-        from tools.federation.models import RemoteServer
-
-        RemoteServer.objects.filter(name=name).update(healthy=False, last_error=error[:2000], last_checked=timezone.now())
+        remote_server_record_failure(name=name, error=error)
 
     _schedule("failure", name, job)
 

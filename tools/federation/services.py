@@ -13,13 +13,25 @@ from django.utils import timezone
 
 from tools.federation import state
 from tools.federation.models import RemoteServer
-from tools.federation.pool import RemoteUnavailable, ServerConfig, drop_pool, pool_for, run_sync
+from tools.federation.pool import Listing, RemoteUnavailable, ServerConfig, drop_pool, pool_for, run_sync
 from tools.federation.remote_tools import RemoteTool
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+
+# One writer at a time per server row in this process: a sync's answer, a re-list after
+# list_changed and a failed call may all land at once. ``_stored`` is the number of the
+# newest listing stored (see ``pool.Listing``): an older answer never replaces it.
+_row_locks: dict[str, threading.RLock] = {}
+_row_locks_guard = threading.Lock()
+_stored: dict[str, int] = {}
+
+
+def _row_lock(name: str) -> threading.RLock:
+    with _row_locks_guard:
+        return _row_locks.setdefault(name, threading.RLock())
 
 
 class FederationError(Exception):
@@ -62,20 +74,26 @@ def remote_server_register(*, server: RemoteServer) -> None:
     registry.replace_source(server.name, remote_server_tools(server=server) if server.enabled else [])
 
 
+def remote_server_record_failure(*, name: str, error: str) -> None:
+    """Store that the server failed (a check, a sync or a call could not reach it)."""
+    with _row_lock(name):
+        RemoteServer.objects.filter(name=name).update(healthy=False, last_error=error[:2000], last_checked=timezone.now())
+
+
 def _record_failure(server: RemoteServer, error: str) -> None:
-    RemoteServer.objects.filter(pk=server.pk).update(healthy=False, last_error=error[:2000], last_checked=timezone.now())
-    server.refresh_from_db()
+    with _row_lock(server.name):
+        remote_server_record_failure(name=server.name, error=error)
+        server.refresh_from_db()
     state.set_health(server.name, False, error)
 
 
-def _probe(server: RemoteServer) -> tuple[list[dict[str, Any]], str]:
+def _probe(server: RemoteServer) -> Listing:
     config = ServerConfig.from_server(server)
     pool = pool_for(config, on_list_changed=state.list_changed)
     try:
-        tools, version = run_sync(pool.list_tools(force=True), timeout=config.timeout * 2 + 5)
+        return run_sync(pool.list_tools(force=True), timeout=config.timeout * 2 + 5)
     except (RemoteUnavailable, TimeoutError) as exc:
         raise FederationError(str(exc)) from None
-    return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], version
 
 
 def remote_server_sync(*, server: RemoteServer, register_always: bool = True) -> RemoteServer:
@@ -89,34 +107,54 @@ def remote_server_sync(*, server: RemoteServer, register_always: bool = True) ->
         raise FederationError(f"Remote server {server.name!r} is disabled.")
     before_tools, before_healthy = server.tools, server.healthy
     try:
-        tools, version = _probe(server)
+        listing = _probe(server)
     except FederationError as exc:
-        _record_failure(server, str(exc))
-        if register_always:
-            remote_server_register(server=server)
+        with _row_lock(server.name):
+            _record_failure(server, str(exc))
+            if register_always:
+                remote_server_register(server=server)
         raise FederationError(f"Remote server {server.name!r} is unreachable: {exc}") from None
-    server = remote_server_store_listing(server=server, tools=tools, protocol_version=version, register=False)
-    if register_always or tools != before_tools:
-        remote_server_register(server=server)
-    elif before_healthy is not True:
-        state.set_health(server.name, True)
-    else:
-        state.set_health(server.name, True, notify=False)
+    with _row_lock(server.name):  # registered as stored, not after a newer listing
+        server = remote_server_store_listing(server=server, listing=listing, register=False)
+        if register_always or server.tools != before_tools:
+            remote_server_register(server=server)
+        elif before_healthy is not True:
+            state.set_health(server.name, True)
+        else:
+            state.set_health(server.name, True, notify=False)
     return server
 
 
-def remote_server_store_listing(
-    *, server: RemoteServer, tools: list[dict[str, Any]], protocol_version: str, register: bool = True
-) -> RemoteServer:
-    """Keep a listing the server answered with (so it is healthy) and, by default, register it."""
+def remote_server_store_listing(*, server: RemoteServer, listing: Listing, register: bool = True) -> RemoteServer:
+    """Keep a listing the server answered with (so it is healthy) and, by default, register it.
+
+    A listing older than the one stored by this process (a slow check that crossed a
+    re-list after list_changed) only counts as a sign of health.
+    """
     now = timezone.now()
-    RemoteServer.objects.filter(pk=server.pk).update(
-        tools=tools, healthy=True, last_error="", last_checked=now, last_synced=now, protocol_version=protocol_version
-    )
-    server.refresh_from_db()
-    if register:
-        remote_server_register(server=server)
+    fields: dict[str, Any] = {"healthy": True, "last_error": "", "last_checked": now}
+    with _row_lock(server.name):
+        if listing.seq > _stored.get(server.name, 0):
+            fields.update(
+                tools=[t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listing.tools],
+                last_synced=now,
+                protocol_version=listing.protocol_version,
+            )
+            _stored[server.name] = listing.seq
+        RemoteServer.objects.filter(pk=server.pk).update(**fields)
+        server.refresh_from_db()
+        if register:
+            remote_server_register(server=server)
     return server
+
+
+def remote_server_store_announced(*, name: str, listing: Listing) -> None:
+    """Store and register the listing read after the server announced a change."""
+    with _row_lock(name):
+        server = RemoteServer.objects.filter(name=name).first()
+        if server is None or not server.enabled:
+            return
+        remote_server_store_listing(server=server, listing=listing)
 
 
 def remote_server_check(*, server: RemoteServer) -> RemoteServer:
@@ -183,5 +221,7 @@ def remote_server_delete(*, server: RemoteServer) -> None:
 def remote_server_forget(*, name: str, server_id: int | None) -> None:
     registry.replace_source(name, [])
     state.forget(name)
+    with _row_lock(name):
+        _stored.pop(name, None)
     if server_id is not None:
         drop_pool(server_id)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tools.registry import registry
+
+if TYPE_CHECKING:
+    from tools.federation.pool import Listing
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,11 @@ def forget(name: str) -> None:
         _health.pop(name, None)
 
 
-def list_changed(name: str, listing: tuple[list, str] | None) -> None:
+def list_changed(name: str, listing: Listing | None) -> None:
     """A remote server said its tool list changed (called on the federation loop)."""
     from tools.federation import runtime
 
     if listing is None:
         runtime.schedule_sync(name)
     else:
-        tools, version = listing
-        runtime.schedule_listing(name, [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], version)
+        runtime.schedule_listing(name, listing)
