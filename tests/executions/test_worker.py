@@ -10,7 +10,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from accounts.models import User
 from executions.models import ToolExecution
 from executions.services import execute_tool
 from executions.tasks import run_execution

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, connection
 
+from tests.processes import free_port  # noqa: F401  (the federation tests import it from here)
 from tools.federation import pool, runtime
 from tools.federation.models import RemoteServer
 from tools.federation.services import remote_server_create, remote_server_delete, remote_server_sync
@@ -47,12 +48,6 @@ def stdio_command(mode: str = "stdio") -> str:
 def add_stdio(name: str = "py", mode: str = "stdio", **kwargs: object) -> RemoteServer:
     server = remote_server_create(name=name, command=stdio_command(mode), **kwargs)
     return remote_server_sync(server=server)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -293,7 +293,7 @@ def worker_hub(tmp_path_factory):
     import urllib.parse
 
     from tests.mcp_server.conftest import start_hub, stop_hub
-    from tests.realtime.test_taskpane_browser import start_worker, stop_group
+    from tests.processes import start_worker, stop_group
 
     if not os.environ.get("REDIS_URL"):
         pytest.skip("needs REDIS_URL (CI's services pass)")

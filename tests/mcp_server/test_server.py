@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import services
 from executions.models import Session, ToolExecution
-from tools.base import Annotations, Role, Tool, ToolContext, ToolError
+from tools.base import Annotations, Role, Tool, ToolContext
 from tools.models import Prompt, ToolConfig
 from tools.registry import registry
 from tools.mcp_server.server import Caller, HubServer

@@ -4,8 +4,6 @@ against a real daphne server on the embedded defaults."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,51 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, start_worker, stop_group
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 60_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_worker(env: dict[str, str], data: Path) -> subprocess.Popen:
-    """`make worker`'s command (worker with beat) on the server's settings."""
-    log_path = data / "worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "mcpsite", "worker", "-B", "--loglevel", "INFO",
-             "--concurrency", "2", "--without-mingle", "--without-gossip", "--schedule", str(data / "beat")],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while " ready." not in log_path.read_text():
-        if worker.poll() is not None or time.monotonic() > deadline:
-            stop_group(worker)
-            raise RuntimeError(f"the worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return worker
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("worker", marks=pytest.mark.services)])

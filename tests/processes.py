@@ -1,0 +1,53 @@
+"""Helpers for tests that start real processes: free ports, a Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_worker(env: dict[str, str], data: Path) -> subprocess.Popen:
+    """`make worker`'s command (worker with beat) on the server's settings."""
+    log_path = data / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "mcpsite", "worker", "-B", "--loglevel", "INFO",
+             "--concurrency", "2", "--without-mingle", "--without-gossip", "--schedule", str(data / "beat")],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while " ready." not in log_path.read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            stop_group(worker)
+            raise RuntimeError(f"the worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return worker
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
