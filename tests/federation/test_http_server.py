@@ -189,3 +189,15 @@ def test_a_list_change_announced_over_http_resyncs_the_tools(http_server, user):
     assert execution.status == Status.SUCCESS, execution.error
     assert wait_for(lambda: registry.get("web__extra") is not None)
     assert execute_tool(user=user, tool_name="web__extra", arguments={}, via=Via.CLI).result == {"extra": "yes"}
+
+
+def test_a_listen_stream_the_server_ends_is_opened_again_and_changes_still_arrive(http_server, user):
+    add_web(http_server)
+    assert execute_tool(user=user, tool_name="web__drop_listeners", arguments={}, via=Via.CLI).status == Status.SUCCESS
+
+    # The pool's session listens again; a change announced after that still resyncs.
+    def grown() -> bool:
+        execute_tool(user=user, tool_name="web__grow", arguments={}, via=Via.CLI)
+        return wait_for(lambda: registry.get("web__extra") is not None, timeout=2)
+
+    assert wait_for(grown, timeout=20, step=0.5)

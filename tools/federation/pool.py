@@ -50,6 +50,8 @@ CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
 MIN_CONNECT_TIMEOUT = 10.0
 # Seconds between two looks for idle sessions to close.
 IDLE_SWEEP_SECONDS = 5.0
+# First wait before reconnecting (or re-listening); it doubles up to FEDERATION_BACKOFF_MAX.
+BACKOFF_START = 0.5
 # Seconds the shutdown waits for cancelled calls and handshakes to clean up.
 SHUTDOWN_WAIT_SECONDS = 5.0
 
@@ -305,12 +307,26 @@ class ServerPool:
 
     async def _listen(self, session: PooledSession, client: Client) -> None:
         # 2026-07-28 has no unsolicited list_changed; it is a subscriptions/listen stream.
-        try:
-            async with client.listen(tools_list_changed=True) as subscription:
-                async for _event in subscription:
-                    self._list_changed(session)
-        except Exception as exc:
-            logger.info("remote server %s: listen stream ended: %s", self.config.name, describe(exc))
+        # A stream that ends while the session lives is opened again (with a backoff), and
+        # the tools are re-listed, since a change may have come while nobody listened.
+        delay = BACKOFF_START
+        reopened = False
+        while True:
+            try:
+                async with client.listen(tools_list_changed=True) as subscription:
+                    delay = BACKOFF_START
+                    if reopened:
+                        self._list_changed(session)
+                    async for _event in subscription:
+                        self._list_changed(session)
+                logger.info("remote server %s: listen stream closed by the server", self.config.name)
+            except Exception as exc:
+                logger.info("remote server %s: listen stream ended: %s", self.config.name, describe(exc))
+            if session.closing.is_set() or session.dead:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max(settings.FEDERATION_BACKOFF_MAX, BACKOFF_START))
+            reopened = True
 
     async def _run_session(self, session: PooledSession, ready: asyncio.Future[None]) -> None:
         try:
@@ -398,7 +414,7 @@ class ServerPool:
                 if not isinstance(exc, asyncio.CancelledError):
                     self._failures += 1
                     self.last_error = describe(exc)
-                    backoff = min(settings.FEDERATION_BACKOFF_MAX, 0.5 * 2 ** (self._failures - 1))
+                    backoff = min(settings.FEDERATION_BACKOFF_MAX, BACKOFF_START * 2 ** (self._failures - 1))
                     self._retry_at = time.monotonic() + backoff
                 self._cond.notify_all()
             if isinstance(exc, Exception) and not isinstance(exc, RemoteUnavailable):

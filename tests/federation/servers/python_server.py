@@ -6,7 +6,7 @@
 
 Tools: echo (read-only, idempotent), add, count (progress), sleep, pid, headers (the
 HTTP request headers it received), grow (adds a tool and says the list changed),
-fail (a tool error), ask (a sampling, elicitation or roots request to the client), shout
+drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation or roots request to the client), shout
 (a log message).
 """
 
@@ -89,6 +89,13 @@ async def grow(ctx: Context, linger: float = 0.0) -> dict[str, str]:
         await ctx.session.send_tool_list_changed()
     await asyncio.sleep(linger)
     return {"added": "extra"}
+
+
+@server.tool()
+def drop_listeners() -> dict[str, bool]:
+    """End every open subscriptions/listen stream, as a server restarting its event bus would."""
+    server._lowlevel_server.get_request_handler("subscriptions/listen").handler.close()
+    return {"dropped": True}
 
 
 @server.tool()
