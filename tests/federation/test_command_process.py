@@ -37,6 +37,6 @@ def test_adding_a_stdio_server_syncs_its_tools_and_the_process_exits_without_lea
     assert running.stdout == ""
 
     listed = manage(tmp_path, "mcp_servers", "list")
-    assert "\thealthy\t10 tools" in listed.stdout
+    assert "\thealthy\t11 tools" in listed.stdout
     assert manage(tmp_path, "mcp_servers", "remove", "py").returncode == 0
     assert "py__count" not in manage(tmp_path, "list_tools").stdout
