@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from typing import Any
 
@@ -356,3 +357,30 @@ async def test_stateless_mode_serves_both_eras_without_sessions(stateless_hub, m
     assert result.structured_content["words"] == 3
     row = stateless_hub.api(f"/api/v1/executions/{result.meta['mcpsite/execution'].removeprefix('execution://')}/")
     assert row["via"] == "mcp" and row["user"] == "alice" and row["session"]
+
+
+# --- shutdown -------------------------------------------------------------------------------------
+
+
+async def test_stopping_daphne_closes_open_mcp_sessions_and_records_their_end(tmp_path):
+    from tests.mcp_server.conftest import start_hub, stop_hub
+
+    hub = start_hub(tmp_path)
+    try:
+        async with client(hub, hub.tokens["alice"], "legacy") as session:
+            result = await session.call_tool("text_statistics", {"text": "Open while stopping."})
+            row = hub.api(f"/api/v1/executions/{result.meta['mcpsite/execution'].removeprefix('execution://')}/")
+            assert hub.api(f"/api/v1/sessions/{row['session']}/")["ended"] is None
+            # The client still holds its session (and its standalone GET stream) open.
+            hub.process.terminate()
+            await asyncio.to_thread(hub.process.wait, 15)
+    finally:
+        stop_hub(hub)
+
+    assert hub.process.returncode == 0
+    assert "StreamableHTTP session manager shutting down" in hub.log()
+    with sqlite3.connect(hub.data / "db.sqlite3") as db:  # what the stopped process recorded
+        [(ended,)] = db.execute(
+            "SELECT ended FROM executions_session WHERE id = ?", (row["session"].replace("-", ""),)
+        ).fetchall()
+    assert ended is not None
