@@ -27,6 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db_connection
@@ -295,6 +296,10 @@ def _run_with_timeout(
             return Status.CANCELLED, None, "Cancelled."
         except (ToolError, InvalidArguments) as exc:
             return Status.ERROR, None, str(exc)
+        except SoftTimeLimitExceeded:
+            # Celery's soft limit fires in this waiting thread: the task records it as a timeout.
+            ctx.cancel_event.set()
+            raise
         except Exception as exc:
             logger.exception("tool %s failed", tool.name)
             return Status.ERROR, None, f"{type(exc).__name__}: {exc}"

@@ -63,3 +63,32 @@ def test_a_hard_time_limit_reported_by_celery_ends_the_execution_as_timeout(user
     execution.refresh_from_db()
     assert execution.status == ToolExecution.Status.TIMEOUT and "hard time limit" in execution.error
     assert execution.duration_ms is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_time_limit_while_the_tool_runs_ends_the_execution_as_timeout(user):
+    # Celery raises SoftTimeLimitExceeded in the worker's thread at the soft limit; here the
+    # tool's own thread raises it, which reaches the waiting loop the same way.
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from executions.tasks import run_execution
+    from tools.base import Mode, Tool
+    from tools.registry import registry
+
+    class Overrun(Tool):
+        name = "test_overrun"
+        mode = Mode.BACKGROUND
+
+        def run(self, arguments, ctx):
+            raise SoftTimeLimitExceeded()
+
+    registry.register(Overrun, replace=True)
+    try:
+        execution = ToolExecution.objects.create(
+            tool_name="test_overrun", user=user, via="api", mode="background", status=ToolExecution.Status.PENDING,
+        )
+        run_execution.apply(args=[str(execution.pk)], task_id=str(execution.pk))
+    finally:
+        registry.unregister("test_overrun")
+    execution.refresh_from_db()
+    assert execution.status == ToolExecution.Status.TIMEOUT and "soft time limit" in execution.error
