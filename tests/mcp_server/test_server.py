@@ -18,6 +18,7 @@ import anyio
 import mcp_types as types
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
@@ -138,6 +139,12 @@ def hub(alice, test_tools):
 
 def connect(hub: HubServer, mode: str, **kwargs: Any) -> Client:
     return Client(hub.server, mode=mode, **kwargs)
+
+
+def in_other_thread(function: Any) -> Any:
+    """Run ``function`` on a pool thread, as the admin or federation would change things,
+    closing that thread's database connection afterwards."""
+    return database_sync_to_async(function, thread_sensitive=False)
 
 
 def rows(**filters: Any) -> list[ToolExecution]:
@@ -307,7 +314,7 @@ async def test_a_handshake_client_hears_that_the_tool_list_changed(hub):
     async with connect(hub, "legacy", message_handler=on_message) as client:
         await client.list_tools()
         # From another thread, as the admin or federation would change it.
-        await sync_to_async(ToolConfig.objects.create, thread_sensitive=False)(tool_name="test_echo", enabled=False)
+        await in_other_thread(ToolConfig.objects.create)(tool_name="test_echo", enabled=False)
         with anyio.fail_after(10):
             await heard.wait()
         listed = {t.name for t in (await client.list_tools()).tools}
@@ -318,7 +325,7 @@ async def test_a_handshake_client_hears_that_the_tool_list_changed(hub):
 async def test_a_2026_client_listening_hears_that_the_tool_list_changed(hub):
     async with connect(hub, "2026-07-28") as client:
         async with client.listen(tools_list_changed=True) as subscription:
-            await asyncio.to_thread(registry.register, type("Late", (Echo,), {"name": "test_late"}))
+            await in_other_thread(registry.register)(type("Late", (Echo,), {"name": "test_late"}))
             with anyio.fail_after(10):
                 event = await subscription.__anext__()
         listed = {t.name for t in (await client.list_tools()).tools}
@@ -470,7 +477,7 @@ async def test_a_handshake_client_subscribed_to_a_running_execution_hears_when_i
             await client.subscribe_resource(uri)
             with pytest.raises(MCPError) as other:
                 await client.subscribe_resource(f"execution://{bobs.id}")
-        await sync_to_async(services.execution_finish, thread_sensitive=False)(
+        await in_other_thread(services.execution_finish)(
             execution_id=str(running.id), status="error", error="stopped by the test"
         )
         with anyio.fail_after(10):
@@ -493,7 +500,7 @@ async def test_saving_a_prompt_tells_handshake_clients_the_prompt_list_changed(h
         await client.list_prompts()
         await sync_to_async(Prompt.objects.filter(name="hidden").update)(enabled=True)  # no signal: no news
         prompt = await sync_to_async(Prompt.objects.get)(name="hidden")
-        await sync_to_async(prompt.save, thread_sensitive=False)()  # as the admin saves it
+        await in_other_thread(prompt.save)()  # as the admin saves it
         with anyio.fail_after(10):
             await heard.wait()
         names = {p.name for p in (await client.list_prompts()).prompts}
