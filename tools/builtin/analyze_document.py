@@ -107,7 +107,9 @@ class DocumentSummary(BaseModel):
     readability: dict[str, float] | None = Field(
         default=None, description="Readability scores of the whole document."
     )
-    top_keywords: list[Any] | None = Field(default=None, description="Keywords of the whole document.")
+    top_keywords: list[dict[str, Any]] | None = Field(
+        default=None, description="Keywords of the whole document, as extract_keywords gives them."
+    )
     languages: list[LanguageShare] | None = Field(
         default=None, description="Languages detected in the sections, by share of the text."
     )
@@ -313,7 +315,7 @@ def _misspelling_count(result: dict[str, Any]) -> int:
     return len(result.get("misspellings") or result.get("misspelled") or [])
 
 
-def _keywords_of(result: dict[str, Any]) -> list[Any]:
+def _keywords_of(result: dict[str, Any]) -> list[dict[str, Any]]:
     return list(result.get("keywords") or [])
 
 
