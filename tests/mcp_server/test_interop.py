@@ -251,8 +251,10 @@ def test_the_typescript_sdk_client_is_refused_without_a_valid_token(hub, tmp_pat
 def test_the_inspector_cli_lists_and_calls_tools_over_http(hub, tmp_path):
     header = f"Authorization: Bearer {hub.tokens['bob']}"
 
-    listed = inspector(tmp_path, hub.url, "--method", "tools/list", "--header", header)
+    # --strict: the inspector also checks that every schema is portable across clients.
+    listed = inspector(tmp_path, hub.url, "--method", "tools/list", "--strict", "--header", header)
     assert listed.returncode == 0, f"{listed.stdout}\n{listed.stderr}\n\nhub log:\n{tail(hub.log())}"
+    assert "warning" not in listed.stderr.lower() and "error" not in listed.stderr.lower(), listed.stderr
     tools = {tool["name"]: tool for tool in json.loads(listed.stdout)["tools"]}
     assert "text_statistics" in tools
     assert tools["text_statistics"]["inputSchema"]["properties"]["text"]["type"] == "string"
