@@ -95,9 +95,17 @@ async def test_readyz_reports_the_mcp_server_running_once_it_served(hub):
     assert readiness["checks"]["mcp"] == {"status": "ok", "stateless": False}
 
 
+def open_mcp_sessions(hub: Hub) -> float:
+    metrics = httpx2.get(f"{hub.base}/metrics", timeout=10).text
+    [line] = [l for l in metrics.splitlines() if l.startswith("mcpsite_open_mcp_sessions ")]
+    return float(line.split()[1])
+
+
 async def test_a_handshake_session_ends_when_the_client_closes_it(hub):
+    before = open_mcp_sessions(hub)
     async with client(hub, hub.tokens["alice"], "legacy") as session:
         result = await session.call_tool("text_statistics", {"text": "Closing time."})
+        during = open_mcp_sessions(hub)
     execution_id = result.meta["mcpsite/execution"].removeprefix("execution://")
     row = hub.api(f"/api/v1/executions/{execution_id}/")
 
@@ -107,6 +115,7 @@ async def test_a_handshake_session_ends_when_the_client_closes_it(hub):
             break
         await asyncio.sleep(0.1)
     assert ended is not None
+    assert during == before + 1 and open_mcp_sessions(hub) == before
 
 
 async def test_users_only_see_the_tools_they_may_use(hub):

@@ -42,7 +42,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from accounts.models import User
-from executions import services
+from executions import metrics, services
 from executions.awaiting import ExecutionWatch
 from executions.models import Session, ToolExecution
 from tools.base import Tool, ToolError
@@ -228,6 +228,7 @@ class HubServer:
             )
             caller = Caller(user, session)
             conn.state["hub.caller"] = caller
+            metrics.OPEN_MCP_SESSIONS.inc()
             conn.exit_stack.push_async_callback(_end_session, session)
             return caller
         # Stateless requests (2026-07-28, or MCP_STATELESS): a Session per client and
@@ -486,6 +487,7 @@ async def _load_user(user_id: int | None) -> User:
 
 
 async def _end_session(session: Session) -> None:
+    metrics.OPEN_MCP_SESSIONS.dec()
     await database_sync_to_async(services.session_end)(session=session)
 
 
