@@ -159,6 +159,17 @@ class Sampling(ContentTool):
         return {"content": [_text(f"LLM response: {text}")]}
 
 
+def _elicited(
+    ctx: ToolContext, message: str, properties: dict[str, Any], *, required: list[str] | None = None,
+    answer: str = "Elicitation completed",
+) -> dict[str, Any]:
+    result = ctx.ask_client("elicitation/create", {
+        "message": message,
+        "requestedSchema": {"type": "object", "properties": properties, "required": required or []},
+    })
+    return {"content": [_text(f"{answer}: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
+
+
 class Elicitation(ContentTool):
     name = "test_elicitation"
     description = "Asks the user for a username and an email (conformance fixture)."
@@ -169,18 +180,10 @@ class Elicitation(ContentTool):
     }
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
-        result = ctx.ask_client("elicitation/create", {
-            "message": arguments["message"],
-            "requestedSchema": {
-                "type": "object",
-                "properties": {
-                    "username": {"type": "string", "description": "User's response"},
-                    "email": {"type": "string", "description": "User's email address"},
-                },
-                "required": ["username", "email"],
-            },
-        })
-        return {"content": [_text(f"User response: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
+        return _elicited(ctx, arguments["message"], {
+            "username": {"type": "string", "description": "User's response"},
+            "email": {"type": "string", "description": "User's email address"},
+        }, required=["username", "email"], answer="User response")
 
 
 class ElicitationDefaults(ContentTool):
@@ -188,21 +191,13 @@ class ElicitationDefaults(ContentTool):
     description = "Elicitation with a default for each primitive type (conformance fixture)."
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
-        result = ctx.ask_client("elicitation/create", {
-            "message": "Please review and update the form fields with defaults",
-            "requestedSchema": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string", "description": "User name", "default": "John Doe"},
-                    "age": {"type": "integer", "description": "User age", "default": 30},
-                    "score": {"type": "number", "description": "User score", "default": 95.5},
-                    "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active"},
-                    "verified": {"type": "boolean", "description": "Verification status", "default": True},
-                },
-                "required": [],
-            },
+        return _elicited(ctx, "Please review and update the form fields with defaults", {
+            "name": {"type": "string", "description": "User name", "default": "John Doe"},
+            "age": {"type": "integer", "description": "User age", "default": 30},
+            "score": {"type": "number", "description": "User score", "default": 95.5},
+            "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active"},
+            "verified": {"type": "boolean", "description": "Verification status", "default": True},
         })
-        return {"content": [_text(f"Elicitation completed: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
 
 
 class ElicitationEnums(ContentTool):
@@ -210,41 +205,33 @@ class ElicitationEnums(ContentTool):
     description = "Elicitation with the five enum forms (conformance fixture)."
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
-        result = ctx.ask_client("elicitation/create", {
-            "message": "Please select options from the enum fields",
-            "requestedSchema": {
-                "type": "object",
-                "properties": {
-                    "untitledSingle": {"type": "string", "description": "Select one option", "enum": ["option1", "option2", "option3"]},
-                    "titledSingle": {
-                        "type": "string", "description": "Select one option with titles",
-                        "oneOf": [
-                            {"const": "value1", "title": "First Option"},
-                            {"const": "value2", "title": "Second Option"},
-                            {"const": "value3", "title": "Third Option"},
-                        ],
-                    },
-                    "legacyEnum": {
-                        "type": "string", "description": "Select one option (legacy)",
-                        "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"],
-                    },
-                    "untitledMulti": {
-                        "type": "array", "description": "Select multiple options",
-                        "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
-                    },
-                    "titledMulti": {
-                        "type": "array", "description": "Select multiple options with titles",
-                        "items": {"anyOf": [
-                            {"const": "value1", "title": "First Choice"},
-                            {"const": "value2", "title": "Second Choice"},
-                            {"const": "value3", "title": "Third Choice"},
-                        ]},
-                    },
-                },
-                "required": [],
+        return _elicited(ctx, "Please select options from the enum fields", {
+            "untitledSingle": {"type": "string", "description": "Select one option", "enum": ["option1", "option2", "option3"]},
+            "titledSingle": {
+                "type": "string", "description": "Select one option with titles",
+                "oneOf": [
+                    {"const": "value1", "title": "First Option"},
+                    {"const": "value2", "title": "Second Option"},
+                    {"const": "value3", "title": "Third Option"},
+                ],
+            },
+            "legacyEnum": {
+                "type": "string", "description": "Select one option (legacy)",
+                "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"],
+            },
+            "untitledMulti": {
+                "type": "array", "description": "Select multiple options",
+                "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+            },
+            "titledMulti": {
+                "type": "array", "description": "Select multiple options with titles",
+                "items": {"anyOf": [
+                    {"const": "value1", "title": "First Choice"},
+                    {"const": "value2", "title": "Second Choice"},
+                    {"const": "value3", "title": "Third Choice"},
+                ]},
             },
         })
-        return {"content": [_text(f"Elicitation completed: action={result.get('action')}, content={json.dumps(result.get('content'))}")]}
 
 
 class JsonSchema202012(ContentTool):
