@@ -44,20 +44,21 @@ class ExecutionWatch:
             self.channel = None
 
     async def wait(self, on_event: EventHandler | None = None) -> ToolExecution:
-        """Pass progress and log events on until the execution is final; return its row."""
+        """Pass progress and log events on until the execution is final; return its row.
+
+        The row is read at the start and whenever no event came for ``POLL_SECONDS``, not
+        after every progress event.
+        """
         await self.open()
         try:
-            while True:
-                execution = await _get(self.execution_id)
-                if execution.is_final:
-                    return execution
+            execution = await _get(self.execution_id)
+            while not execution.is_final:
                 event = await self._next_event()
-                if event is None:
-                    continue
-                if event.get("type") == "execution.result":
-                    return await _get(self.execution_id)
-                if on_event is not None:
+                if event is None or event.get("type") == "execution.result":
+                    execution = await _get(self.execution_id)
+                elif on_event is not None:
                     await on_event(event)
+            return execution
         finally:
             await self.close()
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,16 @@ from django.db.models import Count, QuerySet
 
 from accounts.models import User
 from executions.models import Session, ToolExecution
+
+
+def execution_of_user(*, execution_id: str, user: User | None) -> ToolExecution | None:
+    """The user's own execution with this id, or None: someone else's answers like a
+    missing one (the realtime and MCP doors; ids are not to be probed)."""
+    try:
+        uuid.UUID(str(execution_id))
+    except ValueError:
+        return None
+    return ToolExecution.objects.filter(pk=execution_id, user=user).first()
 
 
 def executions_visible_to(user: User) -> QuerySet[ToolExecution]:

@@ -36,6 +36,7 @@ from django.urls import reverse
 from accounts.services import user_for_token
 from executions import events, services
 from executions.models import Session, ToolExecution
+from executions.selectors import execution_of_user
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
 
     async def _execution_cancel(self, content: dict[str, Any]) -> None:
         execution_id = _execution_id(content)
-        execution = await database_sync_to_async(_own_execution)(execution_id, self.user)
+        execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution is None:
             raise FrameError("not_found", "No such execution of yours.")
         if execution.is_final:
@@ -306,13 +307,13 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
 
     async def _execution_subscribe(self, content: dict[str, Any]) -> None:
         execution_id = _execution_id(content)
-        execution = await database_sync_to_async(_own_execution)(execution_id, self.user)
+        execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution is None:
             raise FrameError("not_found", "No such execution of yours.")
         if not execution.is_final:
             await self._watch(execution_id)
             # Read again after joining: it may have finished in between, and no event says so.
-            execution = await database_sync_to_async(_own_execution)(execution_id, self.user)
+            execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution.is_final:
             self.finished.discard(execution_id)  # a replay for the client that asked
             await self._deliver(
@@ -423,11 +424,6 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
 
 def _describe_tools(user: Any) -> list[dict[str, Any]]:
     return [tool.describe() for tool in services.tools_for_user(user)]
-
-
-def _own_execution(execution_id: str, user: Any) -> ToolExecution | None:
-    # Someone else's execution answers like a missing one: ids are not to be probed.
-    return ToolExecution.objects.filter(pk=execution_id, user=user).first()
 
 
 def _session_touch(*, session: Session) -> None:

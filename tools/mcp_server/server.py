@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import threading
-import uuid
 import warnings
 import weakref
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from accounts.models import User
 from executions import metrics, services
 from executions.awaiting import ExecutionWatch
 from executions.models import Session, ToolExecution
+from executions.selectors import execution_of_user
 from tools.base import Tool, ToolError
 from tools.mcp_server import fixtures
 from tools.models import Prompt
@@ -258,8 +258,8 @@ class HubServer:
 
         def on_created(execution: ToolExecution) -> None:
             created.append(execution)
-            if execution.status == ToolExecution.Status.PENDING:
-                # A worker may run it: watch its group before the task is sent.
+            if execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
+                # A worker will run it: watch its group before the task is sent.
                 w = ExecutionWatch(str(execution.id))
                 asyncio.run_coroutine_threadsafe(w.open(), loop).result(timeout=30)
                 watch.append(w)
@@ -390,7 +390,9 @@ class HubServer:
         caller = await self.caller(ctx)
         uri = str(params.uri)
         if uri.startswith(EXECUTION_SCHEME):
-            execution = await database_sync_to_async(_own_execution)(uri.removeprefix(EXECUTION_SCHEME), caller.user)
+            execution = await database_sync_to_async(execution_of_user)(
+                execution_id=uri.removeprefix(EXECUTION_SCHEME), user=caller.user
+            )
             if execution is None:
                 # Someone else's execution answers like a missing one.
                 raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
@@ -418,7 +420,9 @@ class HubServer:
             return types.EmptyResult()
         task = None
         if uri.startswith(EXECUTION_SCHEME):
-            execution = await database_sync_to_async(_own_execution)(uri.removeprefix(EXECUTION_SCHEME), caller.user)
+            execution = await database_sync_to_async(execution_of_user)(
+                execution_id=uri.removeprefix(EXECUTION_SCHEME), user=caller.user
+            )
             if execution is None:
                 raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
             if not execution.is_final:
@@ -513,14 +517,6 @@ def _cancel(execution: ToolExecution, user: User) -> None:
     execution.refresh_from_db()
     if not execution.is_final and execution.mode == "background":
         services.execution_cancel(execution=execution, user=user)
-
-
-def _own_execution(execution_id: str, user: User) -> ToolExecution | None:
-    try:
-        uuid.UUID(execution_id)
-    except ValueError:
-        return None
-    return ToolExecution.objects.filter(pk=execution_id, user=user).first()
 
 
 def _execution_document(e: ToolExecution) -> dict[str, Any]:
