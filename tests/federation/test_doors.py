@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.core.management import call_command
 from mcp import Client
 
@@ -40,7 +40,7 @@ def rows(**filters: Any) -> list[ToolExecution]:
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_the_hubs_mcp_server_lists_and_calls_remote_tools_and_records_the_server(hub, mode):
-    await sync_to_async(add_stdio)("py")
+    await database_sync_to_async(add_stdio)("py")
     progress: list[tuple[float, float | None]] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -56,12 +56,12 @@ async def test_the_hubs_mcp_server_lists_and_calls_remote_tools_and_records_the_
     assert listed["py__echo"].annotations.read_only_hint is True
     assert echoed.is_error is False and json.loads(echoed.content[0].text) == {"text": "hi"}
     assert counted.is_error is False and progress == [(1, 3), (2, 3), (3, 3)]
-    [execution] = await sync_to_async(rows)(tool_name="py__echo")
+    [execution] = await database_sync_to_async(rows)(tool_name="py__echo")
     assert (execution.via, execution.server, execution.status) == ("mcp", "py", "success")
 
 
 async def test_a_handshake_era_mcp_client_hears_when_a_remote_servers_tools_change(hub):
-    await sync_to_async(add_stdio)("py")
+    await database_sync_to_async(add_stdio)("py")
     heard = anyio.Event()
 
     async def on_message(message: Any) -> None:

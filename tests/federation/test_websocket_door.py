@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from executions.models import ToolExecution
 from tests.federation.conftest import add_stdio
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 async def test_the_task_pane_lists_and_runs_a_remote_tool_with_its_progress(token):
-    await sync_to_async(add_stdio)("py")
+    await database_sync_to_async(add_stdio)("py")
     communicator = await signed_in(token)
 
     await communicator.send_json_to({"type": "tools_list", "id": "t"})
@@ -33,7 +33,7 @@ async def test_the_task_pane_lists_and_runs_a_remote_tool_with_its_progress(toke
 
 
 async def test_the_task_pane_hears_when_a_remote_servers_tools_change(token):
-    await sync_to_async(add_stdio)("py")
+    await database_sync_to_async(add_stdio)("py")
     communicator = await signed_in(token)
 
     await communicator.send_json_to({"type": "tool_execute", "id": "g", "tool": "py__grow", "arguments": {}})

@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -156,7 +155,7 @@ def rows(**filters: Any) -> list[ToolExecution]:
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_tools_list_is_the_registry_as_the_user_may_see_it(hub, mode):
-    await sync_to_async(ToolConfig.objects.create)(tool_name="calculate", enabled=False)
+    await database_sync_to_async(ToolConfig.objects.create)(tool_name="calculate", enabled=False)
     async with connect(hub, mode) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
 
@@ -178,7 +177,7 @@ async def test_a_call_returns_structured_and_text_content_and_is_recorded_via_mc
     assert result.is_error is False
     assert result.structured_content == {"echoed": "abab"}
     assert json.loads(result.content[0].text) == {"echoed": "abab"}
-    [execution] = await sync_to_async(rows)(tool_name="test_echo")
+    [execution] = await database_sync_to_async(rows)(tool_name="test_echo")
     assert execution.via == "mcp" and execution.status == "success" and execution.user_id == alice.pk
     assert execution.session.kind == Session.Kind.MCP and execution.arguments == {"text": "ab", "times": 2}
     assert result.meta["mcpsite/execution"] == f"execution://{execution.id}"
@@ -193,7 +192,7 @@ async def test_bad_arguments_are_a_readable_tool_error_and_nothing_runs(hub, mod
     assert result.is_error is True
     assert "text" in result.content[0].text and "string" in result.content[0].text
     assert missing.is_error is True and "text" in missing.content[0].text
-    assert await sync_to_async(rows)(tool_name="test_echo") == []
+    assert await database_sync_to_async(rows)(tool_name="test_echo") == []
 
 
 @pytest.mark.parametrize("mode", ERAS)
@@ -218,7 +217,7 @@ async def test_a_tool_that_raises_is_a_tool_error_not_a_protocol_error(hub, mode
     assert "disk on fire" in result.content[0].text
     assert "Traceback" not in result.content[0].text
     assert after.structured_content == {"echoed": "still here"}
-    [execution] = await sync_to_async(rows)(tool_name="test_crash")
+    [execution] = await database_sync_to_async(rows)(tool_name="test_crash")
     assert execution.status == "error" and "disk on fire" in execution.error
 
 
@@ -276,7 +275,7 @@ async def test_a_client_that_gives_up_cancels_the_execution(hub):
         assert Slow.started.is_set()
         # The client sent notifications/cancelled; the execution ends as cancelled.
         for _ in range(100):
-            executions = await sync_to_async(rows)(tool_name="test_slow")
+            executions = await database_sync_to_async(rows)(tool_name="test_slow")
             if executions and executions[0].status != "running":
                 break
             await asyncio.sleep(0.1)
@@ -396,8 +395,8 @@ async def test_the_default_prompts_fill_in(hub, alice):
     from django.core.management import call_command
 
     # Re-run the data migration the flush emptied.
-    await sync_to_async(call_command)("migrate", "tools", "0002", verbosity=0)
-    await sync_to_async(call_command)("migrate", "tools", verbosity=0)
+    await database_sync_to_async(call_command)("migrate", "tools", "0002", verbosity=0)
+    await database_sync_to_async(call_command)("migrate", "tools", verbosity=0)
     async with connect(hub, "legacy") as client:
         names = {p.name for p in (await client.list_prompts()).prompts}
         proofread = await client.get_prompt("proofread", {"text": "Teh cat."})
@@ -411,8 +410,8 @@ async def test_the_default_prompts_fill_in(hub, alice):
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_a_user_reads_their_own_executions_and_no_one_elses(hub, alice, mode):
-    bob = await sync_to_async(User.objects.create_user)(username="bob", password="pw-bob-12345")
-    bobs = await sync_to_async(services.execute_tool)(
+    bob = await database_sync_to_async(User.objects.create_user)(username="bob", password="pw-bob-12345")
+    bobs = await database_sync_to_async(services.execute_tool)(
         user=bob, tool_name="test_echo", arguments={"text": "secret"}, via="api"
     )
     async with connect(hub, mode) as client:
@@ -448,7 +447,7 @@ async def test_a_background_tool_answers_with_its_result_on_the_embedded_default
 
     assert result.is_error is False and result.structured_content["sections"]
     assert progress
-    [execution] = await sync_to_async(rows)(tool_name="analyze_document")
+    [execution] = await database_sync_to_async(rows)(tool_name="analyze_document")
     assert execution.mode == "background" and execution.status == "success"
 
 
@@ -463,11 +462,11 @@ async def test_a_handshake_client_subscribed_to_a_running_execution_hears_when_i
             uris.append(str(message.params.uri))
             updated.set()
 
-    running = await sync_to_async(ToolExecution.objects.create)(
+    running = await database_sync_to_async(ToolExecution.objects.create)(
         tool_name="test_echo", user=alice, via="api", status="running", mode="inline"
     )
-    bob = await sync_to_async(User.objects.create_user)(username="bob", password="pw-bob-12345")
-    bobs = await sync_to_async(ToolExecution.objects.create)(
+    bob = await database_sync_to_async(User.objects.create_user)(username="bob", password="pw-bob-12345")
+    bobs = await database_sync_to_async(ToolExecution.objects.create)(
         tool_name="test_echo", user=bob, via="api", status="running", mode="inline"
     )
     uri = f"execution://{running.id}"
@@ -498,8 +497,8 @@ async def test_saving_a_prompt_tells_handshake_clients_the_prompt_list_changed(h
 
     async with connect(hub, "legacy", message_handler=on_message) as client:
         await client.list_prompts()
-        await sync_to_async(Prompt.objects.filter(name="hidden").update)(enabled=True)  # no signal: no news
-        prompt = await sync_to_async(Prompt.objects.get)(name="hidden")
+        await database_sync_to_async(Prompt.objects.filter(name="hidden").update)(enabled=True)  # no signal: no news
+        prompt = await database_sync_to_async(Prompt.objects.get)(name="hidden")
         await in_other_thread(prompt.save)()  # as the admin saves it
         with anyio.fail_after(10):
             await heard.wait()

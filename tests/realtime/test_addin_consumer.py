@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.models import User
@@ -315,7 +315,7 @@ async def test_cancelling_a_finished_execution_gets_an_error(token):
 
 async def test_users_may_not_cancel_or_watch_each_others_executions(token):
     other = await User.objects.acreate(username="bob")
-    _, other_token = await sync_to_async(token_create)(user=other)
+    _, other_token = await database_sync_to_async(token_create)(user=other)
     theirs = await signed_in(other_token)
     await theirs.send_json_to({"type": "tool_execute", "id": 1, "tool": "test_gate", "arguments": {}})
     accepted = await theirs.receive_json_from(timeout=TIMEOUT)
@@ -379,7 +379,7 @@ async def test_it_tells_the_client_when_the_tools_change(token):
 
     communicator = await signed_in(token)
     try:
-        await sync_to_async(registry.register)(Late)
+        await database_sync_to_async(registry.register)(Late)
         frame = await communicator.receive_json_from(timeout=TIMEOUT)
         assert frame == {"type": "tools_changed"}
     finally:
@@ -398,6 +398,6 @@ async def test_a_result_too_large_for_a_frame_comes_as_a_link_to_the_rest_api(to
     result, _ = await receive_until(communicator, "execution_result")
     assert result["status"] == "success" and "result" not in result
     assert result["result_url"] == f"/api/v1/executions/{result['execution_id']}/"
-    response = await sync_to_async(api_client.get)(result["result_url"])
+    response = await database_sync_to_async(api_client.get)(result["result_url"])
     assert response.status_code == 200 and response.json()["result"]["summary"]["sections"] >= 2
     await communicator.disconnect()
