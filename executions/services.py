@@ -208,9 +208,14 @@ def _jsonable(result: Any) -> Any:
 
 
 def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
-    if inspect.iscoroutinefunction(tool.run):
-        return asyncio.run(tool.run(arguments, ctx))
-    return tool.run(arguments, ctx)
+    try:
+        if inspect.iscoroutinefunction(tool.run):
+            return asyncio.run(tool.run(arguments, ctx))
+        return tool.run(arguments, ctx)
+    finally:
+        # A runner thread lives on between calls: a connection the tool (or a registry
+        # read in it) opened would stay open with it, idle, until the process ends.
+        db_connection.close()
 
 
 def _make_context(
