@@ -117,3 +117,23 @@ def test_an_older_listing_never_replaces_a_newer_one():
     assert [t["name"] for t in server.tools] == ["lookup", "extra"]
     assert registry.get("dict__extra") is not None
     assert server.healthy is True and server.last_error == ""  # the old answer still shows it is up
+
+
+def test_a_failure_stored_late_does_not_overwrite_a_check_that_reached_the_server_after_it():
+    from datetime import timedelta
+
+    from tools.federation.services import remote_server_record_failure
+
+    checked = timezone.now()
+    stored("dict", healthy=True, last_checked=checked)
+
+    # A call failed just before the check succeeded; its record job ran after the check.
+    remote_server_record_failure(name="dict", error="ConnectError", observed_at=checked - timedelta(seconds=1))
+    server = RemoteServer.objects.get(name="dict")
+    assert (server.healthy, server.last_error, server.last_checked) == (True, "", checked)
+
+    # A failure seen after the last check is stored.
+    remote_server_record_failure(name="dict", error="ConnectError: refused")
+    server = RemoteServer.objects.get(name="dict")
+    assert (server.healthy, server.last_error) == (False, "ConnectError: refused")
+    assert server.last_checked > checked

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from tools.federation.pool import Listing
@@ -139,11 +140,12 @@ def schedule_check(name: str) -> None:
 
 def schedule_record_failure(name: str, error: str) -> None:
     """A call found the server unreachable: store it, so /readyz and the admin say so."""
+    observed_at = timezone.now()
 
     def job() -> None:
         from tools.federation.services import remote_server_record_failure
 
-        remote_server_record_failure(name=name, error=error)
+        remote_server_record_failure(name=name, error=error, observed_at=observed_at)
 
     _schedule("failure", name, job)
 

@@ -6,9 +6,11 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tools.federation import state
@@ -74,10 +76,17 @@ def remote_server_register(*, server: RemoteServer) -> None:
     registry.replace_source(server.name, remote_server_tools(server=server) if server.enabled else [])
 
 
-def remote_server_record_failure(*, name: str, error: str) -> None:
-    """Store that the server failed (a check, a sync or a call could not reach it)."""
+def remote_server_record_failure(*, name: str, error: str, observed_at: datetime | None = None) -> None:
+    """Store that the server failed (a check, a sync or a call could not reach it).
+
+    ``observed_at`` is when the failure was seen. A failure stored late (by a background
+    job) never overwrites a check that reached the server after that moment.
+    """
+    observed_at = observed_at or timezone.now()
     with _row_lock(name):
-        RemoteServer.objects.filter(name=name).update(healthy=False, last_error=error[:2000], last_checked=timezone.now())
+        RemoteServer.objects.filter(name=name).filter(
+            Q(last_checked__isnull=True) | Q(last_checked__lte=observed_at)
+        ).update(healthy=False, last_error=error[:2000], last_checked=observed_at)
 
 
 def _record_failure(server: RemoteServer, error: str) -> None:
