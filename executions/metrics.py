@@ -16,7 +16,7 @@ TOOL_DURATION = Histogram(
 )
 TOOL_CACHE_HITS = Counter("mcpsite_tool_cache_hits_total", "Tool calls answered from the cache.", ["tool"])
 OPEN_WEBSOCKETS = Gauge("mcpsite_open_websockets", "Open Word Add-in WebSocket connections.")
-OPEN_MCP_SESSIONS = Gauge("mcpsite_open_mcp_sessions", "Open MCP sessions (Streamable HTTP handshake sessions and stdio).")
+OPEN_MCP_SESSIONS = Gauge("mcpsite_open_mcp_sessions", "Open MCP sessions with an Mcp-Session-Id (Streamable HTTP, handshake era) in this process.")
 
 
 def record_finished(execution: ToolExecution) -> None:
