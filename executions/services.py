@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from accounts.models import User
-from executions import events, metrics
+from executions import events, metrics, toolpool
 from executions.models import Session, ToolExecution, Via
 from tools.base import ClientRequest, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError
 from tools.models import ToolConfig
@@ -46,11 +47,12 @@ logger = logging.getLogger(__name__)
 
 Status = ToolExecution.Status
 
-# Tool code runs on these threads so that the calling thread can enforce the timeout
-# and watch the database for a cancellation while the tool works.
+# Built-in tools run in the tool process pool (executions.toolpool). Remote tools are I/O
+# on the federation loop: they run on these threads, so that the calling thread can
+# enforce the timeout and watch for a cancellation while the remote server works.
 _runner = ThreadPoolExecutor(max_workers=32, thread_name_prefix="tool")
 # How often a waiting call looks at its row for a cancellation from another process.
-CANCEL_POLL_SECONDS = 0.25
+CANCEL_POLL_SECONDS = toolpool.TICK_SECONDS
 
 
 # --- Errors a door translates into its own protocol -----------------------------------
@@ -84,6 +86,20 @@ class ArgumentsInvalid(ExecutionRejected):
     def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
         super().__init__("Invalid arguments: " + str(InvalidArguments(errors)))
+
+
+class ToolBusy(ExecutionRejected):
+    """Every place of the tool pool is taken (or the user's share of it): retry later."""
+
+    code = "busy"
+
+    def __init__(self, retry_after: int, *, per_user: bool) -> None:
+        self.retry_after = retry_after
+        why = (
+            "you already have as many tool calls running or waiting as one user may"
+            if per_user else "every tool process is busy and the queue is full"
+        )
+        super().__init__(f"The hub is busy: {why}. Retry in {retry_after} s.")
 
 
 class RateLimited(ExecutionRejected):
@@ -272,29 +288,52 @@ def _run_with_timeout(
     execution: ToolExecution, tool: Tool, arguments: Any, ctx: ToolContext, timeout: float,
     cancel_event: threading.Event | None = None,
 ) -> tuple[str, Any, str]:
-    """Run the tool on a runner thread; return (status, result, error).
+    """Run the tool; return (status, result, error).
 
     The calling thread waits in short steps: it enforces the deadline, notices a
     cancellation (the row set to ``cancelled`` by any process, or ``cancel_event``
-    set by the door) and keeps the row's progress current.
+    set by the door) and keeps the row's progress current. A built-in tool runs in a
+    tool process, which is killed at the deadline or on cancellation.
     """
+    saved: dict[str, Any] = {}
+
+    def cancelled() -> bool:
+        _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+        return (cancel_event is not None and cancel_event.is_set()) or ToolExecution.objects.filter(
+            pk=execution.pk, status=Status.CANCELLED
+        ).exists()
+
+    if tool.runs_in_process:
+        call = toolpool.call_for(
+            tool=tool, arguments=arguments, user=ctx.user, execution_id=ctx.execution_id, timeout=timeout
+        )
+        outcome = toolpool.get_pool().run(
+            call, timeout=timeout, on_progress=ctx.report_progress, on_log=ctx.log,
+            client_request=ctx.client_request, tick=cancelled,
+        )
+        status, result, error = outcome.status, outcome.result, outcome.error
+    else:
+        status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
+    _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+    return status, result, error
+
+
+def _run_on_thread(
+    tool: Tool, arguments: Any, ctx: ToolContext, timeout: float, cancelled: Callable[[], bool]
+) -> tuple[str, Any, str]:
+    """A remote tool: I/O on the federation loop, which stops the remote call when the
+    context's cancel event is set."""
     future = _runner.submit(_call_tool, tool, arguments, ctx)
     deadline = time.monotonic() + timeout
-    saved: dict[str, Any] = {}
     while True:
         try:
             result = future.result(timeout=max(0.0, min(CANCEL_POLL_SECONDS, deadline - time.monotonic())))
             break
         except FutureTimeout:
-            _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
-            cancelled = (cancel_event is not None and cancel_event.is_set()) or ToolExecution.objects.filter(
-                pk=execution.pk, status=Status.CANCELLED
-            ).exists()
-            if cancelled:
+            if cancelled():
                 ctx.cancel_event.set()
                 return Status.CANCELLED, None, "Cancelled."
             if time.monotonic() >= deadline:
-                # The thread cannot be killed; the tool sees the flag at its next check.
                 ctx.cancel_event.set()
                 return Status.TIMEOUT, None, f"The tool did not finish within {timeout:g} s."
         except ToolCancelled:
@@ -308,7 +347,6 @@ def _run_with_timeout(
         except Exception as exc:
             logger.exception("tool %s failed", tool.name)
             return Status.ERROR, None, f"{type(exc).__name__}: {exc}"
-    _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
     try:
         result = _jsonable(result)
     except (TypeError, ValueError) as exc:
@@ -397,13 +435,36 @@ def execute_tool(
             return execution
 
     background = tool.mode == Mode.BACKGROUND
+    with ExitStack() as held:
+        if not background or settings.CELERY_TASK_ALWAYS_EAGER:
+            # The call runs in this process: it needs a place in the tool pool (remote tools
+            # too, so that they obey the same caps), or it is refused at once.
+            try:
+                held.enter_context(toolpool.get_pool().admit(str(user.pk) if user else "anonymous"))
+            except toolpool.PoolBusy as exc:
+                metrics.record_rejected(tool.name, ToolBusy.code)
+                raise ToolBusy(exc.retry_after, per_user=exc.per_user) from None
+        return _record_and_run(
+            tool=tool, policy=policy, validated=validated, user=user, arguments=arguments, via=via,
+            session=session, cache_key_=key, on_progress=on_progress, on_log=on_log, on_created=on_created,
+            cancel_event=cancel_event, client_request=client_request,
+        )
+
+
+def _record_and_run(
+    *, tool: Tool, policy: ToolPolicy, validated: Any, user: User | None, arguments: Any, via: str,
+    session: Session | None, cache_key_: str | None, on_progress: Callable[[dict[str, Any]], None] | None,
+    on_log: Callable[[dict[str, Any]], None] | None, on_created: Callable[[ToolExecution], None] | None,
+    cancel_event: threading.Event | None, client_request: ClientRequest | None,
+) -> ToolExecution:
+    background = tool.mode == Mode.BACKGROUND
     execution = ToolExecution.objects.create(
         tool_name=tool.name,
         server="" if tool.source == "builtin" else tool.source,
         user=user,
         session=session,
         via=via,
-        arguments=stored_arguments,
+        arguments=arguments,
         status=Status.PENDING if background else Status.RUNNING,
         mode=str(tool.mode),
         started=None if background else timezone.now(),
@@ -436,8 +497,8 @@ def execute_tool(
     ctx = _make_context(execution, user, on_progress, on_log, client_request)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
     execution = _finish(execution, status, result, error)
-    if key is not None and execution.status == Status.SUCCESS:
-        cache.set(key, execution.result, timeout=policy.cache_ttl)
+    if cache_key_ is not None and execution.status == Status.SUCCESS:
+        cache.set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution
 
 

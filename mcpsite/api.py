@@ -10,7 +10,15 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from executions.services import ArgumentsInvalid, ExecutionRejected, RateLimited, ToolForbidden, ToolNotFound, ToolUnavailable
+from executions.services import (
+    ArgumentsInvalid,
+    ExecutionRejected,
+    RateLimited,
+    ToolBusy,
+    ToolForbidden,
+    ToolNotFound,
+    ToolUnavailable,
+)
 
 _REJECTION_STATUS = {
     ToolNotFound: status.HTTP_404_NOT_FOUND,
@@ -18,6 +26,7 @@ _REJECTION_STATUS = {
     ToolUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     ArgumentsInvalid: status.HTTP_400_BAD_REQUEST,
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+    ToolBusy: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 
@@ -32,7 +41,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers = {}
         if isinstance(exc, ArgumentsInvalid):
             body["errors"] = exc.errors
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, (RateLimited, ToolBusy)):
             headers["Retry-After"] = str(exc.retry_after)
         return Response(body, status=_REJECTION_STATUS.get(type(exc), 400), headers=headers)
 

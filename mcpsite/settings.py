@@ -8,6 +8,7 @@ below is listed once in the README's configuration table.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -221,6 +222,18 @@ TOOL_BACKGROUND_TIMEOUT = env.float("TOOL_BACKGROUND_TIMEOUT", default=600.0)
 TOOL_RATE_LIMIT = env.str("TOOL_RATE_LIMIT", default="120/m")
 TOOL_CACHE_TTL = env.int("TOOL_CACHE_TTL", default=300)
 TOOL_MAX_RESULT_BYTES = env.int("TOOL_MAX_RESULT_BYTES", default=2 * 1024 * 1024)
+
+# The tool process pool of each serving process (executions/toolpool.py): built-in tools
+# run there, never on a thread of the process that serves HTTP and WebSockets.
+TOOL_POOL_SIZE = env.int("TOOL_POOL_SIZE", default=max(2, os.cpu_count() or 2))
+TOOL_POOL_QUEUE = env.int("TOOL_POOL_QUEUE", default=4 * TOOL_POOL_SIZE)
+# One user may hold at most this many of the pool's places (running or waiting).
+TOOL_POOL_PER_USER = env.int("TOOL_POOL_PER_USER", default=max(1, (TOOL_POOL_SIZE + TOOL_POOL_QUEUE) // 2))
+TOOL_PROCESS_MEMORY_MB = env.int("TOOL_PROCESS_MEMORY_MB", default=2048)
+# CPU seconds one call may use (0: as many as its timeout allows).
+TOOL_PROCESS_CPU_SECONDS = env.float("TOOL_PROCESS_CPU_SECONDS", default=0.0)
+# A tool process is replaced after this many calls (0: never), so that leaks stay bounded.
+TOOL_PROCESS_MAX_CALLS = env.int("TOOL_PROCESS_MAX_CALLS", default=500)
 
 FETCH_URL_MAX_BYTES = env.int("FETCH_URL_MAX_BYTES", default=2 * 1024 * 1024)
 FETCH_URL_TIMEOUT = env.float("FETCH_URL_TIMEOUT", default=10.0)

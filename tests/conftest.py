@@ -1,10 +1,28 @@
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from django.core.cache import cache
 
 from accounts.models import User
 from accounts.services import token_create
+from tests.crossproc import SHARED_DIR_VARIABLE
+
+# Before any tool process starts, so that they inherit it (tests/crossproc.py).
+os.environ.setdefault(SHARED_DIR_VARIABLE, tempfile.mkdtemp(prefix="mcpsite-test-shared-"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _warm_tool_pool():
+    """Start the tool processes once, before the first test that runs a tool: the fork
+    server's first start (Django and the tool libraries) must not eat a call's timeout."""
+    from executions import toolpool
+
+    toolpool.get_pool().prestart()
+    yield
+    toolpool.reset_pool()
 
 
 @pytest.fixture(autouse=True)

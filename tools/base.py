@@ -133,6 +133,10 @@ class Tool:
     required_role: ClassVar[Role] = Role.USER
     # Where the tool comes from: "builtin", or the remote server's name.
     source: ClassVar[str] = "builtin"
+    # Whether the tool's code runs in a tool process (executions.toolpool), where a
+    # timeout or cancellation kills it for real. Only remote tools, which are I/O on
+    # the federation loop of the serving process, run there instead.
+    runs_in_process: ClassVar[bool] = True
 
     # For remote tools, which have no pydantic model.
     raw_input_schema: dict[str, Any] | None = None

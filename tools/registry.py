@@ -64,6 +64,11 @@ class ToolRegistry:
             if loader not in self._loaders:
                 self._loaders.append(loader)
 
+    def clear_loaders(self) -> None:
+        """Forget every loader (a tool process, which must not read the database)."""
+        with self._lock:
+            self._loaders.clear()
+
     def _load(self) -> None:
         for loader in self._loaders:
             try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -9,9 +12,25 @@ from django.core.management.base import SystemCheckError
 from executions.checks import broker_needs_shared_channel_layer
 from executions.models import ToolExecution
 from executions.tasks import time_limits
+from tests.crossproc import SharedCounter
+from tools.base import Mode, Tool
 from tools.models import ToolConfig
 
 pytestmark = pytest.mark.django_db
+
+
+class Overrun(Tool):
+    """Runs far past any limit, never checking for cancellation."""
+
+    name = "test_overrun"
+    mode = Mode.BACKGROUND
+    steps = SharedCounter("test_overrun_steps")
+
+    def run(self, arguments, ctx):
+        for _ in range(1000):
+            type(self).steps.add()
+            time.sleep(0.01)
+        return {}
 
 
 def test_time_limits_follow_the_tools_policy_with_the_grace(user, settings):
@@ -67,28 +86,30 @@ def test_a_hard_time_limit_reported_by_celery_ends_the_execution_as_timeout(user
 
 @pytest.mark.django_db(transaction=True)
 def test_a_soft_time_limit_while_the_tool_runs_ends_the_execution_as_timeout(user):
-    # Celery raises SoftTimeLimitExceeded in the worker's thread at the soft limit; here the
-    # tool's own thread raises it, which reaches the waiting loop the same way.
+    # Celery's soft limit is a signal whose handler raises SoftTimeLimitExceeded in the
+    # worker's main thread, the one waiting for the tool process; SIGALRM does the same here.
     from celery.exceptions import SoftTimeLimitExceeded
 
     from executions.tasks import run_execution
-    from tools.base import Mode, Tool
     from tools.registry import registry
 
-    class Overrun(Tool):
-        name = "test_overrun"
-        mode = Mode.BACKGROUND
-
-        def run(self, arguments, ctx):
-            raise SoftTimeLimitExceeded()
+    def soft_limit(signum, frame):
+        raise SoftTimeLimitExceeded()
 
     registry.register(Overrun, replace=True)
+    Overrun.steps.reset()
+    previous = signal.signal(signal.SIGALRM, soft_limit)
     try:
         execution = ToolExecution.objects.create(
             tool_name="test_overrun", user=user, via="api", mode="background", status=ToolExecution.Status.PENDING,
         )
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
         run_execution.apply(args=[str(execution.pk)], task_id=str(execution.pk))
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
         registry.unregister("test_overrun")
     execution.refresh_from_db()
     assert execution.status == ToolExecution.Status.TIMEOUT and "soft time limit" in execution.error
+    # The tool's process was killed with the call: its loop counts no more.
+    assert Overrun.steps.value > 0 and Overrun.steps.settled()

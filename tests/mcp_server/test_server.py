@@ -28,6 +28,7 @@ from executions.models import Session, ToolExecution
 from tools.base import Annotations, Role, Tool, ToolContext
 from tools.models import Prompt, ToolConfig
 from tools.registry import registry
+from tests.crossproc import SharedFlag
 from tools.mcp_server.server import Caller, HubServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,7 +81,7 @@ class Crash(Tool):
 class Slow(Tool):
     name = "test_slow"
     description = "Runs until cancelled."
-    started = threading.Event()
+    started = SharedFlag("test_slow_started")
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
         Slow.started.set()

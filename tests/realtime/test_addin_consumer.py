@@ -18,6 +18,7 @@ from executions.models import Session, ToolExecution
 from mcpsite.asgi import application
 from tools.base import Tool, ToolContext
 from tools.registry import registry
+from tests.crossproc import SharedFlag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = ToolExecution.Status
@@ -31,7 +32,7 @@ class Gate(Tool):
     name = "test_gate"
     description = "Waits for the test."
     raw_input_schema = {"type": "object", "properties": {}}
-    opened = threading.Event()
+    opened = SharedFlag("test_gate_opened")
 
     def run(self, arguments: dict, ctx: ToolContext) -> dict:
         ctx.report_progress(1, 2, "waiting at the gate")

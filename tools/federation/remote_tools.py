@@ -46,6 +46,8 @@ class RemoteTool(Tool):
     """Calls ``remote_name`` on one remote server through this process's pool."""
 
     mode = Mode.INLINE
+    # I/O on this process's federation loop, which cancels the remote request itself.
+    runs_in_process = False
 
     def __init__(self, config: ServerConfig, raw: dict[str, Any]) -> None:
         self.config = config

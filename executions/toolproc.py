@@ -1,0 +1,197 @@
+"""The tool process: the child side of ``executions.toolpool``.
+
+A tool process runs one call at a time for the serving process that owns it. It talks
+to its owner over one duplex pipe; every message is a tuple whose first item says what
+it is:
+
+    owner -> tool process   ("call", Call)                 run a tool
+                            ("answer", ok, value)          the client's answer to an "ask"
+    tool process -> owner   ("progress", done, total, message)
+                            ("log", level, message)
+                            ("ask", method, params)        ctx.ask_client; wait for "answer"
+                            ("done", status, result_json, error, retire)
+
+The owner enforces the wall-clock timeout and cancellation by killing the process.
+This side enforces the memory cap (``RLIMIT_AS``, for the process's life) and the CPU
+cap (``RLIMIT_CPU``, moved forward before each call): both end the call as ``error``
+with a readable message, and the process then exits (``retire``) so that the pool
+replaces it with a clean one.
+
+Nothing here touches the database: a tool gets its validated arguments and a context,
+and reports back through the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import math
+import resource
+import signal
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from pydantic import BaseModel
+
+from tools.base import InvalidArguments, Tool, ToolCancelled, ToolContext, ToolError
+
+logger = logging.getLogger(__name__)
+
+SUCCESS, ERROR, CANCELLED = "success", "error", "cancelled"
+
+
+@dataclass
+class Call:
+    """One tool call, as the owner sends it (pickled by the pipe)."""
+
+    tool: Tool
+    arguments: Any
+    user: Any
+    execution_id: str
+    cpu_seconds: float
+    max_result_bytes: int
+    # The owner's tool settings at the time of the call (see toolpool.tool_settings).
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class CpuLimitExceeded(Exception):
+    """Raised in the tool's thread by SIGXCPU when the call's CPU time is used up."""
+
+
+def _on_sigxcpu(signum: int, frame: Any) -> None:
+    raise CpuLimitExceeded
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _limit_cpu(seconds: float | None) -> None:
+    """Let the process use ``seconds`` more of CPU time from now (None: no limit)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = resource.RLIM_INFINITY if not seconds else math.ceil(_cpu_used() + seconds)
+    if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+        soft = hard
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes <= 0:
+        return
+    limit = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+class _Owner:
+    """The pipe to the serving process, as the tool's context sees it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def progress(self, done: float, total: float | None, message: str | None) -> None:
+        self.conn.send(("progress", done, total, message))
+
+    def log(self, level: str, message: str) -> None:
+        self.conn.send(("log", level, message))
+
+    def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.conn.send(("ask", method, params))
+        kind, ok, value = self.conn.recv()
+        if kind != "answer":  # the owner speaks this protocol only; anything else is a bug there
+            raise RuntimeError(f"unexpected message {kind!r} while waiting for the client's answer")
+        if not ok:
+            raise ToolError(value)
+        return value
+
+
+def _apply_settings(values: dict[str, Any], applied: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    for name, value in values.items():
+        if applied.get(name, _MISSING) != value:
+            setattr(settings, name, value)
+            applied[name] = value
+
+
+_MISSING = object()
+
+
+def _result_text(result: Any) -> str:
+    """The result as JSON text, exactly as the doors will send it (no NaN or infinity)."""
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return json.dumps(result, default=str, allow_nan=False)
+
+
+def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None, str, bool]:
+    """Run one call; return (status, result as JSON text, error, retire)."""
+    ctx = ToolContext(
+        user=call.user, execution_id=call.execution_id, on_progress=owner.progress, on_log=owner.log,
+        client_request=owner.ask,
+    )
+    _limit_cpu(call.cpu_seconds)
+    try:
+        if inspect.iscoroutinefunction(call.tool.run):
+            result = asyncio.run(call.tool.run(call.arguments, ctx))
+        else:
+            result = call.tool.run(call.arguments, ctx)
+        try:
+            text = _result_text(result)
+        except ValueError as exc:
+            return ERROR, None, f"The tool returned a result that is not JSON: {exc}", False
+    except ToolCancelled:
+        return CANCELLED, None, "Cancelled.", False
+    except (ToolError, InvalidArguments) as exc:
+        return ERROR, None, str(exc), False
+    except CpuLimitExceeded:
+        return ERROR, None, f"The tool used more than {call.cpu_seconds:g} s of CPU time and was stopped.", True
+    except MemoryError:
+        return ERROR, None, f"The tool needed more than the {memory_mb} MB of memory a tool process may use.", True
+    except RecursionError:
+        return ERROR, None, "The tool recursed too deeply on this input.", False
+    except Exception as exc:
+        logger.exception("tool %s failed", call.tool.name)
+        return ERROR, None, f"{type(exc).__name__}: {exc}", False
+    finally:
+        _limit_cpu(None)
+    if len(text) > call.max_result_bytes:
+        return ERROR, None, f"The result is larger than {call.max_result_bytes} bytes.", False
+    return SUCCESS, text, "", False
+
+
+def serve(conn: Connection, memory_mb: int) -> None:
+    """The tool process's main loop: one call at a time until the owner closes the pipe."""
+    # The owner stops a call by killing this process; Ctrl-C in a terminal is the
+    # owner's to handle, not ours.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGXCPU, _on_sigxcpu)
+    _limit_memory(memory_mb)
+    owner = _Owner(conn)
+    applied: dict[str, Any] = {}
+    while True:
+        try:
+            kind, call = conn.recv()
+        except (EOFError, OSError):
+            return  # the owner is gone
+        except Exception as exc:
+            # The call could not be unpickled here (a tool class that is not importable by
+            # name): the message was read whole, so the pipe is still in step.
+            conn.send(("done", ERROR, None, f"The tool cannot run in a tool process: {exc}", False))
+            continue
+        if kind != "call":
+            continue
+        _apply_settings(call.settings, applied)
+        try:
+            status, text, error, retire = run_call(call, owner, memory_mb)
+            conn.send(("done", status, text, error, retire))
+        except (BrokenPipeError, EOFError, OSError):
+            return
+        if retire:
+            return

@@ -1,0 +1,20 @@
+"""Imported once by the tool pool's fork server (``executions.toolpool``).
+
+Django is set up and every built-in tool module imported here, before any tool process
+is forked: each process then starts in milliseconds, warm, and shares these pages with
+its siblings instead of loading the tool libraries again.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from tools.registry import registry  # noqa: E402
+
+# A tool process runs only the tools it is sent; the loaders (federation reads its stored
+# listings from the database) are the serving process's business.
+registry.clear_loaders()
