@@ -192,6 +192,9 @@ class ToolPool:
         process.calls += 1
         if healthy and process.calls >= self.max_calls > 0:
             healthy, reason = False, "recycled"
+        if self._closed:
+            process.stop()
+            return
         if healthy:
             with self._cond:
                 self._idle.append(process)
