@@ -15,11 +15,13 @@ queue behind it. Built-in tools run here instead, one call at a time per process
 
 Why not a library pool: ``ProcessPoolExecutor`` cannot stop one task without breaking
 the whole pool, and billiard's ``Pool`` (which kills a task at its time limit) gives a
-running task no channel to its caller and back. ``multiprocessing`` starts the
-processes and pipes; this module only admits calls, lends processes and replaces the
-ones it kills. Processes are forked from a fork server that imported Django and the
-tool libraries once (``executions.toolproc_preload``), never from the threaded
-serving process, so a new one is ready in milliseconds.
+running task no channel to its caller and back. billiard (Celery's multiprocessing,
+which also works inside a Celery worker's own processes) starts the processes and
+pipes; this module only admits calls, lends processes and replaces the ones it kills.
+Processes are forked from a fork server that imported Django and the tool libraries
+once (``executions.toolproc_preload``), never from the threaded serving process, so a
+new one is ready in milliseconds. As multiprocessing requires, a program's main script
+must guard its work with ``if __name__ == "__main__"``: a tool process imports it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import os
 import pickle
 import signal
@@ -40,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import billiard
 from django.conf import settings
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
@@ -84,6 +86,12 @@ class Outcome:
 
 class _ToolProcess:
     def __init__(self, mp: Any, memory_mb: int) -> None:
+        me = billiard.current_process()
+        if me.daemon:
+            # Celery's prefork children are daemonic, and billiard (like multiprocessing)
+            # refuses children to a daemonic process lest they be orphaned. A tool process
+            # exits by itself when its pipe closes, so a worker's child may start them.
+            me.daemon = False
         self.conn, child = mp.Pipe(duplex=True)
         self.process = mp.Process(target=toolproc.serve, args=(child, memory_mb), name="mcpsite-tool", daemon=True)
         self.process.start()
@@ -92,10 +100,11 @@ class _ToolProcess:
 
     def stop(self) -> None:
         """Kill the process (it may be stuck in C code that no signal handler reaches)."""
-        try:
-            self.process.kill()
-        except (OSError, ValueError):
-            pass
+        if self.process.pid is not None:
+            try:
+                os.kill(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.join(timeout=5)
         self.conn.close()
 
@@ -126,7 +135,7 @@ class ToolPool:
         self._waiting = 0
         self._by_user: Counter[str] = Counter()
         self._closed = False
-        self._mp = multiprocessing.get_context("forkserver")
+        self._mp = billiard.get_context("forkserver")
         self._mp.set_forkserver_preload(["executions.toolproc_preload"])
         # Runs ctx.ask_client for calls while their waiting thread keeps the deadline.
         self._asker = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tool-ask")

@@ -15,7 +15,7 @@ from executions.services import execute_tool
 from executions.tasks import run_execution
 from mcpsite.asgi import application
 from tests.executions.worker import Worker, wait_for
-from tests.executions.worker_tools import Steps, register
+from tests.executions.worker_tools import Runaway, Steps, register
 from tools.models import ToolConfig
 from tools.registry import registry
 
@@ -30,6 +30,7 @@ def steps_tool():
     register()
     yield
     registry.unregister(Steps.name)
+    registry.unregister(Runaway.name)
 
 
 @pytest.fixture
@@ -41,6 +42,15 @@ def worker(tmp_path):
 
 def row(execution_id) -> ToolExecution:
     return ToolExecution.objects.get(pk=execution_id)
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def runs(marker) -> int:
@@ -116,6 +126,18 @@ def test_a_tool_past_its_timeout_ends_as_timeout_on_the_worker(worker, user):
     finished = wait_for(lambda: (e := row(execution.pk)).is_final and e)
     assert finished.status == Status.TIMEOUT and "1 s" in finished.error
     assert finished.progress is not None and finished.progress < 600
+
+
+def test_a_runaway_tool_on_the_worker_is_killed_at_its_timeout_and_the_worker_serves_on(worker, user, tmp_path):
+    marker = tmp_path / "runaway"
+    execution = execute_tool(user=user, tool_name="test_runaway", arguments={"marker_file": str(marker)}, via="api")
+    finished = wait_for(lambda: (e := row(execution.pk)).is_final and e)
+    assert finished.status == Status.TIMEOUT and "2 s" in finished.error
+    # The tool's process on the worker was killed, not left spinning beside the next task.
+    pid = int(marker.read_text().split()[-1])
+    wait_for(lambda: gone(pid))
+    following = execute_tool(user=user, tool_name="test_steps", arguments={"steps": 2, "delay": 0.01}, via="api")
+    assert wait_for(lambda: (e := row(following.pk)).is_final and e).status == Status.SUCCESS
 
 
 def test_a_duplicated_or_redelivered_task_does_not_run_the_tool_twice(worker, user, tmp_path):

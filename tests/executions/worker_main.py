@@ -1,5 +1,8 @@
 """`python -m tests.executions.worker_main worker ...`: a real Celery worker (the same
-app as `make worker`) with the test tool registered."""
+app as `make worker`) with the test tool registered.
+
+Guarded by ``__main__``: tool processes import the main module of their owner (the
+multiprocessing rule), and must not start a worker of their own."""
 
 from __future__ import annotations
 
@@ -14,5 +17,6 @@ django.setup()
 from mcpsite.celery import app  # noqa: E402
 from tests.executions.worker_tools import register  # noqa: E402
 
-register()
-app.worker_main(sys.argv[1:])
+if __name__ == "__main__":
+    register()
+    app.worker_main(sys.argv[1:])

@@ -37,5 +37,21 @@ class Steps(Tool):
         return {"steps": arguments.steps}
 
 
+class Runaway(Tool):
+    name = "test_runaway"
+    description = "Spins forever without looking at its context (writes its pid to the marker first)."
+    input_model = StepsInput
+    mode = Mode.BACKGROUND
+    timeout = 2
+
+    def run(self, arguments: StepsInput, ctx: ToolContext) -> dict:
+        with open(arguments.marker_file, "a") as marker:
+            marker.write(f"run in {os.getpid()}\n")
+        spins = 0
+        while True:
+            spins += 1
+
+
 def register() -> None:
     registry.register(Steps, replace=True)
+    registry.register(Runaway, replace=True)
