@@ -402,6 +402,28 @@ def get_pool() -> ToolPool:
         return _pool
 
 
+_warming = False
+
+
+def start_in_background() -> None:
+    """Start this process's pool on a thread of its own (once), so that a serving
+    process's first tool call does not wait while the fork server imports Django and
+    the tool libraries. Called on a serving process's first request."""
+    global _warming
+    with _pool_lock:
+        if _warming:
+            return
+        _warming = True
+
+    def start() -> None:
+        try:
+            get_pool().prestart()
+        except Exception:
+            logger.exception("could not start the tool processes (calls will try again)")
+
+    threading.Thread(target=start, name="tool-pool-start", daemon=True).start()
+
+
 def reset_pool() -> None:
     """Close this process's pool; the next call starts a new one (after a settings change)."""
     global _pool
@@ -414,9 +436,10 @@ def reset_pool() -> None:
 def _forget_pool_in_child() -> None:
     # A forked child (a Celery prefork worker) must not use its parent's processes and
     # pipes: it starts its own pool when it first runs a tool.
-    global _pool, _pool_lock
+    global _pool, _pool_lock, _warming
     _pool = None
     _pool_lock = threading.Lock()
+    _warming = False
 
 
 os.register_at_fork(after_in_child=_forget_pool_in_child)

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from executions import toolpool  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
 from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
@@ -21,6 +22,8 @@ async def http_app(scope, receive, send):
     # A serving process watches for remote servers that other processes add, change or
     # remove (`mcp_servers add`, the admin of another replica), and checks their health.
     federation.start()
+    # The tool processes start beside the first request, not in the first tool call.
+    toolpool.start_in_background()
     if scope["path"] in (MCP_PATH, MCP_PATH + "/", METADATA_PATH):
         await mcp_app(scope, receive, send)
     else:
