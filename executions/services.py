@@ -438,9 +438,10 @@ def execute_tool(
     with ExitStack() as held:
         if not background or settings.CELERY_TASK_ALWAYS_EAGER:
             # The call runs in this process: it needs a place in the tool pool (remote tools
-            # too, so that they obey the same caps), or it is refused at once.
+            # in places of their own, with the same caps), or it is refused at once.
+            places = toolpool.get_pool().admission if tool.runs_in_process else toolpool.remote_admission()
             try:
-                held.enter_context(toolpool.get_pool().admit(str(user.pk) if user else "anonymous"))
+                held.enter_context(places.hold(str(user.pk) if user else "anonymous"))
             except toolpool.PoolBusy as exc:
                 metrics.record_rejected(tool.name, ToolBusy.code)
                 raise ToolBusy(exc.retry_after, per_user=exc.per_user) from None

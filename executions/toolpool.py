@@ -9,7 +9,8 @@ queue behind it. Built-in tools run here instead, one call at a time per process
   cap and each call a CPU-time cap (enforced in the process, ``executions.toolproc``).
 * **Backpressure.** At most ``TOOL_POOL_SIZE`` calls run at once and
   ``TOOL_POOL_QUEUE`` wait; one user may hold at most ``TOOL_POOL_PER_USER`` of those
-  places. Past them ``admit`` refuses at once (``PoolBusy``), never queues without end.
+  places. Past them ``admission.hold`` refuses at once (``PoolBusy``), never queues without end.
+  Remote tools, which take no process, have places of their own with the same caps.
 * **Two ways.** A running call reports progress and logs, and may ask the caller's
   client (``ctx.ask_client``) and wait for the answer, over the process's pipe.
 
@@ -77,6 +78,36 @@ class PoolBusy(Exception):
         super().__init__("per-user share full" if per_user else "pool and queue full")
 
 
+class Admission:
+    """Places for calls: at most ``places`` at once, at most ``per_user`` of them per user."""
+
+    def __init__(self, *, places: int, per_user: int) -> None:
+        self.places = max(1, places)
+        self.per_user = max(1, per_user)
+        self._lock = threading.Lock()
+        self.held = 0
+        self._by_user: Counter[str] = Counter()
+
+    @contextmanager
+    def hold(self, user_key: str) -> Iterator[None]:
+        """Hold one place while the block runs, or raise PoolBusy at once."""
+        with self._lock:
+            if self._by_user[user_key] >= self.per_user:
+                raise PoolBusy(per_user=True)
+            if self.held >= self.places:
+                raise PoolBusy(per_user=False)
+            self.held += 1
+            self._by_user[user_key] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.held -= 1
+                self._by_user[user_key] -= 1
+                if not self._by_user[user_key]:
+                    del self._by_user[user_key]
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # success, error, timeout or cancelled
@@ -125,15 +156,13 @@ class ToolPool:
     def __init__(self, *, size: int, queue: int, per_user: int, memory_mb: int, max_calls: int) -> None:
         self.size = max(1, size)
         self.queue = max(0, queue)
-        self.per_user = max(1, per_user)
+        self.admission = Admission(places=self.size + self.queue, per_user=per_user)
         self.memory_mb = memory_mb
         self.max_calls = max_calls
         self._cond = threading.Condition()
         self._idle: list[_ToolProcess] = []
         self._started = 0  # processes alive or being started
-        self._admitted = 0
         self._waiting = 0
-        self._by_user: Counter[str] = Counter()
         self._closed = False
         self._mp = billiard.get_context("forkserver")
         self._mp.set_forkserver_preload(["executions.toolproc_preload"])
@@ -141,25 +170,6 @@ class ToolPool:
         self._asker = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tool-ask")
 
     # --- admission -------------------------------------------------------------------
-
-    @contextmanager
-    def admit(self, user_key: str) -> Iterator[None]:
-        """Hold one of the pool's places for a call while the block runs, or raise PoolBusy."""
-        with self._cond:
-            if self._by_user[user_key] >= self.per_user:
-                raise PoolBusy(per_user=True)
-            if self._admitted >= self.size + self.queue:
-                raise PoolBusy(per_user=False)
-            self._admitted += 1
-            self._by_user[user_key] += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._admitted -= 1
-                self._by_user[user_key] -= 1
-                if not self._by_user[user_key]:
-                    del self._by_user[user_key]
 
     # --- processes -------------------------------------------------------------------
 
@@ -255,7 +265,7 @@ class ToolPool:
         with self._cond:
             return {
                 "size": self.size, "started": self._started, "idle": len(self._idle),
-                "admitted": self._admitted, "waiting": self._waiting,
+                "admitted": self.admission.held, "waiting": self._waiting,
             }
 
     def idle_pids(self) -> list[int]:
@@ -402,6 +412,21 @@ def get_pool() -> ToolPool:
         return _pool
 
 
+_remote: Admission | None = None
+
+
+def remote_admission() -> Admission:
+    """Places for remote (federated) tool calls: the same caps as the pool, counted apart,
+    since they wait on the network and take no tool process."""
+    global _remote
+    with _pool_lock:
+        if _remote is None:
+            _remote = Admission(
+                places=settings.TOOL_POOL_SIZE + settings.TOOL_POOL_QUEUE, per_user=settings.TOOL_POOL_PER_USER
+            )
+        return _remote
+
+
 _warming = False
 
 
@@ -426,9 +451,9 @@ def start_in_background() -> None:
 
 def reset_pool() -> None:
     """Close this process's pool; the next call starts a new one (after a settings change)."""
-    global _pool
+    global _pool, _remote
     with _pool_lock:
-        pool, _pool = _pool, None
+        pool, _pool, _remote = _pool, None, None
     if pool is not None:
         pool.close()
 
@@ -436,8 +461,9 @@ def reset_pool() -> None:
 def _forget_pool_in_child() -> None:
     # A forked child (a Celery prefork worker) must not use its parent's processes and
     # pipes: it starts its own pool when it first runs a tool.
-    global _pool, _pool_lock, _warming
+    global _pool, _pool_lock, _warming, _remote
     _pool = None
+    _remote = None
     _pool_lock = threading.Lock()
     _warming = False
 

@@ -226,7 +226,7 @@ TOOL_MAX_RESULT_BYTES = env.int("TOOL_MAX_RESULT_BYTES", default=2 * 1024 * 1024
 # The tool process pool of each serving process (executions/toolpool.py): built-in tools
 # run there, never on a thread of the process that serves HTTP and WebSockets.
 TOOL_POOL_SIZE = env.int("TOOL_POOL_SIZE", default=max(2, os.cpu_count() or 2))
-TOOL_POOL_QUEUE = env.int("TOOL_POOL_QUEUE", default=4 * TOOL_POOL_SIZE)
+TOOL_POOL_QUEUE = env.int("TOOL_POOL_QUEUE", default=8 * TOOL_POOL_SIZE)
 # One user may hold at most this many of the pool's places (running or waiting).
 TOOL_POOL_PER_USER = env.int("TOOL_POOL_PER_USER", default=max(1, (TOOL_POOL_SIZE + TOOL_POOL_QUEUE) // 2))
 TOOL_PROCESS_MEMORY_MB = env.int("TOOL_PROCESS_MEMORY_MB", default=2048)
