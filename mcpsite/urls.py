@@ -7,6 +7,9 @@ from executions.api import ExecutionViewSet, SessionViewSet
 from mcpsite import health
 from tools.api import ToolDetailView, ToolExecuteView, ToolListView
 
+# JSON {"code", "message"} for unknown /api/ paths (a non-UUID execution id included).
+handler404 = "mcpsite.api.not_found"
+
 router = DefaultRouter()
 router.register("executions", ExecutionViewSet, basename="execution")
 router.register("sessions", SessionViewSet, basename="session")
