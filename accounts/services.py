@@ -47,3 +47,8 @@ def admin_ensure(*, username: str, password: str = "", email: str = "") -> tuple
         username=username, email=email or None, password=password, role=User.Role.ADMIN
     )
     return user, password
+
+
+def tokens_of_user(*, user: User) -> list[APIToken]:
+    """The user's API tokens, newest first (only their first characters are known)."""
+    return list(APIToken.objects.filter(user=user).order_by("-created"))
