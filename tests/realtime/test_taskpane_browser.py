@@ -293,3 +293,95 @@ def test_the_pane_at_1280_px_keeps_its_header_on_one_line_and_results_beside_the
     assert pane.locator(".proposal").first.bounding_box()["y"] < text["y"] + text["height"]
     # Word's options are shown, with the note that standalone edits go straight in.
     assert pane.locator("#opt-track").is_visible() and pane.locator("#options-note").is_visible()
+
+
+# --- In Word -------------------------------------------------------------------------------
+# Word cannot run here: tests/realtime/fake_word.js stands in for Office.js (a mock, the
+# only one in these tests), holding the document as a string and recording tracked
+# changes and comments the way Word's API reports them.
+
+FAKE_WORD = Path(__file__).with_name("fake_word.js")
+
+
+@pytest.fixture
+def word_pane(server, browser):
+    base, token = server
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort())
+    page.add_init_script(path=str(FAKE_WORD))
+    page.goto(f"{base}/addin/taskpane/")
+    page.wait_for_selector("body[data-mode=word]")
+    page.fill("#token", token)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#connection[data-state=online]")
+    page.wait_for_selector("#tool option[value=spell_check]", state="attached")
+    yield page
+    page.close()
+
+
+def run_in_word(page, tool: str, text: str, arguments: str = "{}"):
+    page.evaluate("(text) => { window.fakeWord.text = text; }", text)
+    page.select_option("#tool", tool)
+    page.fill("#arguments", arguments)
+    before = page.locator("#executions li").count()
+    page.click("#run")
+    page.wait_for_function(f"document.querySelectorAll('#executions li').length > {before}")
+    page.wait_for_selector("#executions li[data-status=success]")
+    return page.locator("#executions li").first
+
+
+def word(page) -> dict:
+    return page.evaluate("() => JSON.parse(JSON.stringify(window.fakeWord))")
+
+
+def test_in_word_edits_go_in_as_tracked_changes_and_the_users_mode_comes_back(word_pane):
+    assert word_pane.locator("#standalone").is_hidden() and word_pane.locator("#options-note").is_hidden()
+    execution = run_in_word(word_pane, "spell_check", "Teh cat sat on teh mat.")
+    word_pane.evaluate("() => { window.fakeWord.changeTrackingMode = 'TrackMineOnly'; }")
+    word_pane.check("#opt-comment")
+    execution.locator("button.apply-all").click()
+    word_pane.wait_for_function("document.querySelectorAll('.proposal[data-state=applied]').length === 2")
+    state = word(word_pane)
+    assert state["text"] == "The cat sat on the mat."
+    assert [(c["original"], c["text"], c["mode"]) for c in state["changes"]] == [
+        ("Teh", "The", "TrackAll"), ("teh", "the", "TrackAll"),
+    ]
+    assert state["changeTrackingMode"] == "TrackMineOnly"  # restored
+    assert [c["on"] for c in state["comments"]] == ["The", "the"]
+    assert all("Possible misspelling" in c["text"] for c in state["comments"])
+
+
+def test_in_word_tracking_can_be_left_off(word_pane):
+    execution = run_in_word(word_pane, "spell_check", "A smal house.")
+    word_pane.uncheck("#opt-track")
+    execution.locator("button.apply").click()
+    word_pane.wait_for_selector(".proposal[data-state=applied]")
+    state = word(word_pane)
+    assert state["text"] == "A small house." and state["changes"] == [] and state["changeTrackingMode"] == "Off"
+
+
+def test_in_word_spelling_issues_can_be_comments_instead_of_edits(word_pane):
+    execution = run_in_word(word_pane, "spell_check", "Teh garden is smal.")
+    word_pane.check("#opt-spelling-comments")
+    execution.locator("button.apply-all").click()
+    word_pane.wait_for_function("document.querySelectorAll('.proposal[data-state=commented]').length === 2")
+    state = word(word_pane)
+    assert state["text"] == "Teh garden is smal."  # untouched
+    assert [c["on"] for c in state["comments"]] == ["Teh", "smal"]
+    assert state["changes"] == []
+
+
+def test_in_word_an_edit_is_found_again_after_typing_and_a_gone_one_is_skipped(word_pane):
+    execution = run_in_word(word_pane, "spell_check", "Our gardn is green.\nThe gardn is big.\nA smal tree.")
+    # The writer adds a paragraph at the top and rewrites the last one meanwhile.
+    word_pane.evaluate(
+        "() => { window.fakeWord.text = 'Spring came.\\nOur gardn is green.\\nThe gardn is big.\\nA tall tree.'; }"
+    )
+    proposals = execution.locator(".proposal")
+    proposals.nth(1).locator("button.apply").click()  # the second "gardn"
+    word_pane.wait_for_selector(".proposal[data-state=applied]")
+    assert word(word_pane)["text"] == "Spring came.\nOur gardn is green.\nThe garden is big.\nA tall tree."
+    proposals.nth(2).locator("button.apply").click()  # "smal", which is gone
+    word_pane.wait_for_selector(".proposal[data-state=skipped]")
+    assert "no longer in the text" in proposals.nth(2).locator(".proposal-note").inner_text()
