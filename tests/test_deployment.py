@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import pytest
@@ -65,7 +65,10 @@ def test_the_worker_health_check_passes_for_a_running_worker_and_fails_without_o
     # A Redis database of its own, so that no other test's worker answers the ping.
     env["REDIS_URL"] = urllib.parse.urlsplit(os.environ["REDIS_URL"])._replace(path="/13").geturl()
     env.pop("CELERY_BROKER_URL", None)
-    env.update(DATA_DIR=str(tmp_path), HOSTNAME=socket.gethostname())
+    # In a container $HOSTNAME is the worker's host name; here a name of this test's own,
+    # so that no other worker on this machine answers for it.
+    hostname = f"health-{uuid.uuid4().hex[:8]}"
+    env.update(DATA_DIR=str(tmp_path), HOSTNAME=hostname)
     [_, command] = compose()["services"]["worker"]["healthcheck"]["test"]
     command = command.replace("$$", "$").replace("celery ", f"{Path(sys.executable).parent / 'celery'} ", 1)
 
@@ -73,7 +76,7 @@ def test_the_worker_health_check_passes_for_a_running_worker_and_fails_without_o
         return subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, timeout=60).returncode
 
     assert check() != 0  # no worker yet
-    worker = start_worker(env, tmp_path)
+    worker = start_worker(env, tmp_path, ("--hostname", f"celery@{hostname}"))
     try:
         assert check() == 0
     finally:

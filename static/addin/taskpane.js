@@ -678,9 +678,16 @@
     const act = async (chosen) => {
       const opts = options();
       const asComments = spelling && opts.spellingComments;
-      const outcomes = asComments
-        ? await doc.comment(record.source, chosen, opts)
-        : await doc.apply(record.source, chosen, opts);
+      let outcomes;
+      try {
+        outcomes = asComments
+          ? await doc.comment(record.source, chosen, opts)
+          : await doc.apply(record.source, chosen, opts);
+      } catch (error) {
+        // Word refused (a protected document, an older Word): say so, change nothing here.
+        notes.textContent = `The document could not be changed: ${error.message}`;
+        return;
+      }
       const skipped = [];
       chosen.forEach((proposal, index) => {
         const outcome = outcomes[index];

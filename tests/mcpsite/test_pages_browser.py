@@ -153,3 +153,14 @@ def test_redoc_renders_without_fetching_anything_from_elsewhere(page, live_serve
     # The logo the bundle would take from cdn.redoc.ly is stopped by the page's policy
     # before any request leaves the browser; Google Fonts are not asked for at all.
     assert page.foreign_requests == []
+
+
+def test_swaggers_authorize_offers_a_bearer_token(page, live_server):
+    page.goto(f"{live_server.url}/api/docs/")
+    page.click("button.authorize")
+    dialog = page.locator(".modal-ux")
+    dialog.wait_for()
+    text = dialog.inner_text()
+    assert "bearerAuth" in text and "Bearer" in text
+    assert dialog.locator("input[type=text], input[type=password]").count() >= 1
+    assert page.foreign_requests == []

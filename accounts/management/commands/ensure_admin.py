@@ -46,6 +46,6 @@ class Command(BaseCommand):
                 f"    {created[1]}",
                 "",
                 f"Sign in at {url}",
-                f"Lost it? Set a new one: python manage.py changepassword {username}",
+                f"Lost it? Set a new one: manage.py changepassword {username}",
             ]
         self.stdout.write(self.style.SUCCESS(_box(lines)))
