@@ -664,15 +664,20 @@
     const list = el("ul", { class: "proposals" });
     const items = new Map();
 
+    const applicable = (proposal) => proposal.state === "open" && proposal.chosen !== null && Boolean(record.source);
+    const refreshApplyAll = () => {
+      const open = proposals.filter(applicable).length;
+      applyAll.disabled = open === 0;
+      applyAll.textContent = `Apply all (${open})`;
+    };
     const setState = (proposal, stateName, note) => {
       proposal.state = stateName;
       const item = items.get(proposal.id);
       item.dataset.state = stateName;
-      for (const button of item.querySelectorAll("button, select")) button.disabled = stateName !== "open";
+      for (const control of item.querySelectorAll("select, button.ignore")) control.disabled = stateName !== "open";
+      item.querySelector("button.apply").disabled = !applicable(proposal);
       if (note) item.querySelector(".proposal-note").textContent = note;
-      const open = proposals.filter((p) => p.state === "open").length;
-      applyAll.disabled = open === 0 || !record.source;
-      applyAll.textContent = `Apply all (${open})`;
+      refreshApplyAll();
     };
 
     const act = async (chosen) => {
@@ -729,7 +734,7 @@
       });
       const apply = el("button", { type: "button", class: "apply", text: "Apply" });
       apply.addEventListener("click", () => act([proposal]));
-      if (proposal.chosen === null || !record.source) apply.disabled = true;
+      apply.disabled = !applicable(proposal);
       const ignore = el("button", { type: "button", class: "ignore", text: "Ignore" });
       ignore.addEventListener("click", () => setState(proposal, "ignored", "ignored"));
       const item = el("li", { class: "proposal", "data-state": "open", "data-word": proposal.original },
@@ -741,11 +746,9 @@
       list.append(item);
     }
     const applyAll = el("button", { type: "button", class: "apply-all" });
-    applyAll.addEventListener("click", () =>
-      act(proposals.filter((p) => p.state === "open" && p.chosen !== null)));
+    applyAll.addEventListener("click", () => act(proposals.filter(applicable)));
     view.append(el("div", { class: "proposals-head" }, applyAll), list);
-    for (const proposal of proposals) items.get(proposal.id).dataset.state = "open";
-    setState(proposals[0], "open");
+    refreshApplyAll();
   }
 
   // Executions still running survive a dropped connection or a reload of the pane.
