@@ -23,5 +23,7 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --ver
 USER mcpsite
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-# The web process; compose.yaml runs the worker from the same image with another command.
-CMD ["sh", "-c", "python manage.py migrate --noinput && daphne -b 0.0.0.0 -p 8000 mcpsite.asgi:application"]
+# The web process; compose.yaml runs the worker from the same image with another command
+# (and its own health check). ensure_admin creates the first admin on the first start only:
+# from ADMIN_USERNAME/ADMIN_PASSWORD, or with a generated password printed once to the log.
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && daphne -b 0.0.0.0 -p 8000 mcpsite.asgi:application"]

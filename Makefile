@@ -34,9 +34,11 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# ensure_admin comes last before the server, so that a first run's one-time admin password
+# is not buried under install output.
 run: migrate
-	$(PY) manage.py ensure_admin
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@$(PY) manage.py ensure_admin --host $(HOST) --port $(PORT)
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mcpsite.asgi:application
 
 # One worker with beat (-B), which runs the reaper every EXECUTION_REAPER_INTERVAL seconds.

@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Via(models.TextChoices):
@@ -71,7 +72,9 @@ class ToolExecution(models.Model):
     progress_total = models.FloatField(null=True, blank=True)
     progress_message = models.CharField(max_length=500, blank=True, default="")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
+    # Not auto_now_add: an inline call is created and started at one instant, which the
+    # service passes for both (auto_now_add would stamp `created` after `started`).
+    created = models.DateTimeField(default=timezone.now, editable=False)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 

@@ -104,3 +104,8 @@ def tool_call_stats(*, hours: int = 24, max_rows: int = 200_000) -> CallStats:
                                _percentile(values, 0.95)))
     hourly = [(start_hour + timedelta(hours=i), hourly_calls[i], hourly_failed[i]) for i in range(hours)]
     return CallStats(since=since, tools=tools, hourly=hourly)
+
+
+def executions_recent_of_user(*, user: User, limit: int = 10) -> list[ToolExecution]:
+    """The user's own latest executions (the home page), newest first."""
+    return list(ToolExecution.objects.filter(user=user).order_by("-created")[:limit])

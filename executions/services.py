@@ -427,7 +427,7 @@ def execute_tool(
             execution = ToolExecution.objects.create(
                 tool_name=tool.name, server="" if tool.source == "builtin" else tool.source, user=user,
                 session=session, via=via, arguments=stored_arguments, result=cached, status=Status.SUCCESS,
-                mode=str(tool.mode), cache_hit=True, started=now, finished=now, duration_ms=0,
+                mode=str(tool.mode), cache_hit=True, created=now, started=now, finished=now, duration_ms=0,
             )
             metrics.record_finished(execution)
             if on_created is not None:
@@ -459,6 +459,7 @@ def _record_and_run(
     cancel_event: threading.Event | None, client_request: ClientRequest | None,
 ) -> ToolExecution:
     background = tool.mode == Mode.BACKGROUND
+    created = timezone.now()  # one instant for created and started: never started before created
     execution = ToolExecution.objects.create(
         tool_name=tool.name,
         server="" if tool.source == "builtin" else tool.source,
@@ -468,7 +469,8 @@ def _record_and_run(
         arguments=arguments,
         status=Status.PENDING if background else Status.RUNNING,
         mode=str(tool.mode),
-        started=None if background else timezone.now(),
+        created=created,
+        started=None if background else created,
     )
     if on_created is not None:
         on_created(execution)

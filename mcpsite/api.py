@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
-from rest_framework import status
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -45,6 +47,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["Retry-After"] = str(exc.retry_after)
         return Response(body, status=_REJECTION_STATUS.get(type(exc), 400), headers=headers)
 
+    # DRF answers Django's own exceptions with {"detail"}: give them the documented shape too.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found: no such object, or it is not yours.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -57,3 +64,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         else:
             response.data = {"code": code, "message": "The request is not valid.", "errors": detail}
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 404 (``handler404``): JSON in the API's error shape under /api/, the
+    ordinary page elsewhere. A path no URL pattern matches never reaches DRF."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": "not_found", "message": f"No API endpoint at {request.path}. The endpoints are listed at /api/docs/."},
+            status=status.HTTP_404_NOT_FOUND,
+        )
+    return page_not_found(request, exception or Http404())

@@ -135,6 +135,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Date-time formats with seconds in the admin (mcpsite/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["mcpsite.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

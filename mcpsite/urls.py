@@ -4,8 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from executions.api import ExecutionViewSet, SessionViewSet
-from mcpsite import health
+from mcpsite import health, views
 from tools.api import ToolDetailView, ToolExecuteView, ToolListView
+
+# JSON {"code", "message"} for unknown /api/ paths (a non-UUID execution id included).
+handler404 = "mcpsite.api.not_found"
 
 router = DefaultRouter()
 router.register("executions", ExecutionViewSet, basename="execution")
@@ -19,6 +22,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

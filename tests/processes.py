@@ -19,13 +19,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_worker(env: dict[str, str], data: Path) -> subprocess.Popen:
+def start_worker(env: dict[str, str], data: Path, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
     """`make worker`'s command (worker with beat) on the server's settings."""
     log_path = data / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [str(Path(sys.executable).parent / "celery"), "-A", "mcpsite", "worker", "-B", "--loglevel", "INFO",
-             "--concurrency", "2", "--without-mingle", "--without-gossip", "--schedule", str(data / "beat")],
+             "--concurrency", "2", "--without-mingle", "--without-gossip", "--schedule", str(data / "beat"),
+             *extra_args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     deadline = time.monotonic() + 60

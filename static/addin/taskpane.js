@@ -1,5 +1,5 @@
 // The mcpsite task pane: signs in with a token, lists the hub's tools and runs them on the
-// document over the /ws/addin/ WebSocket (protocol in DESIGN.md). Inside Word it reads and
+// document over the /ws/addin/ WebSocket (protocol in docs/ARCHITECTURE.md). Inside Word it reads and
 // edits the document through Office.js; in an ordinary browser (no Office.js) a text area
 // stands in for the document ("standalone mode"). No build step: plain ES2020.
 "use strict";
@@ -25,30 +25,141 @@
   };
 
   // --- The document: Word, or the standalone text area ----------------------------------
+  //
+  // A change the pane proposes ("proposal") names the text it replaces, where it was
+  // (UTF-16 offset into the text the tool saw) and a little of the text around it. When it
+  // is applied, the text is searched for again: the user may have typed since the tool ran,
+  // so offsets are only a tie-breaker. An edit whose text is gone is skipped with a note.
+
+  const CONTEXT = 24;
+
+  function wordBoundaryAt(text, at, length) {
+    const letter = /[\p{L}\p{N}]/u;
+    return !(at > 0 && letter.test(text[at - 1])) && !(at + length < text.length && letter.test(text[at + length]));
+  }
+
+  function sharedSuffix(a, b) {
+    let n = 0;
+    while (n < a.length && n < b.length && a[a.length - 1 - n] === b[b.length - 1 - n]) n += 1;
+    return n;
+  }
+
+  function sharedPrefix(a, b) {
+    let n = 0;
+    while (n < a.length && n < b.length && a[n] === b[n]) n += 1;
+    return n;
+  }
+
+  // Where `proposal.original` is in `text` now: the occurrence whose surroundings match the
+  // ones the tool saw best, then the one nearest its old place (`hint`); -1 when it is gone.
+  function locate(text, proposal, hint) {
+    const { original } = proposal;
+    let best = -1;
+    let bestScore = -1;
+    let bestDistance = Infinity;
+    for (let at = text.indexOf(original); at !== -1; at = text.indexOf(original, at + 1)) {
+      if (proposal.wholeWord && !wordBoundaryAt(text, at, original.length)) continue;
+      const score = sharedSuffix(text.slice(Math.max(0, at - CONTEXT), at), proposal.before) +
+        sharedPrefix(text.slice(at + original.length, at + original.length + CONTEXT), proposal.after);
+      const distance = Math.abs(at - (hint === undefined ? proposal.start : hint));
+      if (score > bestScore || (score === bestScore && distance < bestDistance)) {
+        best = at;
+        bestScore = score;
+        bestDistance = distance;
+      }
+    }
+    return best;
+  }
+
+  function goneNote(proposal) {
+    return `"${proposal.original}" is no longer in the text; skipped.`;
+  }
 
   const standaloneDocument = {
+    inWord: false,
     async read() {
       const area = $("document");
       const start = area.selectionStart;
       const end = area.selectionEnd;
-      if (end > start) return { text: area.value.slice(start, end), range: { start, end } };
-      return { text: area.value, range: { start: 0, end: area.value.length } };
+      if (end > start) return { text: area.value.slice(start, end), offset: start };
+      return { text: area.value, offset: 0 };
     },
-    async applyEdits(source, result) {
+    // Applies each proposal in turn, each found again in the text as it is by then.
+    async apply(source, proposals) {
       const area = $("document");
-      const { start, end } = source.range;
-      if (area.value.slice(start, end) !== source.text) throw new Error("The text changed since the tool ran.");
-      area.value = area.value.slice(0, start) + result.text + area.value.slice(end);
+      const outcomes = [];
+      for (const proposal of proposals) {
+        const at = locate(area.value, proposal, proposal.start + (source.offset || 0));
+        if (at === -1) {
+          outcomes.push({ applied: false, note: goneNote(proposal) });
+          continue;
+        }
+        area.value = area.value.slice(0, at) + proposal.chosen + area.value.slice(at + proposal.original.length);
+        outcomes.push({ applied: true });
+      }
+      area.dispatchEvent(new Event("input"));
+      return outcomes;
     },
-    async replaceWord(word, replacement) {
+    async comment(source, proposals) {
+      return proposals.map(() => ({ applied: false, note: "Comments are Word's; nothing was changed." }));
+    },
+    async show(source, proposal) {
       const area = $("document");
-      const pattern = new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(word)}(?![\\p{L}\\p{N}])`, "u");
-      if (!pattern.test(area.value)) throw new Error(`"${word}" is no longer in the text.`);
-      area.value = area.value.replace(pattern, replacement);
+      const at = locate(area.value, proposal, proposal.start + (source.offset || 0));
+      if (at === -1) return false;
+      area.focus();
+      area.setSelectionRange(at, at + proposal.original.length);
+      return true;
     },
   };
 
+  function wordApi(version) {
+    return Boolean(window.Office && Office.context && Office.context.requirements &&
+      Office.context.requirements.isSetSupported("WordApi", version));
+  }
+
+  // The Word range of a proposal, searched for in the document body as it is now.
+  async function findInWord(context, source, proposal) {
+    const found = context.document.body.search(proposal.original.slice(0, 255), {
+      matchCase: true,
+      matchWholeWord: Boolean(proposal.wholeWord),
+    });
+    found.load("items/text");
+    await context.sync();
+    if (!found.items.length) return null;
+    if (found.items.length === 1) return found.items[0];
+    const paragraphs = found.items.map((item) => {
+      const paragraph = item.paragraphs.getFirst();
+      paragraph.load("text");
+      return paragraph;
+    });
+    await context.sync();
+    // Score each hit by the text around it in its paragraph, as `locate` does.
+    const seen = new Map();
+    let best = null;
+    let bestScore = -1;
+    let bestDistance = Infinity;
+    const expected = countBefore(source.text, proposal.original, proposal.start);
+    found.items.forEach((item, index) => {
+      const text = paragraphs[index].text;
+      const nth = seen.get(text) || 0;
+      seen.set(text, nth + 1);
+      let at = -1;
+      for (let k = 0; k <= nth; k += 1) at = text.indexOf(proposal.original, at + 1);
+      const score = at === -1 ? 0 : sharedSuffix(text.slice(Math.max(0, at - CONTEXT), at), proposal.before) +
+        sharedPrefix(text.slice(at + proposal.original.length, at + proposal.original.length + CONTEXT), proposal.after);
+      const distance = Math.abs(index - expected);
+      if (score > bestScore || (score === bestScore && distance < bestDistance)) {
+        best = item;
+        bestScore = score;
+        bestDistance = distance;
+      }
+    });
+    return best;
+  }
+
   const wordDocument = {
+    inWord: true,
     async read() {
       return Word.run(async (context) => {
         const selection = context.document.getSelection();
@@ -61,45 +172,74 @@
         return { text: body.text, target: "body" };
       });
     },
-    async applyEdits(source, result) {
-      // Edit match by match so the rest of the document keeps its formatting. Word finds
-      // the n-th occurrence of the matched text; the edit says which one it was.
-      await Word.run(async (context) => {
-        const target = source.target === "selection" ? context.document.getSelection() : context.document.body;
-        const searches = new Map();
-        for (const edit of result.edits || []) {
-          if (!searches.has(edit.original)) {
-            const found = target.search(edit.original.slice(0, 255), { matchCase: true });
-            found.load("items");
-            searches.set(edit.original, found);
+    // Edits go in as tracked changes when asked (tracking is turned on for the edits and
+    // the user's own mode restored after), each with a comment giving its reason if asked.
+    async apply(source, proposals, options) {
+      return Word.run(async (context) => {
+        const document = context.document;
+        const canTrack = wordApi("1.4");
+        let previousMode = null;
+        if (options.track && canTrack) {
+          document.load("changeTrackingMode");
+          await context.sync();
+          previousMode = document.changeTrackingMode;
+          document.changeTrackingMode = Word.ChangeTrackingMode.trackAll;
+          await context.sync();
+        }
+        const outcomes = [];
+        try {
+          for (const proposal of proposals) {
+            const range = await findInWord(context, source, proposal);
+            if (!range) {
+              outcomes.push({ applied: false, note: goneNote(proposal) });
+              continue;
+            }
+            const inserted = range.insertText(proposal.chosen, "Replace");
+            if (options.comment && wordApi("1.4")) inserted.insertComment(proposal.reason);
+            await context.sync();
+            outcomes.push({ applied: true });
+          }
+        } finally {
+          if (previousMode !== null) {
+            document.changeTrackingMode = previousMode;
+            await context.sync();
           }
         }
-        await context.sync();
-        for (const edit of result.edits || []) {
-          const occurrence = countBefore(source.text, edit.original, edit.utf16_start);
-          const item = searches.get(edit.original).items[occurrence];
-          if (item) item.insertText(edit.replacement, "Replace");
-        }
-        await context.sync();
+        return outcomes;
       });
     },
-    async replaceWord(word, replacement) {
-      await Word.run(async (context) => {
-        const found = context.document.body.search(word, { matchCase: true, matchWholeWord: true });
-        found.load("items");
+    // Spelling issues as comments on the words, the text left as it is.
+    async comment(source, proposals) {
+      if (!wordApi("1.4")) {
+        return proposals.map(() => ({ applied: false, note: "This Word does not support comments from add-ins." }));
+      }
+      return Word.run(async (context) => {
+        const outcomes = [];
+        for (const proposal of proposals) {
+          const range = await findInWord(context, source, proposal);
+          if (!range) {
+            outcomes.push({ applied: false, note: goneNote(proposal) });
+            continue;
+          }
+          range.insertComment(proposal.reason);
+          await context.sync();
+          outcomes.push({ applied: true });
+        }
+        return outcomes;
+      });
+    },
+    async show(source, proposal) {
+      return Word.run(async (context) => {
+        const range = await findInWord(context, source, proposal);
+        if (!range) return false;
+        range.select();
         await context.sync();
-        if (!found.items.length) throw new Error(`"${word}" is no longer in the document.`);
-        found.items[0].insertText(replacement, "Replace");
-        await context.sync();
+        return true;
       });
     },
   };
 
   let doc = standaloneDocument;
-
-  function escapeRegExp(text) {
-    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  }
 
   function countBefore(text, needle, offset) {
     let count = 0;
@@ -109,6 +249,18 @@
       at = text.indexOf(needle, at + Math.max(needle.length, 1));
     }
     return count;
+  }
+
+  // Python counts code points, JavaScript UTF-16 units: astral characters take two.
+  function utf16Offset(text, codePoints) {
+    let units = 0;
+    let seen = 0;
+    for (const char of text) {
+      if (seen >= codePoints) break;
+      units += char.length;
+      seen += 1;
+    }
+    return units;
   }
 
   // --- Connection ------------------------------------------------------------------------
@@ -267,12 +419,13 @@
     }
     const record = newRecord(tool.name);
     record.source = source;
+    record.arguments = args;
     const id = `run-${state.nextId++}`;
     state.requests.set(id, record);
     if (!send({ type: "tool_execute", id, tool: tool.name, arguments: args })) {
       state.requests.delete(id);
       setStatus(record, "error");
-      showResult(record, "Not connected; try again in a moment.");
+      showFailure(record, "Not connected; try again in a moment.");
     }
   }
 
@@ -332,10 +485,10 @@
     if (frame.status === "success") {
       bar.max = 1;
       bar.value = 1;
-      showResult(record, JSON.stringify(frame.result, null, 2));
-      offerEdits(record, frame.result);
+      showRaw(record, frame.result);
+      renderResult(record, frame.result);
     } else {
-      showResult(record, frame.error || frame.status);
+      showFailure(record, frame.error || frame.status);
     }
     remember();
   }
@@ -345,17 +498,22 @@
     if (record) {
       state.requests.delete(frame.id);
       setStatus(record, "error");
-      showResult(record, frame.message);
+      showFailure(record, frame.message);
       return;
     }
     if (frame.id === "resume") return; // a remembered execution that is gone
     showError("run-error", frame.message);
   }
 
-  function showResult(record, text) {
-    const pre = record.element.querySelector(".execution-result");
-    pre.textContent = text;
-    pre.hidden = false;
+  function showFailure(record, text) {
+    const p = record.element.querySelector(".execution-error");
+    p.textContent = text;
+    p.hidden = false;
+  }
+
+  function showRaw(record, result) {
+    record.element.querySelector(".execution-result").textContent = JSON.stringify(result, null, 2);
+    record.element.querySelector(".execution-raw").hidden = false;
   }
 
   function cancel(record) {
@@ -364,41 +522,233 @@
     send({ type: "execution_cancel", id: `cancel-${state.nextId++}`, execution_id: record.executionId });
   }
 
-  // Edits a result proposes, applied to the document on request.
-  function offerEdits(record, result) {
-    const actions = record.element.querySelector(".execution-actions");
-    actions.replaceChildren();
-    if (!result || typeof result !== "object") return;
-    if (record.tool === "find_replace" && typeof result.text === "string" && record.source && result.count > 0) {
-      actions.append(actionButton(`Apply ${result.count} replacement(s)`, () => doc.applyEdits(record.source, result)));
+  // --- Results, per tool ----------------------------------------------------------------------
+
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (name === "text") node.textContent = value;
+      else if (name === "class") node.className = value;
+      else node.setAttribute(name, value);
     }
-    for (const value of Object.values(result)) {
-      if (!Array.isArray(value)) continue;
-      for (const item of value) {
-        // Spell-check style results: {word, suggestions: [...]}.
-        if (item && typeof item.word === "string" && Array.isArray(item.suggestions) && item.suggestions.length) {
-          const suggestion = String(item.suggestions[0]);
-          actions.append(actionButton(`${item.word} → ${suggestion}`, () => doc.replaceWord(item.word, suggestion)));
-        }
-      }
-    }
+    node.append(...children.filter((child) => child !== null && child !== undefined));
+    return node;
   }
 
-  function actionButton(label, apply) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = label;
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      try {
-        await apply();
-        button.textContent = `${label} ✓`;
-      } catch (error) {
-        button.disabled = false;
-        showError("run-error", error.message);
+  function formatNumber(value) {
+    return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(2) : String(value);
+  }
+
+  function humanize(key) {
+    return key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+  }
+
+  function statisticsTable(values) {
+    const rows = Object.entries(values).filter(([, value]) => typeof value === "number");
+    return el("table", { class: "stats" },
+      el("tbody", null, ...rows.map(([key, value]) =>
+        el("tr", null, el("th", { scope: "row", text: humanize(key) }), el("td", { text: formatNumber(value) })))));
+  }
+
+  function renderResult(record, result) {
+    const view = record.element.querySelector(".execution-view");
+    view.replaceChildren();
+    if (!result || typeof result !== "object") {
+      view.append(el("p", { text: String(result) }));
+      return;
+    }
+    const tool = record.tool.split("__").pop();
+    if (Array.isArray(result.issues) && result.issues.every((issue) => typeof issue.word === "string")) {
+      return renderProposals(record, view, spellingProposals(record, result), {
+        empty: `No misspellings in ${result.words_checked ?? "the"} words checked.`,
+        spelling: true,
+      });
+    }
+    if (Array.isArray(result.edits) && typeof result.count === "number") {
+      return renderProposals(record, view, replaceProposals(record, result), { empty: "Nothing matched." });
+    }
+    if (tool === "summarize" && typeof result.summary === "string") {
+      view.append(el("p", { class: "readable", text: result.summary }),
+        el("p", { class: "hint", text: `${(result.sentences || []).length} of ${result.total_sentences} sentences` }));
+      return;
+    }
+    if (Array.isArray(result.keywords)) {
+      view.append(el("ul", { class: "keywords" }, ...result.keywords.map((keyword) =>
+        el("li", null, el("span", { text: keyword.keyword }),
+          el("meter", { min: "0", max: "1", value: String(keyword.relevance ?? 0), title: `relevance ${formatNumber(keyword.relevance ?? 0)}` })))));
+      return;
+    }
+    if (typeof result.code === "string" && typeof result.confidence === "number" && "candidates" in result) {
+      view.append(el("p", { class: "readable", text: result.code === "unknown"
+        ? `Language unknown. ${result.reason || ""}`
+        : `${result.name} (${result.code}), confidence ${Math.round(result.confidence * 100)}%` }));
+      return;
+    }
+    if (Array.isArray(result.sections) && result.summary && typeof result.summary === "object") {
+      const summary = result.summary;
+      const figures = { sections: summary.sections, words: summary.words, sentences: summary.sentences,
+        misspellings: summary.misspellings, reading_time_seconds: summary.reading_time_seconds,
+        ...(summary.readability || {}) };
+      view.append(statisticsTable(Object.fromEntries(Object.entries(figures).filter(([, v]) => v !== null && v !== undefined))));
+      if (Array.isArray(summary.languages) && summary.languages.length) {
+        view.append(el("p", { text: `Languages: ${summary.languages.map((l) => `${l.language} (${l.sections} sections)`).join(", ")}` }));
       }
+      if (Array.isArray(summary.top_keywords) && summary.top_keywords.length) {
+        view.append(el("p", { text: `Keywords: ${summary.top_keywords.slice(0, 8).map((k) => k.keyword).join(", ")}` }));
+      }
+      view.append(el("ol", { class: "sections" }, ...result.sections.map((section) => el("li", { text: section.title }))));
+      return;
+    }
+    const numbers = Object.values(result).filter((value) => typeof value === "number").length;
+    if (numbers >= 3) {
+      view.append(statisticsTable(result));
+      return;
+    }
+    if (typeof result.text === "string") {
+      view.append(el("p", { class: "readable", text: result.text.slice(0, 2000) }));
+      return;
+    }
+    // Anything else: the raw JSON, opened.
+    record.element.querySelector(".execution-raw").open = true;
+  }
+
+  function contextOf(text, start, end) {
+    return { before: text.slice(Math.max(0, start - CONTEXT), start), after: text.slice(end, end + CONTEXT) };
+  }
+
+  function spellingProposals(record, result) {
+    const text = record.source ? record.source.text : "";
+    return result.issues.map((issue, index) => {
+      const start = utf16Offset(text, issue.start);
+      const end = utf16Offset(text, issue.end);
+      const suggestions = (issue.suggestions || []).map(String);
+      return {
+        id: index, original: issue.word, start, end, wholeWord: true, choices: suggestions,
+        chosen: suggestions[0] ?? null, ...contextOf(text, start, end),
+        reason: suggestions.length
+          ? `Possible misspelling: "${issue.word}". Suggestions: ${suggestions.join(", ")}.`
+          : `Possible misspelling: "${issue.word}".`,
+      };
     });
-    return button;
+  }
+
+  function replaceProposals(record, result) {
+    const text = record.source ? record.source.text : "";
+    const args = record.arguments || {};
+    return result.edits.map((edit, index) => ({
+      id: index, original: edit.original, start: edit.utf16_start, end: edit.utf16_end, wholeWord: false,
+      choices: [edit.replacement], chosen: edit.replacement, ...contextOf(text, edit.utf16_start, edit.utf16_end),
+      reason: `Find and replace: "${args.find ?? edit.original}" → "${edit.replacement}".`,
+    }));
+  }
+
+  function options() {
+    return {
+      track: $("opt-track").checked,
+      comment: $("opt-comment").checked,
+      spellingComments: $("opt-spelling-comments").checked,
+    };
+  }
+
+  // Proposed changes: each with a preview, a choice of suggestion, Apply and Ignore; and
+  // Apply all for the ones still open.
+  function renderProposals(record, view, proposals, { empty, spelling }) {
+    if (!proposals.length) {
+      view.append(el("p", { class: "readable", text: empty }));
+      return;
+    }
+    if (!record.source) {
+      view.append(el("p", { class: "hint", text: "These came for a text sent as an argument: nothing to apply them to." }));
+    }
+    const notes = record.element.querySelector(".execution-notes");
+    const list = el("ul", { class: "proposals" });
+    const items = new Map();
+
+    const applicable = (proposal) => proposal.state === "open" && proposal.chosen !== null && Boolean(record.source);
+    const refreshApplyAll = () => {
+      const open = proposals.filter(applicable).length;
+      applyAll.disabled = open === 0;
+      applyAll.textContent = `Apply all (${open})`;
+    };
+    const setState = (proposal, stateName, note) => {
+      proposal.state = stateName;
+      const item = items.get(proposal.id);
+      item.dataset.state = stateName;
+      for (const control of item.querySelectorAll("select, button.ignore")) control.disabled = stateName !== "open";
+      item.querySelector("button.apply").disabled = !applicable(proposal);
+      if (note) item.querySelector(".proposal-note").textContent = note;
+      refreshApplyAll();
+    };
+
+    const act = async (chosen) => {
+      const opts = options();
+      const asComments = spelling && opts.spellingComments;
+      let outcomes;
+      try {
+        outcomes = asComments
+          ? await doc.comment(record.source, chosen, opts)
+          : await doc.apply(record.source, chosen, opts);
+      } catch (error) {
+        // Word refused (a protected document, an older Word): say so, change nothing here.
+        notes.textContent = `The document could not be changed: ${error.message}`;
+        return;
+      }
+      const skipped = [];
+      chosen.forEach((proposal, index) => {
+        const outcome = outcomes[index];
+        if (outcome.applied) setState(proposal, asComments ? "commented" : "applied", asComments ? "comment added" : "applied");
+        else {
+          setState(proposal, "skipped", outcome.note);
+          skipped.push(outcome.note);
+        }
+      });
+      notes.textContent = skipped.join(" ");
+    };
+
+    for (const proposal of proposals) {
+      proposal.state = "open";
+      const preview = el("span", { class: "preview" });
+      const updatePreview = () => {
+        preview.replaceChildren(
+          el("span", { class: "context", text: `…${proposal.before.slice(-12)}` }),
+          el("del", { text: proposal.original }),
+          proposal.chosen !== null ? el("ins", { text: proposal.chosen }) : null,
+          el("span", { class: "context", text: `${proposal.after.slice(0, 12)}…` }),
+        );
+      };
+      updatePreview();
+      let picker = null;
+      if (proposal.choices.length > 1) {
+        picker = el("select", { class: "choice", "aria-label": `Suggestion for ${proposal.original}` },
+          ...proposal.choices.map((choice) => el("option", { value: choice, text: choice })));
+        picker.addEventListener("change", () => {
+          proposal.chosen = picker.value;
+          updatePreview();
+        });
+      } else if (proposal.choices.length === 0) {
+        preview.append(el("span", { class: "hint", text: " (no suggestion)" }));
+      }
+      const word = el("button", { type: "button", class: "link word", text: proposal.original, title: "Show it in the text" });
+      word.addEventListener("click", async () => {
+        if (record.source && !(await doc.show(record.source, proposal))) notes.textContent = goneNote(proposal);
+      });
+      const apply = el("button", { type: "button", class: "apply", text: "Apply" });
+      apply.addEventListener("click", () => act([proposal]));
+      apply.disabled = !applicable(proposal);
+      const ignore = el("button", { type: "button", class: "ignore", text: "Ignore" });
+      ignore.addEventListener("click", () => setState(proposal, "ignored", "ignored"));
+      const item = el("li", { class: "proposal", "data-state": "open", "data-word": proposal.original },
+        el("div", { class: "proposal-head" }, word, picker),
+        preview,
+        el("div", { class: "proposal-actions" }, apply, ignore),
+        el("span", { class: "proposal-note hint" }));
+      items.set(proposal.id, item);
+      list.append(item);
+    }
+    const applyAll = el("button", { type: "button", class: "apply-all" });
+    applyAll.addEventListener("click", () => act(proposals.filter(applicable)));
+    view.append(el("div", { class: "proposals-head" }, applyAll), list);
+    refreshApplyAll();
   }
 
   // Executions still running survive a dropped connection or a reload of the pane.
@@ -452,6 +802,7 @@
     document.body.dataset.mode = inWord ? "word" : "standalone";
     $("standalone").hidden = inWord;
     $("word-mode").hidden = !inWord;
+    $("options-note").hidden = inWord;
     $("signin-form").addEventListener("submit", (event) => {
       event.preventDefault();
       sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());

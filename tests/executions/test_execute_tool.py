@@ -146,6 +146,15 @@ def test_it_answers_the_second_identical_call_from_the_cache(user):
     assert CountingEcho.runs.value == 2
 
 
+def test_an_inline_call_never_starts_before_it_was_created(user):
+    for value in range(5):
+        fresh = execute_tool(user=user, tool_name="test_echo", arguments={"value": value}, via="api")
+        cached = execute_tool(user=user, tool_name="test_echo", arguments={"value": value}, via="api")
+        for execution in (fresh, cached):
+            row = ToolExecution.objects.get(pk=execution.pk)
+            assert row.created <= row.started <= row.finished, (row.cache_hit, row.created, row.started)
+
+
 def test_a_config_ttl_of_zero_turns_the_cache_off(user):
     ToolConfig.objects.create(tool_name="test_echo", cache_ttl_seconds=0)
     execute_tool(user=user, tool_name="test_echo", arguments={"value": 1}, via="api")

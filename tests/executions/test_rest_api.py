@@ -147,3 +147,39 @@ def test_tool_detail_and_unknown_tool_detail(api_client):
     assert api_client.get("/api/v1/tools/text_statistics/").json()["mode"] == "inline"
     response = api_client.get("/api/v1/tools/nope/")
     assert response.status_code == 404 and response.json()["code"] == "tool_not_found"
+
+
+def test_an_unknown_execution_id_gets_404_in_the_error_shape(api_client):
+    response = api_client.get("/api/v1/executions/00000000-0000-4000-8000-000000000000/")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "not_found" and body["message"]
+    assert "detail" not in body
+
+
+def test_another_users_execution_gets_the_same_404(api_client, admin_user):
+    other = ToolExecution.objects.create(tool_name="calculate", via="api", status="success", user=admin_user)
+    response = api_client.post(f"/api/v1/executions/{other.pk}/cancel/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/executions/not-a-uuid/",
+    "/api/v1/executions/------------------------------------/",
+    "/api/v1/sessions/not-a-uuid/",
+    "/api/v1/nothing-here/",
+    "/api/v2/tools/",
+    "/api/",
+])
+def test_any_unknown_api_path_gets_404_in_the_error_shape(api_client, path):
+    response = api_client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == "not_found" and body["message"]
+
+
+def test_a_missing_page_outside_the_api_stays_an_html_page(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

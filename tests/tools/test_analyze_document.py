@@ -235,3 +235,25 @@ def test_it_records_a_broken_docx_as_an_error_execution(user):
     execution.refresh_from_db()
     assert execution.status == ToolExecution.Status.ERROR
     assert "not a readable .docx" in execution.error
+
+
+def test_its_summary_counts_the_misspellings_and_languages_the_sections_found():
+    text = (
+        "# One\n\nThe gardn was ful of flowrs and the sun was warm on the old stone wall all afternoon.\n\n"
+        "# Two\n\nWe wrote a lettr to our friends about the hedge that grows across the narrow path."
+    )
+    result = analyze({"text": text, "analyses": ["spelling", "language"]})
+    per_section = [s.results["spelling"]["issue_count"] for s in result.sections]
+    assert per_section == [3, 1]
+    assert result.summary.misspellings == 4
+    assert [s.results["language"]["code"] for s in result.sections] == ["en", "en"]
+    [english] = result.summary.languages
+    assert (english.language, english.sections) == ("en", 2)
+    assert english.characters == sum(s.characters for s in result.sections)
+
+
+def test_its_summary_leaves_out_sections_whose_language_is_unknown():
+    result = analyze({"text": "# A\n\nOk.\n\n# B\n\nThe weather today is lovely and the garden is in bloom again.",
+                      "analyses": ["language"]})
+    assert [s.results["language"]["code"] for s in result.sections] == ["unknown", "en"]
+    assert [(share.language, share.sections) for share in result.summary.languages] == [("en", 1)]

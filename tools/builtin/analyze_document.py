@@ -303,16 +303,16 @@ def _analyse(analysis: str, text: str, ctx: ToolContext, errors: dict[str, str])
 
 
 def _language_of(result: dict[str, Any]) -> str | None:
-    language = result.get("language")
-    if isinstance(language, dict):
-        language = language.get("code") or language.get("name")
-    return language or None
+    # detect_language gives {"code", "name", ...}; "unknown" is no language to count.
+    code = result.get("code")
+    return code if isinstance(code, str) and code and code != "unknown" else None
 
 
 def _misspelling_count(result: dict[str, Any]) -> int:
-    if isinstance(result.get("count"), int):
-        return result["count"]
-    return len(result.get("misspellings") or result.get("misspelled") or [])
+    # spell_check gives {"issue_count", "issues", ...}.
+    if isinstance(result.get("issue_count"), int):
+        return result["issue_count"]
+    return len(result.get("issues") or [])
 
 
 def _keywords_of(result: dict[str, Any]) -> list[dict[str, Any]]:
