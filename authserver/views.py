@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse
+from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.views import AuthorizationView
 
 from accounts.services import SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ
@@ -39,6 +41,7 @@ class HubAuthorizationView(AuthorizationView):
         context = super().get_context_data(**kwargs)
         context.update(admin.site.each_context(self.request))
         scopes = set(context.get("scopes") or [])
+        all_scopes = get_scopes_backend().get_all_scopes()
         tools = tools_for_user(self.request.user) if scopes & {SCOPE_TOOLS_READ, SCOPE_TOOLS_CALL} else []
         redirect_uri = context.get("redirect_uri") or ""
         application = context.get("application")
@@ -52,5 +55,20 @@ class HubAuthorizationView(AuthorizationView):
             can_list=SCOPE_TOOLS_READ in scopes,
             can_read_executions=SCOPE_EXECUTIONS_READ in scopes,
             resources=(self.oauth2_data.get("resource") or "").split() if hasattr(self, "oauth2_data") else [],
+            scope_choices=[(scope, all_scopes.get(scope, scope)) for scope in context.get("scopes") or []],
         )
         return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The person may grant less than the client asked for: only the ticked scopes (a
+        # subset of those asked for) go into the grant; none ticked is a refusal.
+        if "scope_choice" in request.POST:
+            data = request.POST.copy()
+            chosen = set(data.getlist("scope_choice"))
+            granted = [scope for scope in data.get("scope", "").split() if scope in chosen]
+            if granted:
+                data["scope"] = " ".join(granted)
+            else:
+                data.pop("allow", None)
+            request.POST = data  # type: ignore[assignment]
+        return super().post(request, *args, **kwargs)
