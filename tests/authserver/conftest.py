@@ -78,11 +78,12 @@ def consent(
     final: list[str] = []
 
     def to_client(route) -> None:
-        # The client's callback: note the URL; a real client's server would answer it.
-        final.append(route.request.url)
+        # The client's callback (when the client runs no server of its own).
         route.fulfill(status=200, content_type="text/plain", body="You may close this window.")
 
     page.route(f"{redirect_prefix}**", to_client)
+    # A redirect the route does not see still shows as a request.
+    page.on("request", lambda request: final.append(request.url) if request.url.startswith(redirect_prefix) else None)
     try:
         page.goto(authorize_url)
         page.wait_for_selector("#id_username")
