@@ -65,12 +65,14 @@ def browser():
 
 def consent(
     browser, authorize_url: str, *, redirect_prefix: str, username: str = "alice", untick: tuple[str, ...] = (),
-    deny: bool = False, seen: dict | None = None,
+    deny: bool = False, seen: dict | None = None, client_serves_callback: bool = False,
 ) -> str:
     """Open the authorization URL as a person would: sign in, read the consent page, answer.
 
     Returns the URL the browser was sent back to (the client's redirect URI with the code).
     ``seen`` receives what the consent page showed (client name, scopes, tools).
+    ``client_serves_callback``: the client listens on its redirect URI itself, so the
+    browser's last request goes there (else the test answers it in the browser).
     """
     context = browser.new_context()
     page = context.new_page()
@@ -81,7 +83,8 @@ def consent(
         # The client's callback (when the client runs no server of its own).
         route.fulfill(status=200, content_type="text/plain", body="You may close this window.")
 
-    page.route(f"{redirect_prefix}**", to_client)
+    if not client_serves_callback:
+        page.route(f"{redirect_prefix}**", to_client)
     # A redirect the route does not see still shows as a request.
     page.on("request", lambda request: final.append(request.url) if request.url.startswith(redirect_prefix) else None)
     try:
@@ -104,7 +107,7 @@ def consent(
         deadline_ms = TIMEOUT_MS
         page.wait_for_function("() => true")  # let the navigation start
         for _ in range(deadline_ms // 100):
-            if final:
+            if final and (not client_serves_callback or page.url.startswith(redirect_prefix)):
                 break
             page.wait_for_timeout(100)
         assert final, f"the browser was not sent back to the client; it shows {page.url}"

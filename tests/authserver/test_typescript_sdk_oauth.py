@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -35,9 +34,7 @@ def run_ts_client(hub, browser, *, untick: tuple[str, ...] = ()) -> tuple[dict, 
                 return message, authorize_urls if not stderr else authorize_urls
             authorize_urls.append(message["authorize"])
             if len(authorize_urls) == 1:
-                back = consent(browser, message["authorize"], redirect_prefix=redirect, untick=untick)
-                # The browser's visit to the client's callback server, as it would have happened.
-                urllib.request.urlopen(back, timeout=10).read()
+                consent(browser, message["authorize"], redirect_prefix=redirect, untick=untick, client_serves_callback=True)
         raise AssertionError(f"the client printed no result:\n{process.stderr.read()}")
     finally:
         process.wait(timeout=60)
