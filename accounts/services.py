@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 from knox.auth import TokenAuthentication
 from oauth2_provider.models import get_access_token_model
@@ -113,6 +114,19 @@ def principal_for_token(token: str, *, door_url: str | None, audience_required: 
     return _oauth_principal(token, door_url=door_url, audience_required=audience_required)
 
 
+def _is_this_hubs_mcp(resource: str) -> bool:
+    """Whether ``resource`` names this hub's MCP endpoint (stdio has no URL of its own):
+    MCP_PUBLIC_URL's /mcp when set, else /mcp on a host this hub answers to (a resource
+    that is a URL prefix of it, like the whole site, counts)."""
+    parts = urlsplit(resource)
+    if settings.MCP_PUBLIC_URL:
+        return validate_resource_as_url_prefix(f"{settings.MCP_PUBLIC_URL.rstrip('/')}/mcp", [resource])
+    host, _port = split_domain_port(parts.netloc)
+    if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        return False
+    return validate_resource_as_url_prefix(f"{parts.scheme}://{parts.netloc}/mcp", [resource])
+
+
 def _oauth_principal(token: str, *, door_url: str | None, audience_required: bool) -> Principal:
     checksum = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
     access = (
@@ -128,10 +142,7 @@ def _oauth_principal(token: str, *, door_url: str | None, audience_required: boo
         raise TokenRefused("The token grants none of this server's scopes.")
     resources = list(access.resource or [])
     if door_url is None:
-        mcp_public = f"{settings.MCP_PUBLIC_URL.rstrip('/')}/mcp" if settings.MCP_PUBLIC_URL else None
-        fits = not resources or any(
-            (r.rstrip("/") == mcp_public) if mcp_public else urlsplit(r).path.rstrip("/") == "/mcp" for r in resources
-        )
+        fits = not resources or any(_is_this_hubs_mcp(r) for r in resources)
     elif not resources:
         fits = not audience_required
     else:
