@@ -59,10 +59,15 @@ class HubAuthorizationView(AuthorizationView):
         )
         return context
 
+    def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        # Error pages come here without get_context_data: they get the site's frame too.
+        return super().render_to_response({**admin.site.each_context(self.request), "title": "Allow access?", **context}, **kwargs)
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The person may grant less than the client asked for: only the ticked scopes (a
         # subset of those asked for) go into the grant; none ticked is a refusal.
-        if "scope_choice" in request.POST:
+        # The marker says the page showed the boxes: no box ticked (nothing sent) is then a refusal.
+        if "scope_choices_shown" in request.POST:
             data = request.POST.copy()
             chosen = set(data.getlist("scope_choice"))
             granted = [scope for scope in data.get("scope", "").split() if scope in chosen]
