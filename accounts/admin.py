@@ -14,11 +14,15 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(APIToken)
 class APITokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "token_key", "user", "created", "expiry", "last_used")
+    list_display = ("name", "token_key", "user", "scope_list", "created", "expiry", "last_used")
     list_filter = ("user",)
     search_fields = ("name", "token_key", "user__username")
-    readonly_fields = ("token_key", "digest", "user", "created", "last_used")
-    fields = ("name", "user", "token_key", "created", "expiry", "last_used")
+    readonly_fields = ("token_key", "digest", "user", "scopes", "created", "last_used")
+    fields = ("name", "user", "token_key", "scopes", "created", "expiry", "last_used")
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: APIToken) -> str:
+        return obj.scopes or "all"
 
     def has_add_permission(self, request: object) -> bool:
         # The token text is shown only once; create tokens with `manage.py create_token`.

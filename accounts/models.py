@@ -28,6 +28,9 @@ class APIToken(AbstractAuthToken):
     """A named bearer token; only its hash is stored (django-rest-knox)."""
 
     name = models.CharField(max_length=100, blank=True)
+    # Space-separated OAuth-style scopes (tools:read tools:call executions:read); blank
+    # means every scope, as tokens had before scopes existed.
+    scopes = models.CharField(max_length=200, blank=True, help_text="Blank: every scope.")
     last_used = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,24 +1,83 @@
-"""Tokens: created here, checked here, for every door (REST, MCP, WebSocket)."""
+"""Tokens: created here, checked here, for every door (REST, MCP, WebSocket, stdio).
+
+Two kinds of bearer token reach the hub: API tokens from ``create_token`` (knox, hashed,
+``mcps_`` prefix) and OAuth access tokens from the hub's own authorization server
+(django-oauth-toolkit). ``principal_for_token`` checks either against the database on
+every request, so an expired or revoked token is refused at once.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 from knox.auth import TokenAuthentication
+from oauth2_provider.models import get_access_token_model
+from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import APIToken, User
 
+SCOPE_TOOLS_READ = "tools:read"
+SCOPE_TOOLS_CALL = "tools:call"
+SCOPE_EXECUTIONS_READ = "executions:read"
+ALL_SCOPES = (SCOPE_TOOLS_READ, SCOPE_TOOLS_CALL, SCOPE_EXECUTIONS_READ)
 
-def token_create(*, user: User, name: str = "", ttl: timedelta | None | object = ...) -> tuple[APIToken, str]:
+
+class TokenRefused(Exception):
+    """A bearer token that may not be used here; ``description`` says why (for the 401)."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        super().__init__(description)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a bearer token speaks for, and what it may do."""
+
+    user: User
+    # None: every scope (API tokens made without --scope, browser sessions, the CLI).
+    scopes: frozenset[str] | None
+    # Binds a stateful MCP session to the credential that opened it.
+    client_id: str
+    kind: str  # "api_token" or "oauth"
+    expires_at: datetime | None = None
+    token_key: str = ""
+    client_name: str = ""
+
+    def allows(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+
+def scopes_parse(text: str) -> frozenset[str]:
+    """``"tools:read tools:call"`` (spaces or commas) -> the set; raises ValueError naming an unknown one."""
+    scopes = frozenset(part for part in text.replace(",", " ").split() if part)
+    unknown = scopes - set(ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"Unknown scope {sorted(unknown)[0]!r}; the scopes are {', '.join(ALL_SCOPES)}.")
+    return scopes
+
+
+def token_create(
+    *, user: User, name: str = "", ttl: timedelta | None | object = ..., scopes: frozenset[str] | None = None,
+) -> tuple[APIToken, str]:
     """Create a token; returns the row and the token text, which is shown only once."""
     kwargs = {} if ttl is ... else {"expiry": ttl}
-    return APIToken.objects.create(user=user, name=name, **kwargs)
+    row, text = APIToken.objects.create(user=user, name=name, **kwargs)
+    if scopes is not None:
+        row.scopes = " ".join(s for s in ALL_SCOPES if s in scopes)
+        row.save(update_fields=["scopes"])
+    return row, text
 
 
 def user_for_token(token: str) -> tuple[User, APIToken] | None:
-    """The active user a bearer token belongs to, or None for a bad or expired token."""
+    """The active user an API token (``create_token``) belongs to, or None for a bad or expired one."""
     if not token or len(token) > 200:
         return None
     try:
@@ -52,3 +111,71 @@ def admin_ensure(*, username: str, password: str = "", email: str = "") -> tuple
 def tokens_of_user(*, user: User) -> list[APIToken]:
     """The user's API tokens, newest first (only their first characters are known)."""
     return list(APIToken.objects.filter(user=user).order_by("-created"))
+
+
+def principal_for_token(token: str, *, door_url: str | None, audience_required: bool = False) -> Principal:
+    """The principal of a bearer token presented at ``door_url``; raises ``TokenRefused``.
+
+    An OAuth token bound to resources (RFC 8707) is accepted only where one of them is a
+    URL prefix of ``door_url``. ``audience_required`` (the MCP endpoint) also refuses
+    OAuth tokens bound to no resource. ``door_url`` None is the stdio door, which has no
+    URL: there a bound token must be bound to a hub's MCP endpoint.
+    """
+    if not token or len(token) > 500:
+        raise TokenRefused("The token is invalid, expired or revoked.")
+    if token.startswith(settings.REST_KNOX["TOKEN_PREFIX"]):
+        found = user_for_token(token)
+        if found is None:
+            raise TokenRefused("The token is invalid, expired or revoked.")
+        user, api_token = found
+        return Principal(
+            user=user, scopes=scopes_parse(api_token.scopes) if api_token.scopes else None,
+            client_id=f"token:{api_token.token_key}", kind="api_token", expires_at=api_token.expiry,
+            token_key=api_token.token_key, client_name=api_token.name,
+        )
+    return _oauth_principal(token, door_url=door_url, audience_required=audience_required)
+
+
+def _is_this_hubs_mcp(resource: str) -> bool:
+    """Whether ``resource`` names this hub's MCP endpoint (stdio has no URL of its own):
+    MCP_PUBLIC_URL's /mcp when set, else /mcp on a host this hub answers to (a resource
+    that is a URL prefix of it, like the whole site, counts)."""
+    parts = urlsplit(resource)
+    if settings.MCP_PUBLIC_URL:
+        return validate_resource_as_url_prefix(f"{settings.MCP_PUBLIC_URL.rstrip('/')}/mcp", [resource])
+    host, _port = split_domain_port(parts.netloc)
+    if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        return False
+    return validate_resource_as_url_prefix(f"{parts.scheme}://{parts.netloc}/mcp", [resource])
+
+
+def _oauth_principal(token: str, *, door_url: str | None, audience_required: bool) -> Principal:
+    checksum = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+    access = (
+        get_access_token_model().objects.select_related("user", "application")
+        .filter(token_checksum=checksum).first()
+    )
+    # Revoking deletes the row, so a revoked token is simply not found.
+    if access is None or access.is_expired() or access.user is None or not access.user.is_active:
+        raise TokenRefused("The token is invalid, expired or revoked.")
+    scopes = frozenset(access.scope.split()) & set(ALL_SCOPES)
+    if not scopes:
+        # A registration-management token (RFC 7592) or one for another purpose.
+        raise TokenRefused("The token grants none of this server's scopes.")
+    resources = list(access.resource or [])
+    if door_url is None:
+        fits = not resources or any(_is_this_hubs_mcp(r) for r in resources)
+    elif not resources:
+        fits = not audience_required
+    else:
+        fits = validate_resource_as_url_prefix(door_url, resources)
+    if not fits:
+        raise TokenRefused("The token was not issued for this resource (RFC 8707 resource indicator).")
+    application = access.application
+    return Principal(
+        # The client, not the token: a session outlives the rotation of its access token.
+        user=access.user, scopes=scopes, client_id=f"oauth:{access.application_id or access.pk}", kind="oauth",
+        expires_at=access.expires,
+        token_key=f"oauth:{application.pk if application else access.pk}",
+        client_name=application.name if application else "",
+    )

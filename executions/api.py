@@ -5,13 +5,25 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from executions.models import Session, ToolExecution, Via
 from executions.selectors import executions_visible_to, sessions_visible_to
 from executions.serializers import SessionSerializer, ToolExecutionSerializer
-from executions.services import execution_cancel
+from executions.services import execution_cancel, scope_require
+
+
+class ExecutionsReadScope(BasePermission):
+    """A bearer token must grant executions:read (cancelling also needs tools:call)."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        scopes = getattr(request.auth, "scopes", None)
+        scope_require(scopes=scopes, scope="executions:read")
+        if getattr(view, "action", None) == "cancel":
+            scope_require(scopes=scopes, scope="tools:call")
+        return True
 
 
 @extend_schema_view(
@@ -27,6 +39,7 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     """Tool executions: users see their own, admins everyone's."""
 
     serializer_class = ToolExecutionSerializer
+    permission_classes = [IsAuthenticated, ExecutionsReadScope]
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def get_queryset(self):
@@ -54,6 +67,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     """Sessions of every door (add-in sockets, MCP sessions, API and CLI use)."""
 
     serializer_class = SessionSerializer
+    permission_classes = [IsAuthenticated, ExecutionsReadScope]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator: no user, just the model

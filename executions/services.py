@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack
@@ -102,6 +102,16 @@ class ToolBusy(ExecutionRejected):
         super().__init__(f"The hub is busy: {why}. Retry in {retry_after} s.")
 
 
+class ScopeMissing(ExecutionRejected):
+    """The caller's token lacks the scope this needs (REST 403, MCP 403/error, WebSocket error)."""
+
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__(f"The token does not grant the {scope!r} scope needed for this.")
+
+
 class RateLimited(ExecutionRejected):
     code = "rate_limited"
 
@@ -121,6 +131,7 @@ class ToolPolicy:
     timeout: float
     rate_limit: str
     cache_ttl: int
+    groups: frozenset[int] = frozenset()  # ids of the groups limited to; empty: everyone
 
 
 def tool_policy(tool: Tool, config: ToolConfig | None = None) -> ToolPolicy:
@@ -133,13 +144,15 @@ def tool_policy(tool: Tool, config: ToolConfig | None = None) -> ToolPolicy:
     cache_ttl = (tool.cache_ttl if tool.cache_ttl is not None else settings.TOOL_CACHE_TTL) if tool.cacheable else 0
     rate_limit = settings.TOOL_RATE_LIMIT
     enabled = True
+    groups: frozenset[int] = frozenset()
     if config is not None:
+        groups = frozenset(config.groups.values_list("pk", flat=True))
         enabled = config.enabled
         timeout = config.timeout_seconds or timeout
         rate_limit = config.rate_limit or rate_limit
         if tool.cacheable and config.cache_ttl_seconds is not None:
             cache_ttl = config.cache_ttl_seconds
-    return ToolPolicy(enabled=enabled, timeout=timeout, rate_limit=rate_limit, cache_ttl=cache_ttl)
+    return ToolPolicy(enabled=enabled, timeout=timeout, rate_limit=rate_limit, cache_ttl=cache_ttl, groups=groups)
 
 
 def user_may_use(user: User | None, tool: Tool) -> bool:
@@ -148,19 +161,49 @@ def user_may_use(user: User | None, tool: Tool) -> bool:
     return True
 
 
-def tools_for_user(user: User | None) -> list[Tool]:
-    """The tools a user may see and call: enabled by config and allowed for their role."""
+def scope_require(*, scopes: Collection[str] | None, scope: str) -> None:
+    """Refuse a caller whose token lacks ``scope``; ``scopes`` None means unrestricted."""
+    if scopes is not None and scope not in scopes:
+        raise ScopeMissing(scope)
+
+
+def tool_group_limits() -> dict[str, set[int]]:
+    """Tools a ToolConfig limits to Django groups: tool name -> the ids of those groups."""
+    limits: dict[str, set[int]] = {}
+    for name, group_id in ToolConfig.groups.through.objects.values_list("toolconfig__tool_name", "group_id"):
+        limits.setdefault(name, set()).add(group_id)
+    return limits
+
+
+def _user_group_ids(user: User | None) -> set[int]:
+    return set(user.groups.values_list("pk", flat=True)) if user is not None and user.pk else set()
+
+
+def _in_groups(user: User | None, allowed: set[int] | None, user_groups: set[int]) -> bool:
+    # Hub admins run the hub and see every tool; others only the tools of their groups.
+    return not allowed or (user is not None and user.is_hub_admin) or bool(allowed & user_groups)
+
+
+def tools_for_user(user: User | None, *, scopes: Collection[str] | None = None) -> list[Tool]:
+    """The tools a user may see and call: enabled by config, allowed for their role and groups."""
+    scope_require(scopes=scopes, scope="tools:read")
     disabled = set(ToolConfig.objects.filter(enabled=False).values_list("tool_name", flat=True))
-    return [t for t in registry.all() if t.name not in disabled and user_may_use(user, t)]
+    limits = tool_group_limits()
+    user_groups = _user_group_ids(user) if limits else set()
+    return [
+        t for t in registry.all()
+        if t.name not in disabled and user_may_use(user, t) and _in_groups(user, limits.get(t.name), user_groups)
+    ]
 
 
-def tool_resolve(*, user: User | None, tool_name: str) -> tuple[Tool, ToolPolicy]:
+def tool_resolve(*, user: User | None, tool_name: str, scopes: Collection[str] | None = None) -> tuple[Tool, ToolPolicy]:
+    scope_require(scopes=scopes, scope="tools:call")
     tool = registry.get(tool_name)
     if tool is None:
         raise ToolNotFound(f"Unknown tool: {tool_name!r}.")
     policy = tool_policy(tool)
-    if not policy.enabled:
-        # A disabled tool is not listed, so it answers like an unknown one.
+    if not policy.enabled or not _in_groups(user, policy.groups, _user_group_ids(user) if policy.groups else set()):
+        # A disabled tool, or one outside the user's groups, is not listed: it answers like an unknown one.
         raise ToolNotFound(f"Unknown tool: {tool_name!r}.")
     if not user_may_use(user, tool):
         raise ToolForbidden(f"Tool {tool_name!r} needs the {tool.required_role} role.")
@@ -392,6 +435,7 @@ def execute_tool(
     on_created: Callable[[ToolExecution], None] | None = None,
     cancel_event: threading.Event | None = None,
     client_request: ClientRequest | None = None,
+    scopes: Collection[str] | None = None,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
@@ -401,11 +445,12 @@ def execute_tool(
     row before the tool starts, so a door can announce the execution id.
     ``client_request`` lets an inline tool ask the door's client (MCP sampling,
     elicitation); a background tool runs elsewhere and never has it.
+    ``scopes`` are the caller's token's scopes (None: unrestricted); calling needs tools:call.
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
     try:
-        tool, policy = tool_resolve(user=user, tool_name=tool_name)
+        tool, policy = tool_resolve(user=user, tool_name=tool_name, scopes=scopes)
         try:
             validated = tool.validate(arguments)
         except InvalidArguments as exc:

@@ -12,10 +12,12 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.authentication import bearer_challenge
 from executions.services import (
     ArgumentsInvalid,
     ExecutionRejected,
     RateLimited,
+    ScopeMissing,
     ToolBusy,
     ToolForbidden,
     ToolNotFound,
@@ -29,6 +31,7 @@ _REJECTION_STATUS = {
     ArgumentsInvalid: status.HTTP_400_BAD_REQUEST,
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
     ToolBusy: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ScopeMissing: status.HTTP_403_FORBIDDEN,
 }
 
 
@@ -45,6 +48,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             body["errors"] = exc.errors
         if isinstance(exc, (RateLimited, ToolBusy)):
             headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, ScopeMissing):
+            # RFC 6750 3.1 / RFC 9728: the scope to ask for, and where to learn how.
+            held = tuple(getattr(context["request"].auth, "scopes", None) or ())
+            wanted = tuple(sorted({*held, exc.scope}))
+            headers["WWW-Authenticate"] = bearer_challenge(context["request"], error="insufficient_scope", scopes=wanted)
         return Response(body, status=_REJECTION_STATUS.get(type(exc), 400), headers=headers)
 
     # DRF answers Django's own exceptions with {"detail"}: give them the documented shape too.

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "knox",
+    "oauth2_provider",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "tools.federation",
     "executions",
     "realtime",
+    "authserver",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +187,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # API tokens (create_token) and OAuth access tokens of the hub's authorization server.
         "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -314,6 +317,58 @@ MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="")
 MCP_AUTHORIZATION_SERVERS = env.list("MCP_AUTHORIZATION_SERVERS", default=[])
 # Register the official conformance suite's fixture tools, prompts and resources.
 MCP_CONFORMANCE_FIXTURES = env.bool("MCP_CONFORMANCE_FIXTURES", default=False)
+
+# --- The hub as an OAuth 2.1 authorization server (django-oauth-toolkit) ----------------
+# What MCP clients that sign in by OAuth may ask for. A token without tools:call lists but
+# cannot call; without executions:read it cannot read executions (REST, execution://).
+OAUTH_SCOPES = {
+    "tools:read": "See the tools you may use",
+    "tools:call": "Run tools as you",
+    "executions:read": "Read your tool executions and their results",
+}
+# Seconds an OAuth access token lives, and a refresh token (0: until revoked).
+OAUTH_ACCESS_TOKEN_TTL = env.int("OAUTH_ACCESS_TOKEN_TTL", default=3600)
+OAUTH_REFRESH_TOKEN_TTL = env.int("OAUTH_REFRESH_TOKEN_TTL", default=30 * 86400)
+# RFC 7591 dynamic client registration (open, as MCP clients expect); an operator may switch it off.
+OAUTH_DYNAMIC_REGISTRATION = env.bool("OAUTH_DYNAMIC_REGISTRATION", default=True)
+# Client ID metadata documents: an https URL as client_id, fetched with fetch_url's SSRF guard.
+OAUTH_CLIENT_METADATA_DOCUMENTS = env.bool("OAUTH_CLIENT_METADATA_DOCUMENTS", default=True)
+# Redirect URI schemes a client may register (desktop apps may use their own, e.g. "cursor").
+OAUTH_REDIRECT_URI_SCHEMES = env.list("OAUTH_REDIRECT_URI_SCHEMES", default=["http", "https"])
+OAUTH2_PROVIDER = {
+    "SCOPES": OAUTH_SCOPES,
+    "DEFAULT_SCOPES": ["__all__"],
+    "OAUTH2_VALIDATOR_CLASS": "authserver.validators.HubOAuth2Validator",
+    # Authorization code with PKCE (S256 only) is the one way in; refresh tokens rotate,
+    # and a reused one revokes its whole family.
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_TTL,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_TTL or None,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 120,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none", "client_secret_basic", "client_secret_post"],
+    "ALLOWED_REDIRECT_URI_SCHEMES": OAUTH_REDIRECT_URI_SCHEMES,
+    # Native apps listen on a loopback port of their choosing (RFC 8252).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "DCR_ENABLED": OAUTH_DYNAMIC_REGISTRATION,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": OAUTH_CLIENT_METADATA_DOCUMENTS,
+    "CIMD_METADATA_FETCHER": "authserver.client_metadata.GuardedMetadataFetcher",
+    # The issuer behind a proxy; by default the URL the request came to.
+    "OIDC_ISS_ENDPOINT": MCP_PUBLIC_URL.rstrip("/"),
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "mcpsite",
+    "ACCESS_TOKEN_ADMIN_CLASS": "authserver.admin.HubAccessTokenAdmin",
+}
+LOGIN_URL = "/oauth/login/"
 
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

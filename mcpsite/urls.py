@@ -30,6 +30,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("addin/", include("realtime.urls")),
+    # The hub as the OAuth 2.1 authorization server of its MCP endpoint (and REST API).
+    path("", include("authserver.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

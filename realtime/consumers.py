@@ -33,7 +33,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.urls import reverse
 
-from accounts.services import user_for_token
+from accounts.services import TokenRefused, principal_for_token
 from executions import events, services
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
@@ -106,6 +106,8 @@ def progress_frame(execution_id: str, progress: Any, total: Any, message: Any) -
 class AddinConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = None
+        self.token: str | None = None
+        self.scopes: frozenset[str] | None = None
         self.session: Session | None = None
         self.loop = asyncio.get_running_loop()
         rate = services.parse_rate(settings.ADDIN_WS_RATE_LIMIT)
@@ -195,8 +197,27 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         }.get(kind)
         if handler is None:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
+        if kind != "ping" and not await self._token_still_valid(content):
+            return
         await self._touch()
         await handler(content)
+
+    def _door_url(self) -> str:
+        """This socket's URL as an http(s) URL, for an OAuth token's resource (RFC 8707)."""
+        headers = dict(self.scope.get("headers", []))
+        host = headers.get(b"host", b"localhost").decode("latin1")
+        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
+        return f"{scheme}://{host}{self.scope.get('path', '/ws/addin/')}"
+
+    async def _token_still_valid(self, content: dict[str, Any]) -> bool:
+        """An expired or revoked token ends the connection at its next frame (close 4001)."""
+        try:
+            await database_sync_to_async(principal_for_token)(self.token or "", door_url=self._door_url())
+        except TokenRefused as exc:
+            await self._send_error(content.get("id"), "unauthorized", f"The token is no longer valid: {exc.description}")
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return False
+        return True
 
     async def _auth(self, content: dict[str, Any]) -> None:
         if self.user is not None:
@@ -204,12 +225,13 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         token = content.get("token")
         if not isinstance(token, str) or not token:
             raise FrameError("missing_field", "The auth frame needs a token.")
-        found = await database_sync_to_async(user_for_token)(token)
-        if found is None:
-            await self._send_error(content.get("id"), "unauthorized", "The token is not valid.")
+        try:
+            principal = await database_sync_to_async(principal_for_token)(token, door_url=self._door_url())
+        except TokenRefused as exc:
+            await self._send_error(content.get("id"), "unauthorized", f"The token is not valid: {exc.description}")
             await self._close(CLOSE_UNAUTHENTICATED)
             return
-        self.user = found[0]
+        self.user, self.token, self.scopes = principal.user, token, principal.scopes
         self.auth_timer.cancel()
         headers = dict(self.scope.get("headers", []))
         client = content.get("client")
@@ -237,7 +259,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "pong", "id": content.get("id")})
 
     async def _tools_list(self, content: dict[str, Any]) -> None:
-        tools = await database_sync_to_async(_describe_tools)(self.user)
+        tools = await database_sync_to_async(_describe_tools)(self.user, self.scopes)
         await self.send_json({"type": "tools", "id": content.get("id"), "tools": tools})
 
     async def _tool_execute(self, content: dict[str, Any]) -> None:
@@ -269,7 +291,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             # Not thread-sensitive, so concurrent calls on one socket run side by side.
             execution = await database_sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=self.user, tool_name=tool, arguments=arguments, via="ws", session=self.session,
-                on_created=on_created, cancel_event=cancel_event,
+                on_created=on_created, cancel_event=cancel_event, scopes=self.scopes,
             )
         except services.ExecutionRejected as exc:
             await self._send_error(request_id, exc.code, exc.message)
@@ -293,6 +315,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await self._watch(execution_id)
 
     async def _execution_cancel(self, content: dict[str, Any]) -> None:
+        services.scope_require(scopes=self.scopes, scope="tools:call")
         execution_id = _execution_id(content)
         execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution is None:
@@ -306,6 +329,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await database_sync_to_async(services.execution_cancel)(execution=execution, user=self.user)
 
     async def _execution_subscribe(self, content: dict[str, Any]) -> None:
+        services.scope_require(scopes=self.scopes, scope="executions:read")
         execution_id = _execution_id(content)
         execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution is None:
@@ -422,8 +446,8 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "id": request_id, "code": code, "message": message})
 
 
-def _describe_tools(user: Any) -> list[dict[str, Any]]:
-    return [tool.describe() for tool in services.tools_for_user(user)]
+def _describe_tools(user: Any, scopes: frozenset[str] | None) -> list[dict[str, Any]]:
+    return [tool.describe() for tool in services.tools_for_user(user, scopes=scopes)]
 
 
 def _session_touch(*, session: Session) -> None:

@@ -33,11 +33,19 @@ class ToolConfigForm(forms.ModelForm):
 @admin.register(ToolConfig)
 class ToolConfigAdmin(admin.ModelAdmin):
     form = ToolConfigForm
-    list_display = ("tool_name", "enabled", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "updated")
+    list_display = ("tool_name", "enabled", "group_names", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "updated")
+    filter_horizontal = ("groups",)
     list_editable = ("enabled",)
     list_filter = ("enabled",)
     search_fields = ("tool_name",)
     actions = ["enable", "disable"]
+
+    @admin.display(description="groups")
+    def group_names(self, obj: ToolConfig) -> str:
+        return ", ".join(g.name for g in obj.groups.all()) or "everyone"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
 
     @admin.action(description="Enable selected tools")
     def enable(self, request, queryset) -> None:

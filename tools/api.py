@@ -27,8 +27,13 @@ class ToolSerializer(serializers.Serializer):
     available = serializers.BooleanField()
 
 
+def request_scopes(request: Request) -> frozenset[str] | None:
+    """The scopes of the request's bearer token; None (unrestricted) for a browser session."""
+    return getattr(request.auth, "scopes", None)
+
+
 def _visible_tool(request: Request, name: str) -> Tool:
-    for tool in tools_for_user(request.user):
+    for tool in tools_for_user(request.user, scopes=request_scopes(request)):
         if tool.name == name:
             return tool
     raise ToolNotFound(f"Unknown tool: {name!r}.")
@@ -52,7 +57,7 @@ class ToolListView(APIView):
 
     @extend_schema(responses=ToolSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response([tool.describe() for tool in tools_for_user(request.user)])
+        return Response([tool.describe() for tool in tools_for_user(request.user, scopes=request_scopes(request))])
 
 
 class ToolDetailView(APIView):
@@ -71,6 +76,7 @@ class ToolExecuteView(APIView):
             200: ToolExecutionSerializer,
             202: ToolExecutionSerializer,
             400: OpenApiResponse(description="Invalid arguments"),
+            403: OpenApiResponse(description="The token lacks the tools:call scope"),
             404: OpenApiResponse(description="Unknown tool"),
             429: OpenApiResponse(description="Rate limited (see Retry-After)"),
         },
@@ -80,7 +86,7 @@ class ToolExecuteView(APIView):
         body.is_valid(raise_exception=True)
         execution = execute_tool(
             user=request.user, tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
-            session=api_session(request),
+            session=api_session(request), scopes=request_scopes(request),
         )
         data: dict[str, Any] = ToolExecutionSerializer(execution, context={"request": request}).data
         if execution.mode == Mode.BACKGROUND:

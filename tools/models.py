@@ -20,6 +20,10 @@ class ToolConfig(models.Model):
     cache_ttl_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the cache TTL of a cacheable tool (0 turns caching off)."
     )
+    groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="tool_configs",
+        help_text="Only members of these groups (and hub admins) see and call the tool. None: everyone.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

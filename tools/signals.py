@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from tools.models import ToolConfig
@@ -12,3 +12,10 @@ from tools.registry import registry
 def tool_config_changed(**kwargs: object) -> None:
     # A disabled tool disappears from tools/list: tell connected clients once it is saved.
     transaction.on_commit(registry.notify_changed)
+
+
+@receiver(m2m_changed, sender=ToolConfig.groups.through)
+def tool_config_groups_changed(action: str, **kwargs: object) -> None:
+    # Who may see a tool changed: clients re-list (each sees only its own tools).
+    if action in ("post_add", "post_remove", "post_clear"):
+        transaction.on_commit(registry.notify_changed)

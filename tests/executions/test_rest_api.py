@@ -64,7 +64,11 @@ def test_it_rejects_malformed_json_with_400(api_client):
 def test_it_requires_a_token(client):
     response = client.get("/api/v1/tools/")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    challenge = response.headers["WWW-Authenticate"]
+    # Where an OAuth client learns how to get a token (RFC 9728), and what to ask for.
+    assert challenge.startswith("Bearer ")
+    assert 'resource_metadata="http://testserver/.well-known/oauth-protected-resource"' in challenge
+    assert 'scope="tools:read tools:call executions:read"' in challenge
 
 
 def test_it_rate_limits_with_retry_after(api_client, settings):

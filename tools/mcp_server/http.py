@@ -5,11 +5,14 @@ This route bypasses Django's middleware, so it does its own checks, in this orde
 1. Host (421) and Origin (403): DNS-rebinding protection. Hosts are Django's
    ``ALLOWED_HOSTS``; origins are ``MCP_ALLOWED_ORIGINS`` (loopback by default) or
    the request's own host.
-2. The bearer token (401 with ``WWW-Authenticate`` naming the RFC 9728 metadata at
-   ``/.well-known/oauth-protected-resource/mcp``), unless ``MCP_ALLOW_ANONYMOUS``.
+2. The bearer token: an API token or an OAuth access token issued for this endpoint
+   (RFC 8707 resource), else 401 with ``WWW-Authenticate`` naming the scopes and the
+   RFC 9728 metadata at ``/.well-known/oauth-protected-resource/mcp``, unless
+   ``MCP_ALLOW_ANONYMOUS`` and no token at all.
 3. A POST's body: JSON content type (415), size (413, ``MCP_MAX_BODY_BYTES``), JSON
    (-32700) and the shape of one JSON-RPC message (-32600), each answered as a
-   JSON-RPC error.
+   JSON-RPC error; then the token's scope for the method (403 ``insufficient_scope``,
+   so that a client can step up; the execution service checks again on every door).
 4. The SDK's session manager: sessions (``Mcp-Session-Id``), both protocol eras,
    the methods and their params.
 
@@ -31,19 +34,30 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
+from channels.db import database_sync_to_async
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.auth import ProtectedResourceMetadata
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR
-from starlette.requests import HTTPConnection
+from starlette.authentication import AuthCredentials
 
-from tools.mcp_server.auth import HubTokenVerifier
+from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token
 
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+# The scope an MCP method needs; methods not named need none beyond a valid token.
+METHOD_SCOPES = {
+    "tools/list": SCOPE_TOOLS_READ,
+    "tools/call": SCOPE_TOOLS_CALL,
+    "resources/list": SCOPE_EXECUTIONS_READ,
+    "resources/read": SCOPE_EXECUTIONS_READ,
+    "resources/templates/list": SCOPE_EXECUTIONS_READ,
+    "resources/subscribe": SCOPE_EXECUTIONS_READ,
+}
 
 
 @dataclass
@@ -61,7 +75,6 @@ class MCPApplication:
     def __init__(self) -> None:
         self._hub: Any = None
         self._running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Running] = weakref.WeakKeyDictionary()
-        self._auth = BearerAuthBackend(HubTokenVerifier())
 
     @property
     def hub(self) -> Any:
@@ -88,13 +101,13 @@ class MCPApplication:
             await _rpc_error(send, 403, INVALID_REQUEST, f"Origin {origin!r} may not call this server (MCP_ALLOWED_ORIGINS).")
             return
 
-        conn = HTTPConnection(scope)
-        authenticated = await self._auth.authenticate(conn) if "authorization" in headers else None
-        if authenticated is not None:
-            scope["auth"], scope["user"] = authenticated
-        elif "authorization" in headers:
-            await self._unauthorized(send, headers, scope, "invalid_token", "The token is invalid, expired or revoked.")
-            return
+        granted: frozenset[str] | None = None
+        if "authorization" in headers:
+            refusal = await self._authenticate(scope, headers)
+            if refusal is not None:
+                await self._unauthorized(send, headers, scope, "invalid_token", refusal)
+                return
+            granted = frozenset(scope["user"].scopes)
         elif not settings.MCP_ALLOW_ANONYMOUS:
             await self._unauthorized(send, headers, scope, "invalid_token", "Authentication required: send Authorization: Bearer <token>.")
             return
@@ -105,6 +118,12 @@ class MCPApplication:
             if problem is not None:
                 await _rpc_error(send, *problem)
                 return
+            if granted is not None:
+                message = json.loads(body or b"{}")
+                needed = METHOD_SCOPES.get(message.get("method", ""))
+                if needed is not None and needed not in granted:
+                    await self._insufficient_scope(send, headers, scope, message, needed, granted)
+                    return
             receive = _replay(body, receive)
 
         running = await self._ensure_running()
@@ -184,14 +203,53 @@ class MCPApplication:
             authorization_servers=list(settings.MCP_AUTHORIZATION_SERVERS) or [base],
             resource_name="mcpsite MCP server",
             resource_documentation=f"{base}/api/docs/",
+            scopes_supported=list(ALL_SCOPES),
         )
         body = metadata.model_dump(mode="json", exclude_none=True)
         await _json(send, 200, body, [(b"access-control-allow-origin", b"*"), (b"cache-control", b"max-age=3600")])
 
+    async def _authenticate(self, scope: dict[str, Any], headers: dict[str, str]) -> str | None:
+        """Put the token's principal in ``scope`` (as the SDK's bearer middleware would); else why not."""
+        kind, _, token = headers["authorization"].partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            return "Send Authorization: Bearer <token>."
+        door_url = f"{_base_url(scope, headers)}{MCP_PATH}"
+        try:
+            principal = await database_sync_to_async(principal_for_token)(
+                token.strip(), door_url=door_url, audience_required=True,
+            )
+        except TokenRefused as exc:
+            return exc.description
+        scopes = sorted(principal.scopes) if principal.scopes is not None else list(ALL_SCOPES)
+        access = AccessToken(
+            token=token.strip(), client_id=principal.client_id, scopes=scopes, subject=str(principal.user.pk),
+            expires_at=int(principal.expires_at.timestamp()) if principal.expires_at else None, resource=door_url,
+        )
+        scope["auth"], scope["user"] = AuthCredentials(scopes), AuthenticatedUser(access)
+        return None
+
     async def _unauthorized(self, send: Any, headers: dict[str, str], scope: dict[str, Any], error: str, description: str) -> None:
         metadata_url = f"{_base_url(scope, headers)}{METADATA_PATH}"
-        challenge = f'Bearer error="{error}", error_description="{description}", resource_metadata="{metadata_url}"'
+        challenge = (
+            f'Bearer error="{error}", error_description="{description}", scope="{" ".join(ALL_SCOPES)}", '
+            f'resource_metadata="{metadata_url}"'
+        )
         await _json(send, 401, {"error": error, "error_description": description}, [(b"www-authenticate", challenge.encode())])
+
+    async def _insufficient_scope(
+        self, send: Any, headers: dict[str, str], scope: dict[str, Any], message: dict[str, Any], needed: str,
+        granted: frozenset[str],
+    ) -> None:
+        """403 with the scopes to ask for (the ones held and the one missing), for a step-up."""
+        metadata_url = f"{_base_url(scope, headers)}{METADATA_PATH}"
+        wanted = " ".join(s for s in ALL_SCOPES if s in granted or s == needed)
+        description = f"The token does not grant the {needed} scope."
+        challenge = (
+            f'Bearer error="insufficient_scope", error_description="{description}", scope="{wanted}", '
+            f'resource_metadata="{metadata_url}"'
+        )
+        body = {"jsonrpc": "2.0", "id": message.get("id"), "error": {"code": INVALID_REQUEST, "message": description}}
+        await _json(send, 403, body, [(b"www-authenticate", challenge.encode())])
 
 
 async def _read_body(receive: Any, limit: int) -> bytes | None:

@@ -41,6 +41,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from accounts.models import User
+from accounts.services import TokenRefused, principal_for_token
 from executions import metrics, services
 from executions.awaiting import ExecutionWatch
 from executions.models import Session, ToolExecution
@@ -73,6 +74,10 @@ INSTRUCTIONS = (
 class Caller:
     user: User
     session: Session
+    # The token's scopes; None: unrestricted (anonymous, or a token without --scope).
+    scopes: frozenset[str] | None = None
+    # stdio: the token the process was started with, checked again on every request.
+    token: str | None = None
 
 
 class ThreadSafeBus:
@@ -210,23 +215,31 @@ class HubServer:
         if ctx.request is None:
             if self.stdio_caller is None:
                 raise MCPError(types.INVALID_REQUEST, "No caller: this server needs a token.")
+            if self.stdio_caller.token is not None:
+                # Expired or revoked since the process started: refused from now on.
+                try:
+                    await database_sync_to_async(principal_for_token)(self.stdio_caller.token, door_url=None)
+                except TokenRefused as exc:
+                    raise MCPError(types.INVALID_REQUEST, f"Unauthorized: {exc.description}") from None
             return self.stdio_caller
         conn = _connection(ctx)
         scope_user = ctx.request.scope.get("user")
         user_id = int(scope_user.access_token.subject) if isinstance(scope_user, AuthenticatedUser) else None
+        # Read per request: the session may outlive a token, and its successor may differ.
+        scopes = frozenset(scope_user.access_token.scopes) if isinstance(scope_user, AuthenticatedUser) else None
         client = _client_info(conn)
         if conn is not None and conn.session_id is not None:
             # A stateful HTTP session: one hub Session for its lifetime.
             # The session manager lets only the token that opened a session use it.
             cached = conn.state.get("hub.caller")
             if cached is not None:
-                return cached
+                return Caller(cached.user, cached.session, scopes)
             user = await _load_user(user_id)
             session = await database_sync_to_async(services.session_start)(
                 user=user, kind=Session.Kind.MCP,
                 client_info={**client, "mcp_session_id": conn.session_id, "transport": "streamable-http"},
             )
-            caller = Caller(user, session)
+            caller = Caller(user, session, scopes)
             conn.state["hub.caller"] = caller
             metrics.OPEN_MCP_SESSIONS.inc()
             conn.exit_stack.push_async_callback(_end_session, session)
@@ -235,7 +248,7 @@ class HubServer:
         # user, kept while it is used.
         user = await _load_user(user_id)
         session = await database_sync_to_async(_stateless_session)(user, client)
-        return Caller(user, session)
+        return Caller(user, session, scopes)
 
     # --- tools ---------------------------------------------------------------------------
 
@@ -245,7 +258,10 @@ class HubServer:
 
     async def list_tools(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListToolsResult:
         caller = await self.caller(ctx)
-        tools = await database_sync_to_async(services.tools_for_user)(caller.user)
+        try:
+            tools = await database_sync_to_async(services.tools_for_user)(caller.user, scopes=caller.scopes)
+        except services.ScopeMissing as exc:
+            raise MCPError(types.INVALID_REQUEST, exc.message) from None
         return types.ListToolsResult(tools=[_mcp_tool(t) for t in tools])
 
     async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -273,7 +289,7 @@ class HubServer:
                 user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
                 session=caller.session, on_progress=outbox.from_thread(loop),
                 on_log=outbox.from_thread(loop), on_created=on_created, cancel_event=cancel_event,
-                client_request=client_request,
+                client_request=client_request, scopes=caller.scopes,
             )
             if not execution.is_final:
                 execution = await watch[0].wait(outbox.forward_event) if watch else execution
@@ -356,6 +372,7 @@ class HubServer:
 
     async def list_resources(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListResourcesResult:
         caller = await self.caller(ctx)
+        _require(caller, "executions:read")
         executions = await database_sync_to_async(
             lambda: list(ToolExecution.objects.filter(user=caller.user).order_by("-created")[:RESOURCE_LIST_LIMIT])
         )()
@@ -388,6 +405,7 @@ class HubServer:
 
     async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         caller = await self.caller(ctx)
+        _require(caller, "executions:read")
         uri = str(params.uri)
         if uri.startswith(EXECUTION_SCHEME):
             execution = await database_sync_to_async(execution_of_user)(
@@ -409,6 +427,7 @@ class HubServer:
     async def subscribe_resource(self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
         """Handshake era: ``notifications/resources/updated`` when a subscribed execution ends."""
         caller = await self.caller(ctx)
+        _require(caller, "executions:read")
         conn = _connection(ctx)
         uri = str(params.uri)
         if conn is None:
@@ -457,6 +476,14 @@ def _cancel_watches(watched: dict[str, asyncio.Task[None] | None]) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _require(caller: Caller, scope: str) -> None:
+    """Refuse a caller whose token lacks ``scope`` (over HTTP, http.py answers 403 first)."""
+    try:
+        services.scope_require(scopes=caller.scopes, scope=scope)
+    except services.ScopeMissing as exc:
+        raise MCPError(types.INVALID_REQUEST, exc.message) from None
 
 
 def _connection(ctx: ServerRequestContext[Any]) -> Connection | None:

@@ -14,7 +14,7 @@ import anyio
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from accounts.services import user_for_token
+from accounts.services import TokenRefused, principal_for_token
 from executions import services
 from executions.models import Session
 
@@ -23,36 +23,38 @@ class Command(BaseCommand):
     help = "Serve the MCP server over stdio (MCP messages on stdout, logs on stderr)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--token", help="An API token (default: the MCP_TOKEN environment variable).")
+        parser.add_argument(
+            "--token", help="An API token or an OAuth access token (default: the MCP_TOKEN environment variable).",
+        )
 
     def handle(self, *args, **options) -> None:
         token = options["token"] or os.environ.get("MCP_TOKEN", "")
         if not token:
             raise CommandError("Give an API token with --token or MCP_TOKEN (manage.py create_token USER makes one).")
         try:
-            found = user_for_token(token)
+            principal = principal_for_token(token, door_url=None)
         except DatabaseError as exc:
             raise CommandError(f"The database is not ready ({exc}); run manage.py migrate with the same settings.") from None
-        if found is None:
-            raise CommandError("The token is invalid, expired or revoked.")
-        user, api_token = found
+        except TokenRefused as exc:
+            raise CommandError(exc.description) from None
         session = services.session_start(
-            user=user, kind=Session.Kind.MCP, client_info={"transport": "stdio", "token": api_token.token_key},
+            user=principal.user, kind=Session.Kind.MCP,
+            client_info={"transport": "stdio", "token": principal.token_key},
         )
         try:
-            anyio.run(_serve, user, session)
+            anyio.run(_serve, principal, session, token)
         except KeyboardInterrupt:
             pass
         finally:
             services.session_end(session=session)
 
 
-async def _serve(user, session) -> None:
+async def _serve(principal, session, token: str) -> None:
     from mcp.server.stdio import stdio_server
 
     from tools.mcp_server.server import Caller, HubServer
 
-    hub = HubServer(stdio_caller=Caller(user, session))
+    hub = HubServer(stdio_caller=Caller(principal.user, session, principal.scopes, token))
     try:
         # While it serves, the SDK points fd 1 at stderr: stray prints miss the protocol stream.
         async with stdio_server() as (read_stream, write_stream):
