@@ -45,3 +45,42 @@ def test_it_refuses_a_spell_check_text_past_its_limit(user):
     limit = _max_length(SpellCheckInput, "text")
     with pytest.raises(ArgumentsInvalid):
         execute_tool(user=user, tool_name="spell_check", arguments={"text": "a " * limit}, via="api")
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_find_replace_that_would_make_too_many_edits_with_a_clear_message(user):
+    arguments = {"text": "a" * 2_000_000, "find": "a", "replace": "b" * 100_000}
+    execution = execute_tool(user=user, tool_name="find_replace", arguments=arguments, via="api")
+    assert execution.status == "error"
+    assert "More than 100,000 matches" in execution.error
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_find_replace_whose_result_would_be_too_large(user):
+    arguments = {"text": "a" * 2_000_000, "find": "a", "replace": "b" * 100_000, "max_replacements": 1_000}
+    execution = execute_tool(user=user, tool_name="find_replace", arguments=arguments, via="api")
+    assert execution.status == "error"
+    assert "would exceed 10,000,000 characters" in execution.error
+
+
+@pytest.mark.django_db
+def test_it_stops_a_catastrophic_find_replace_pattern_with_a_clear_message(user):
+    arguments = {"text": "a" * 50_000 + "!", "find": "(a|aa)+$", "mode": "regex"}
+    execution = execute_tool(user=user, tool_name="find_replace", arguments=arguments, via="api")
+    assert execution.status in {"success", "error"}
+    if execution.status == "error":
+        assert "regular expression was stopped" in execution.error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("expression, message", [
+    ("9**9**9", "Exponents are limited"),
+    ("(" * 249 + "1" + ")" * 249, "nested"),
+    ("-" * 499 + "1", "too deeply nested"),
+    ("9" * 500, "The number"),
+    ("1 km^1000000000 to m^1000000000", "Exponents are limited"),
+])
+def test_it_refuses_the_most_expensive_calculations_with_a_clear_message(user, expression, message):
+    execution = execute_tool(user=user, tool_name="calculate", arguments={"expression": expression}, via="api")
+    assert execution.status == "error"
+    assert message in execution.error
