@@ -41,7 +41,8 @@ def test_it_checks_other_languages():
 
 
 def test_empty_text_has_no_issues():
-    assert check("") == {"language": "en", "words_checked": 0, "issue_count": 0, "issues": []}
+    assert check("") == {"language": "en", "words_checked": 0, "issue_count": 0, "issues": [], "long_words_skipped": 0,
+                         "notes": []}
 
 
 @pytest.mark.django_db

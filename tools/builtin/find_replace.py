@@ -18,6 +18,11 @@ from pydantic import BaseModel, Field
 from tools.base import Annotations, Tool, ToolContext, ToolError
 
 _ASTRAL = regex.compile(r"[\U00010000-\U0010FFFF]")
+# What one call can return without exhausting a tool process's memory: every edit is an
+# object in the result (a one-letter pattern over 2,000,000 letters made 2,000,000), and
+# a long replacement repeated that often makes a text of gigabytes.
+MAX_EDITS = 100_000
+MAX_RESULT_CHARACTERS = 10_000_000
 
 
 class FindReplaceInput(BaseModel):
@@ -32,7 +37,8 @@ class FindReplaceInput(BaseModel):
     mode: Literal["literal", "regex"] = "literal"
     case_sensitive: bool = True
     whole_word: bool = Field(default=False, description="Only match where no letter or digit touches either end.")
-    max_replacements: int | None = Field(default=None, ge=1, description="Stop after this many; all when empty.")
+    max_replacements: int | None = Field(default=None, ge=1, le=100_000,
+                                         description="Stop after this many (at most 100,000); all when empty.")
 
 
 class Edit(BaseModel):
@@ -85,27 +91,42 @@ class FindReplaceTool(Tool):
         position = 0
         utf16_position = 0
         limit_reached = False
+        grown = 0
+        # Matches first, under the regex time limit; the edits are built after it, so that
+        # building many edits is not mistaken for a runaway pattern.
+        matches = []
         try:
             for match in pattern.finditer(text, timeout=timeout):
-                if limit is not None and len(edits) >= limit:
+                if limit is not None and len(matches) >= limit:
                     limit_reached = True
                     break
-                start, end = match.span()
-                replacement = arguments.replace if literal else self._expand(match, arguments.replace)
-                utf16_start = utf16_position + (start - position) + len(_ASTRAL.findall(text, position, start))
-                utf16_end = utf16_start + (end - start) + len(_ASTRAL.findall(text, start, end))
-                edits.append(
-                    Edit(start=start, end=end, utf16_start=utf16_start, utf16_end=utf16_end,
-                         original=match.group(), replacement=replacement)
-                )
-                pieces.append(text[position:start])
-                pieces.append(replacement)
-                position, utf16_position = end, utf16_end
+                if len(matches) >= MAX_EDITS:
+                    raise ToolError(
+                        f"More than {MAX_EDITS:,} matches: set max_replacements (at most {MAX_EDITS:,}) or narrow "
+                        "the search.")
+                matches.append(match)
         except TimeoutError:
             raise ToolError(
                 f"The regular expression was stopped after {timeout:g} s without finishing. Nested "
                 "repetition such as (a+)+ can take exponential time; simplify the pattern."
             ) from None
+        for match in matches:
+            start, end = match.span()
+            replacement = arguments.replace if literal else self._expand(match, arguments.replace)
+            grown += len(replacement) - (end - start)
+            if len(text) + grown > MAX_RESULT_CHARACTERS:
+                raise ToolError(
+                    f"The replaced text would exceed {MAX_RESULT_CHARACTERS:,} characters: use a shorter "
+                    "replacement or set max_replacements.")
+            utf16_start = utf16_position + (start - position) + len(_ASTRAL.findall(text, position, start))
+            utf16_end = utf16_start + (end - start) + len(_ASTRAL.findall(text, start, end))
+            edits.append(
+                Edit(start=start, end=end, utf16_start=utf16_start, utf16_end=utf16_end,
+                     original=match.group(), replacement=replacement)
+            )
+            pieces.append(text[position:start])
+            pieces.append(replacement)
+            position, utf16_position = end, utf16_end
         pieces.append(text[position:])
         return FindReplaceOutput(text="".join(pieces), count=len(edits), edits=edits, limit_reached=limit_reached)
 
