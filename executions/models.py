@@ -49,6 +49,9 @@ class ToolExecution(models.Model):
         ERROR = "error", "Error"
         TIMEOUT = "timeout", "Timeout"
         CANCELLED = "cancelled", "Cancelled"
+        # Waiting for its MCP client's answers (elicitation, sampling, roots): no process
+        # runs it; the answers resume it (see services.execute_tool's ``resume``).
+        INPUT_REQUIRED = "input_required", "Waiting for input"
 
     FINAL_STATUSES = (Status.SUCCESS, Status.ERROR, Status.TIMEOUT, Status.CANCELLED)
 
@@ -70,6 +73,10 @@ class ToolExecution(models.Model):
     progress = models.FloatField(null=True, blank=True)
     progress_total = models.FloatField(null=True, blank=True)
     progress_message = models.CharField(max_length=500, blank=True, default="")
+    # While input_required: the open questions to the client, {key: {"method", "params"}};
+    # and the answers given so far, {key: result}, which the next run of the tool reads.
+    input_requests = models.JSONField(null=True, blank=True)
+    input_responses = models.JSONField(default=dict, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)

@@ -39,13 +39,17 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import events, metrics, toolpool
 from executions.models import Session, ToolExecution, Via
-from tools.base import ClientRequest, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError
+from tools.base import (
+    ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
+)
 from tools.models import ToolConfig
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
 Status = ToolExecution.Status
+# Not final: a cancellation, a timeout or the tool's end may still finish these.
+IN_PROGRESS = [Status.PENDING, Status.RUNNING, Status.INPUT_REQUIRED]
 
 # Built-in tools run in the tool process pool (executions.toolpool). Remote tools are I/O
 # on the federation loop: they run on these threads, so that the calling thread can
@@ -236,7 +240,7 @@ def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
 
 def _make_context(
     execution: ToolExecution, user: User | None, on_progress: Callable | None, on_log: Callable | None,
-    client_request: ClientRequest | None = None,
+    client_request: ClientRequest | None = None, client_input: ClientInput | None = None,
 ) -> ToolContext:
     execution_id = str(execution.id)
     latest: dict[str, Any] = {}
@@ -266,7 +270,8 @@ def _make_context(
             on_log(event)
 
     ctx = ToolContext(
-        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=client_request
+        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=client_request,
+        client_input=client_input,
     )
     ctx.latest_progress = latest  # type: ignore[attr-defined]  (read by the waiting thread)
     return ctx
@@ -338,6 +343,9 @@ def _run_on_thread(
                 return Status.TIMEOUT, None, f"The tool did not finish within {timeout:g} s."
         except ToolCancelled:
             return Status.CANCELLED, None, "Cancelled."
+        except InputRequired as exc:
+            # The tool asked its client something: this run ends; the answers start the next.
+            return Status.INPUT_REQUIRED, exc.requests, ""
         except (ToolError, InvalidArguments) as exc:
             return Status.ERROR, None, str(exc)
         except SoftTimeLimitExceeded:
@@ -356,13 +364,27 @@ def _run_on_thread(
     return Status.SUCCESS, result, ""
 
 
+def _park(execution: ToolExecution, requests: dict[str, Any]) -> ToolExecution:
+    """The run ended asking the client: the row waits for the answers (not final)."""
+    ToolExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
+        status=Status.INPUT_REQUIRED, input_requests=requests
+    )
+    execution.refresh_from_db()
+    events.publish(execution.id, {
+        "type": "execution.input_required", "execution_id": str(execution.id), "input_requests": requests,
+    })
+    return execution
+
+
 def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> ToolExecution:
+    if status == Status.INPUT_REQUIRED:
+        return _park(execution, result)
     now = timezone.now()
     started = execution.started or now
     duration_ms = int((now - started).total_seconds() * 1000)
     # Only a row still in progress is finished: a cancellation that got there first wins.
-    updated = ToolExecution.objects.filter(pk=execution.pk, status__in=[Status.PENDING, Status.RUNNING]).update(
-        status=status, result=result, error=error, finished=now, duration_ms=duration_ms
+    updated = ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
+        status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None
     )
     execution.refresh_from_db()
     if updated:
@@ -392,6 +414,8 @@ def execute_tool(
     on_created: Callable[[ToolExecution], None] | None = None,
     cancel_event: threading.Event | None = None,
     client_request: ClientRequest | None = None,
+    client_input: ClientInput | None = None,
+    resume: str | None = None,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
@@ -400,7 +424,10 @@ def execute_tool(
     ``pending`` (or already finished when Celery is eager). ``on_created`` is told the
     row before the tool starts, so a door can announce the execution id.
     ``client_request`` lets an inline tool ask the door's client (MCP sampling,
-    elicitation); a background tool runs elsewhere and never has it.
+    elicitation); a background tool runs elsewhere and never has it. ``client_input``
+    is how a door without a back-channel answers (MCP 2026-07-28): the tool's questions
+    end the run as ``input_required``, and a later call with ``resume`` (the execution's
+    id, its answers stored in ``input_responses``) runs the tool again on the same row.
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
@@ -410,10 +437,16 @@ def execute_tool(
             validated = tool.validate(arguments)
         except InvalidArguments as exc:
             raise ArgumentsInvalid(exc.errors) from None
-        rate_limit_hit(user=user, tool_name=tool.name, rate=policy.rate_limit)
+        if resume is None:  # answering a question is not a new call
+            rate_limit_hit(user=user, tool_name=tool.name, rate=policy.rate_limit)
     except ExecutionRejected as exc:
         metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
         raise
+    if resume is not None:
+        return _resume(
+            execution_id=resume, user=user, tool=tool, validated=validated, policy=policy, on_progress=on_progress,
+            on_log=on_log, on_created=on_created, cancel_event=cancel_event, client_input=client_input,
+        )
 
     stored_arguments = arguments
     if session is not None:
@@ -494,12 +527,32 @@ def _record_and_run(
         execution.refresh_from_db()
         return execution
 
-    ctx = _make_context(execution, user, on_progress, on_log, client_request)
+    ctx = _make_context(execution, user, on_progress, on_log, client_request, client_input)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
     execution = _finish(execution, status, result, error)
     if cache_key_ is not None and execution.status == Status.SUCCESS:
         cache.set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution
+
+
+def _resume(
+    *, execution_id: str, user: User | None, tool: Tool, validated: Any, policy: ToolPolicy,
+    on_progress: Callable | None, on_log: Callable | None, on_created: Callable | None,
+    cancel_event: threading.Event | None, client_input: ClientInput | None,
+) -> ToolExecution:
+    """Run an execution that waited for its client's answers again, on its own row."""
+    # Claim: one answer resumes the row; a second one (a retry, a replay) finds it taken.
+    claimed = ToolExecution.objects.filter(
+        pk=execution_id, status=Status.INPUT_REQUIRED, user=user, tool_name=tool.name
+    ).update(status=Status.RUNNING, input_requests=None)
+    if claimed != 1:
+        raise ExecutionRejected("This call is no longer waiting for input: it was answered already, cancelled or expired.")
+    execution = ToolExecution.objects.get(pk=execution_id)
+    if on_created is not None:
+        on_created(execution)
+    ctx = _make_context(execution, user, on_progress, on_log, None, client_input)
+    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
+    return _finish(execution, status, result, error)
 
 
 def execute_tool_on_pool_thread(**kwargs: Any) -> ToolExecution:
@@ -557,7 +610,7 @@ def execution_cancel(*, execution: ToolExecution, user: User | None) -> ToolExec
     """
     now = timezone.now()
     updated = ToolExecution.objects.filter(
-        pk=execution.pk, status__in=[Status.PENDING, Status.RUNNING]
+        pk=execution.pk, status__in=IN_PROGRESS
     ).update(status=Status.CANCELLED, finished=now, error="Cancelled.")
     execution.refresh_from_db()
     if updated:

@@ -310,8 +310,12 @@ MCP_ALLOWED_ORIGINS = env.list(
 MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="")
 # Authorization servers named in that metadata; by default the hub itself, which issues the tokens.
 MCP_AUTHORIZATION_SERVERS = env.list("MCP_AUTHORIZATION_SERVERS", default=[])
-# Register the official conformance suite's fixture tools, prompts and resources.
-MCP_CONFORMANCE_FIXTURES = env.bool("MCP_CONFORMANCE_FIXTURES", default=False)
+# Dotted paths of extra MCP providers (tools, prompts, resources; see
+# tools/mcp_server/providers.py), e.g. the test suite's conformance fixtures.
+MCP_EXTRA_PROVIDERS = env.list("MCP_EXTRA_PROVIDERS", default=[])
+# Seconds a 2026-07-28 call that asked its client something (an input request) waits for
+# the answers; also the lifetime of its sealed requestState.
+MCP_INPUT_TIMEOUT = env.float("MCP_INPUT_TIMEOUT", default=600.0)
 
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

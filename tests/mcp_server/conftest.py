@@ -25,6 +25,8 @@ from tests.processes import free_port
 ROOT = Path(__file__).resolve().parents[2]
 NODE_BIN = ROOT / "node_modules" / ".bin"
 PYTHON_SERVER = ROOT / "tests" / "federation" / "servers" / "python_server.py"
+# The conformance suite's fixtures: a test-only provider the hub loads by its dotted path.
+CONFORMANCE_FIXTURES = "tests.mcp_server.conformance_fixtures.provider"
 
 
 @dataclass
@@ -110,7 +112,7 @@ def stop_hub(hub: Hub) -> None:
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub that requires tokens, with the conformance fixtures registered."""
-    started = start_hub(tmp_path_factory.mktemp("hub"), MCP_CONFORMANCE_FIXTURES="1")
+    started = start_hub(tmp_path_factory.mktemp("hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES)
     try:
         yield started
     finally:
@@ -120,7 +122,7 @@ def hub(tmp_path_factory) -> Iterator[Hub]:
 @pytest.fixture(scope="module")
 def open_hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub on loopback that lets anonymous callers in (as the conformance run needs)."""
-    started = start_hub(tmp_path_factory.mktemp("open-hub"), MCP_CONFORMANCE_FIXTURES="1", MCP_ALLOW_ANONYMOUS="1")
+    started = start_hub(tmp_path_factory.mktemp("open-hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES, MCP_ALLOW_ANONYMOUS="1")
     try:
         yield started
     finally:

@@ -430,8 +430,10 @@ async def test_a_user_reads_their_own_executions_and_no_one_elses(hub, alice, mo
     assert "execution://{id}" in templates
     document = json.loads(read.contents[0].text)
     assert document["tool"] == "test_echo" and document["result"] == {"echoed": "mine"} and document["via"] == "mcp"
-    assert other.value.error.code == -32002 and "secret" not in other.value.error.message
-    assert garbage.value.error.code == -32002
+    # 2026-07-28 answers a missing resource with -32602 (SEP-2164); 2025-11-25 with -32002.
+    not_found = -32602 if mode == "2026-07-28" else -32002
+    assert other.value.error.code == not_found and "secret" not in other.value.error.message
+    assert garbage.value.error.code == not_found
 
 
 @pytest.mark.parametrize("mode", ERAS)

@@ -1,10 +1,11 @@
 """The tools, prompts and resources the official MCP conformance suite expects.
 
-Registered only when ``MCP_CONFORMANCE_FIXTURES=1``: the tools go into the same
-registry and run through the same execution service as every other tool (so the
-suite tests the real path: validation, the ``ToolExecution`` row, progress, logs,
-client requests); the prompts and resources are served next to the hub's own.
-Their names and contents are what the suite's scenarios ask for.
+A test-only MCP provider (``tools.mcp_server.providers.Provider``), loaded by a hub
+started with ``MCP_EXTRA_PROVIDERS=tests.mcp_server.conformance_fixtures.provider``: the
+tools go into the same registry and run through the same execution service as every
+other tool (so the suite tests the real path: validation, the ``ToolExecution`` row,
+progress, logs, questions to the client); the prompts and resources are served next to
+the hub's own. Their names and contents are what the suite's scenarios ask for.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import wave
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from django.conf import settings
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
-from tools.base import Annotations, Tool, ToolContext, ToolError
+from tools.base import Annotations, ClientInput, Tool, ToolContext, ToolError
+from tools.mcp_server.providers import Provider
 
 # A 1x1 red PNG.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -38,10 +41,6 @@ def _wav() -> str:
 
 WAV = _wav()
 NO_ARGUMENTS = {"type": "object", "properties": {}}
-
-
-def enabled() -> bool:
-    return bool(getattr(settings, "MCP_CONFORMANCE_FIXTURES", False))
 
 
 class ContentTool(Tool):
@@ -237,13 +236,25 @@ class ElicitationEnums(ContentTool):
 class JsonSchema202012(ContentTool):
     name = "json_schema_2020_12_tool"
     description = "Tool with JSON Schema 2020-12 features"
+    # The suite's schema as of 0.2.0-alpha.12 (SEP-1613 and the SEP-2106 vocabulary).
     raw_input_schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "$defs": {
-            "address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}},
+            "address": {
+                "$anchor": "addressDef", "type": "object",
+                "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+            },
         },
-        "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+        "properties": {
+            "name": {"type": "string"}, "address": {"$ref": "#/$defs/address"},
+            "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+            "phone": {"type": "string"}, "email": {"type": "string"},
+        },
+        "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+        "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+        "then": {"required": ["phone"]},
+        "else": {"required": ["email"]},
         "additionalProperties": False,
     }
 
@@ -251,17 +262,207 @@ class JsonSchema202012(ContentTool):
         return {"content": [_text(f"Received: {json.dumps(arguments, sort_keys=True)}")]}
 
 
+# --- 2026-07-28: questions to the client as input requests (SEP-2322) ---------------------------
+
+
+def _ask_name(message: str = "What is your name?") -> tuple[str, dict[str, Any]]:
+    return "elicitation/create", {
+        "message": message,
+        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    }
+
+
+def _sampling(text: str, max_tokens: int = 100) -> tuple[str, dict[str, Any]]:
+    return "sampling/createMessage", {"messages": [{"role": "user", "content": _text(text)}], "maxTokens": max_tokens}
+
+
+def _sampled_text(result: dict[str, Any]) -> str:
+    content = result.get("content")
+    blocks = content if isinstance(content, list) else [content]
+    return " ".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+
+
+class InputElicitation(ContentTool):
+    name = "test_input_required_result_elicitation"
+    description = "Asks the user's name, then greets them (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        method, params = _ask_name()
+        answer = ctx.ask_client(method, params, key="user_name")
+        name = (answer.get("content") or {}).get("name", "") if answer.get("action") == "accept" else "stranger"
+        return {"content": [_text(f"Hello, {name}!")]}
+
+
+class InputSampling(ContentTool):
+    name = "test_input_required_result_sampling"
+    description = "Asks the client's LLM a question (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        method, params = _sampling("What is the capital of France?")
+        answer = ctx.ask_client(method, params, key="capital_question")
+        return {"content": [_text(f"LLM response: {_sampled_text(answer)}")]}
+
+
+class InputListRoots(ContentTool):
+    name = "test_input_required_result_list_roots"
+    description = "Asks the client for its roots (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        answer = ctx.ask_client("roots/list", {}, key="client_roots")
+        roots = ", ".join(str(root.get("uri")) for root in answer.get("roots", []))
+        return {"content": [_text(f"Client roots: {roots or '(none)'}")]}
+
+
+class InputRequestState(ContentTool):
+    name = "test_input_required_result_request_state"
+    description = "Asks for a confirmation; its answer comes back with the sealed request state (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        answer = ctx.ask_client("elicitation/create", {
+            "message": "Please confirm",
+            "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+        }, key="confirm")
+        # Reaching this line means the hub verified the requestState the client echoed.
+        return {"content": [_text(f"state-ok: confirmed={json.dumps((answer.get('content') or {}).get('ok'))}")]}
+
+
+class InputTamperedState(InputRequestState):
+    name = "test_input_required_result_tampered_state"
+    description = "Like test_input_required_result_request_state; the suite tampers with the state (conformance fixture)."
+
+
+class InputMultiple(ContentTool):
+    name = "test_input_required_result_multiple_inputs"
+    description = "Asks an elicitation, a sampling and roots/list at once (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        answers = ctx.ask_client_many({
+            "user_name": _ask_name(),
+            "greeting": _sampling("Generate a greeting", 50),
+            "client_roots": ("roots/list", {}),
+        })
+        name = (answers["user_name"].get("content") or {}).get("name", "")
+        roots = len(answers["client_roots"].get("roots", []))
+        return {"content": [_text(f"{_sampled_text(answers['greeting'])} {name} ({roots} roots)")]}
+
+
+class InputMultiRound(ContentTool):
+    name = "test_input_required_result_multi_round"
+    description = "Asks a name, then a favourite colour, in two rounds (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        method, params = _ask_name("Step 1: What is your name?")
+        name = (ctx.ask_client(method, params, key="step1").get("content") or {}).get("name", "")
+        color = ctx.ask_client("elicitation/create", {
+            "message": "Step 2: What is your favorite color?",
+            "requestedSchema": {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]},
+        }, key="step2")
+        return {"content": [_text(f"{name} likes {(color.get('content') or {}).get('color', '')}")]}
+
+
+class InputCapabilities(ContentTool):
+    name = "test_input_required_result_capabilities"
+    description = "Asks only what the client declared it can answer (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        questions: dict[str, tuple[str, dict[str, Any]]] = {}
+        if ctx.client_can("sampling"):
+            questions["capital_question"] = _sampling("What is the capital of France?")
+        if ctx.client_can("elicitation"):
+            questions["user_name"] = _ask_name()
+        if not questions:
+            return {"content": [_text("The client can answer nothing.")]}
+        answers = ctx.ask_client_many(questions)
+        return {"content": [_text(f"Answered: {', '.join(sorted(answers))}")]}
+
+
+# --- 2026-07-28 diagnostics of the stateless scenario (SEP-2575) ------------------------------
+
+
+class MissingCapability(ContentTool):
+    name = "test_missing_capability"
+    description = "Needs sampling; a client that did not declare it gets -32021 (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        answer = ctx.ask_client(*_sampling("Say hello"))
+        return {"content": [_text(_sampled_text(answer))]}
+
+
+class StreamingElicitation(ContentTool):
+    name = "test_streaming_elicitation"
+    description = "Reports progress, then asks the user something (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        ctx.report_progress(1, 2, "about to ask")
+        answer = ctx.ask_client(*_ask_name())
+        return {"content": [_text(f"Hello, {(answer.get('content') or {}).get('name', '')}!")]}
+
+
+class LoggingTool(ContentTool):
+    name = "test_logging_tool"
+    description = "Logs at info while it runs; clients that set no log level get none (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        ctx.log("info", "test_logging_tool ran")
+        return {"content": [_text("Logged.")]}
+
+
+class TriggerToolChange(ContentTool):
+    name = "test_trigger_tool_change"
+    description = "Changes the tool list: disables or enables a probe tool through its ToolConfig (conformance fixture)."
+    annotations = Annotations()
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        from tools.models import ToolConfig
+
+        # A ToolConfig change is how an operator changes the list: it notifies like one.
+        config, created = ToolConfig.objects.get_or_create(tool_name=ListChangeProbe.name, defaults={"enabled": False})
+        if not created:
+            config.enabled = not config.enabled
+            config.save()
+        return {"content": [_text(f"{ListChangeProbe.name} enabled: {config.enabled}")]}
+
+
+class ListChangeProbe(ContentTool):
+    name = "test_list_change_probe"
+    description = "Comes and goes when test_trigger_tool_change runs (conformance fixture)."
+
+
+class TriggerPromptChange(ContentTool):
+    name = "test_trigger_prompt_change"
+    description = "Changes the prompt list: adds or removes a probe prompt (conformance fixture)."
+    annotations = Annotations()
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        from tools.models import Prompt
+
+        # Saving or deleting a Prompt row is how an operator changes the list in the admin.
+        deleted, _ = Prompt.objects.filter(name="conformance_probe").delete()
+        if not deleted:
+            Prompt.objects.create(name="conformance_probe", title="Probe", template="Probe prompt.")
+        return {"content": [_text("The prompt list changed.")]}
+
+
+class CustomHeader(ContentTool):
+    name = "test_custom_header"
+    description = "Echoes a region that clients mirror into the Mcp-Param-Region header (conformance fixture)."
+    raw_input_schema = {
+        "type": "object",
+        "properties": {"region": {"type": "string", "description": "A region name", "x-mcp-header": "Region"}},
+        "required": ["region"],
+    }
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        return {"content": [_text(f"Region: {arguments['region']}")]}
+
+
 TOOLS: list[type[Tool]] = [
     SimpleText, ImageContent, AudioContent, EmbeddedResource, MultipleContentTypes, WithLogging, WithProgress,
     ErrorHandling, Sampling, Elicitation, ElicitationDefaults, ElicitationEnums, JsonSchema202012,
+    InputElicitation, InputSampling, InputListRoots, InputRequestState, InputTamperedState, InputMultiple,
+    InputMultiRound, InputCapabilities, MissingCapability, StreamingElicitation, LoggingTool, TriggerToolChange,
+    ListChangeProbe, TriggerPromptChange, CustomHeader,
 ]
-
-
-def register() -> None:
-    from tools.registry import registry
-
-    for tool in TOOLS:
-        registry.register(tool, replace=True)
 
 
 # --- prompts ---------------------------------------------------------------------------------
@@ -280,12 +481,9 @@ class FixturePrompt:
     def choices(self, argument: str) -> list[str]:
         return self.completions.get(argument, [])
 
-    def render(self, values: dict[str, str]) -> dict[str, Any]:
+    def render(self, values: dict[str, str], ask: ClientInput | None) -> dict[str, Any]:
         missing = [a["name"] for a in self.arguments if a.get("required") and a["name"] not in values]
         if missing:
-            from mcp.shared.exceptions import MCPError
-            from mcp_types import INVALID_PARAMS
-
             raise MCPError(INVALID_PARAMS, f"Prompt {self.name!r} needs the argument {missing[0]!r}.")
         user = lambda content: {"role": "user", "content": content}  # noqa: E731
         if self.name == "test_simple_prompt":
@@ -299,6 +497,14 @@ class FixturePrompt:
                 }}),
                 user(_text("Please process the embedded resource above.")),
             ]
+        elif self.name == "test_input_required_result_prompt":
+            if ask is None:
+                raise ToolError("This prompt asks the client for context: call it over MCP 2026-07-28.")
+            answer = ask({"user_context": ("elicitation/create", {
+                "message": "What context should the prompt use?",
+                "requestedSchema": {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]},
+            })})["user_context"]
+            messages = [user(_text(f"Use this context: {(answer.get('content') or {}).get('context', '')}"))]
         else:  # test_prompt_with_image
             messages = [
                 user({"type": "image", "data": PNG, "mimeType": "image/png"}),
@@ -324,6 +530,7 @@ PROMPTS = {
             [{"name": "resourceUri", "description": "URI of the resource to embed", "required": True}],
         ),
         FixturePrompt("test_prompt_with_image", "A prompt with an image"),
+        FixturePrompt("test_input_required_result_prompt", "A prompt that asks the client for context (SEP-2322)"),
     ]
 }
 
@@ -353,3 +560,32 @@ def read_resource(uri: str) -> list[dict[str, Any]] | None:
         text = json.dumps({"id": item, "templateTest": True, "data": f"Data for ID: {item}"})
         return [{"uri": uri, "mimeType": "application/json", "text": text}]
     return None
+
+
+class ConformanceFixtures(Provider):
+    name = "conformance"
+
+    def tools(self) -> list[type[Tool] | Tool]:
+        return list(TOOLS)
+
+    def prompts(self) -> list[dict[str, Any]]:
+        return [p.describe() for p in PROMPTS.values()]
+
+    def get_prompt(self, name: str, arguments: dict[str, str], ask: ClientInput | None) -> dict[str, Any] | None:
+        prompt = PROMPTS.get(name)
+        return prompt.render(arguments, ask) if prompt is not None else None
+
+    def complete(self, prompt: str, argument: str) -> list[str] | None:
+        return PROMPTS[prompt].choices(argument) if prompt in PROMPTS else None
+
+    def resources(self) -> list[dict[str, Any]]:
+        return list(RESOURCES_LISTED)
+
+    def resource_templates(self) -> list[dict[str, Any]]:
+        return list(RESOURCE_TEMPLATES)
+
+    def read_resource(self, uri: str, ask: ClientInput | None) -> list[dict[str, Any]] | None:
+        return read_resource(uri)
+
+
+provider = ConformanceFixtures()
