@@ -77,6 +77,12 @@ class ToolExecution(models.Model):
     # and the answers given so far, {key: result}, which the next run of the tool reads.
     input_requests = models.JSONField(null=True, blank=True)
     input_responses = models.JSONField(default=dict, blank=True)
+    # An MCP task (the tasks extension): how long, in ms, its client may read it after it
+    # was created; null for a plain call.
+    task_ttl_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    # The tool failed unexpectedly (an exception other than ToolError), not by reporting an
+    # error: a task reports this as "failed", a reported error as a completed isError result.
+    crashed = models.BooleanField(default=False)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)

@@ -354,6 +354,7 @@ def _run_on_thread(
             raise
         except Exception as exc:
             logger.exception("tool %s failed", tool.name)
+            ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
             return Status.ERROR, None, f"{type(exc).__name__}: {exc}"
     try:
         result = _jsonable(result)
@@ -416,6 +417,7 @@ def execute_tool(
     client_request: ClientRequest | None = None,
     client_input: ClientInput | None = None,
     resume: str | None = None,
+    task_ttl_ms: int | None = None,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
@@ -428,6 +430,8 @@ def execute_tool(
     is how a door without a back-channel answers (MCP 2026-07-28): the tool's questions
     end the run as ``input_required``, and a later call with ``resume`` (the execution's
     id, its answers stored in ``input_responses``) runs the tool again on the same row.
+    ``task_ttl_ms`` makes the call an MCP task: it runs in the background like a
+    background tool (whatever the tool's mode) and returns at once, ``pending``.
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
@@ -467,7 +471,7 @@ def execute_tool(
                 on_created(execution)
             return execution
 
-    background = tool.mode == Mode.BACKGROUND
+    background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
     with ExitStack() as held:
         if not background or settings.CELERY_TASK_ALWAYS_EAGER:
             # The call runs in this process: it needs a place in the tool pool (remote tools
@@ -480,7 +484,8 @@ def execute_tool(
         return _record_and_run(
             tool=tool, policy=policy, validated=validated, user=user, arguments=arguments, via=via,
             session=session, cache_key_=key, on_progress=on_progress, on_log=on_log, on_created=on_created,
-            cancel_event=cancel_event, client_request=client_request,
+            cancel_event=cancel_event, client_request=client_request, client_input=client_input,
+            task_ttl_ms=task_ttl_ms,
         )
 
 
@@ -489,8 +494,9 @@ def _record_and_run(
     session: Session | None, cache_key_: str | None, on_progress: Callable[[dict[str, Any]], None] | None,
     on_log: Callable[[dict[str, Any]], None] | None, on_created: Callable[[ToolExecution], None] | None,
     cancel_event: threading.Event | None, client_request: ClientRequest | None,
+    client_input: ClientInput | None = None, task_ttl_ms: int | None = None,
 ) -> ToolExecution:
-    background = tool.mode == Mode.BACKGROUND
+    background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
     execution = ToolExecution.objects.create(
         tool_name=tool.name,
         server="" if tool.source == "builtin" else tool.source,
@@ -499,11 +505,15 @@ def _record_and_run(
         via=via,
         arguments=arguments,
         status=Status.PENDING if background else Status.RUNNING,
-        mode=str(tool.mode),
+        mode=str(Mode.BACKGROUND if background else tool.mode),
         started=None if background else timezone.now(),
+        task_ttl_ms=task_ttl_ms,
     )
     if on_created is not None:
         on_created(execution)
+    if task_ttl_ms is not None:
+        transaction.on_commit(lambda: execution_dispatch(execution_id=str(execution.id)))
+        return execution
 
     if background:
         from executions.tasks import run_execution
@@ -587,13 +597,67 @@ def execution_run(*, execution_id: str) -> ToolExecution | None:
         validated = tool.validate(execution.arguments)
     except InvalidArguments as exc:
         return _finish(execution, Status.ERROR, None, f"Invalid arguments: {exc}")
-    ctx = _make_context(execution, execution.user, None, None)
+    client_input = None
+    if execution.task_ttl_ms is not None:
+        # An MCP task asks its client through the row: the questions park it as
+        # input_required, tasks/update stores the answers and runs it again.
+        from tools.mcp_server.client_input import InputRound
+
+        client_input = InputRound(capabilities=None, answers=dict(execution.input_responses or {}), checked=False)
+    ctx = _make_context(execution, execution.user, None, None, None, client_input)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout)
     execution = _finish(execution, status, result, error)
     if policy.cache_ttl > 0 and execution.status == Status.SUCCESS:
         cache.set(cache_key(tool=tool, arguments=execution.arguments, user=execution.user), execution.result,
                   timeout=policy.cache_ttl)
     return execution
+
+
+# MCP tasks without a broker (eager Celery) run here, beside the web process's requests,
+# so that tools/call can answer with the task at once.
+_task_runner = ThreadPoolExecutor(max_workers=8, thread_name_prefix="task")
+
+
+def execution_dispatch(*, execution_id: str) -> None:
+    """Send a pending background execution to a worker (call it on commit)."""
+    from executions.tasks import run_execution
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _task_runner.submit(_run_eager_task, execution_id)
+    else:
+        run_execution.apply_async(args=[execution_id], task_id=execution_id)
+
+
+def _run_eager_task(execution_id: str) -> None:
+    from executions.tasks import run_execution
+
+    try:
+        run_execution.apply(args=[execution_id], task_id=execution_id)
+    finally:
+        db_connection.close()
+
+
+def execution_answer(*, execution: ToolExecution, answers: dict[str, Any]) -> ToolExecution:
+    """Store a client's answers to a waiting task's questions; once every question is
+    answered the task is pending again and goes back to a worker. Answers to questions
+    it did not ask are ignored; a task that is not waiting is left as it is."""
+    with transaction.atomic():
+        row = ToolExecution.objects.select_for_update().get(pk=execution.pk)
+        if row.status != Status.INPUT_REQUIRED:
+            return row
+        pending = dict(row.input_requests or {})
+        given = {key: value for key, value in answers.items() if key in pending}
+        responses = {**(row.input_responses or {}), **given}
+        remaining = {key: value for key, value in pending.items() if key not in given}
+        if remaining:
+            ToolExecution.objects.filter(pk=row.pk).update(input_requests=remaining, input_responses=responses)
+        else:
+            ToolExecution.objects.filter(pk=row.pk, status=Status.INPUT_REQUIRED).update(
+                status=Status.PENDING, input_requests=None, input_responses=responses
+            )
+            transaction.on_commit(lambda: execution_dispatch(execution_id=str(row.pk)))
+    row.refresh_from_db()
+    return row
 
 
 def execution_finish(*, execution_id: str, status: str, error: str) -> ToolExecution:

@@ -316,6 +316,8 @@ MCP_EXTRA_PROVIDERS = env.list("MCP_EXTRA_PROVIDERS", default=[])
 # Seconds a 2026-07-28 call that asked its client something (an input request) waits for
 # the answers; also the lifetime of its sealed requestState.
 MCP_INPUT_TIMEOUT = env.float("MCP_INPUT_TIMEOUT", default=600.0)
+# Seconds an MCP task (tasks extension) stays readable by its client after it was created.
+MCP_TASK_TTL = env.int("MCP_TASK_TTL", default=86400)
 
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

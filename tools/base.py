@@ -183,6 +183,9 @@ class Tool:
     cacheable: ClassVar[bool] = False
     cache_ttl: ClassVar[int | None] = None  # seconds; None means the setting's default
     required_role: ClassVar[Role] = Role.USER
+    # Whether an MCP client may run the tool as a task (the tasks extension): "forbidden",
+    # "optional" or "required". Empty: background tools optional, inline tools forbidden.
+    task_support: ClassVar[str] = ""
     # Where the tool comes from: "builtin", or the remote server's name.
     source: ClassVar[str] = "builtin"
     # Whether the tool's code runs in a tool process (executions.toolpool), where a
@@ -205,6 +208,12 @@ class Tool:
         if self.output_model is not None:
             return self.output_model.model_json_schema()
         return self.raw_output_schema
+
+    @property
+    def effective_task_support(self) -> str:
+        if self.task_support:
+            return self.task_support
+        return "optional" if self.mode == Mode.BACKGROUND else "forbidden"
 
     @property
     def available(self) -> bool:

@@ -456,12 +456,97 @@ class CustomHeader(ContentTool):
         return {"content": [_text(f"Region: {arguments['region']}")]}
 
 
+# --- the tasks extension (SEP-2663) -------------------------------------------------------------
+
+
+class Greet(Tool):
+    name = "greet"
+    description = "Says hello; never a task (conformance fixture)."
+    task_support = "forbidden"
+    raw_input_schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+    def mcp_content(self, result: Any) -> list[dict[str, Any]]:
+        return list(result["content"])
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        return {"content": [_text(f"Hello, {arguments['name']}!")]}
+
+
+class SlowCompute(ContentTool):
+    name = "slow_compute"
+    description = "Works for `seconds` seconds, then answers; stops when cancelled (conformance fixture)."
+    task_support = "optional"
+    timeout = 120
+    raw_input_schema = {
+        "type": "object",
+        "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 100}, "label": {"type": "string"}},
+        "required": ["seconds"],
+    }
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        deadline = time.monotonic() + float(arguments["seconds"])
+        while time.monotonic() < deadline:
+            ctx.raise_if_cancelled()
+            time.sleep(0.05)
+        return {"content": [_text(f"Computed {arguments.get('label', '')} in {arguments['seconds']} s")]}
+
+
+class FailingJob(ContentTool):
+    name = "failing_job"
+    description = "Reports an error after a second; must run as a task (conformance fixture)."
+    task_support = "required"
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        time.sleep(1)
+        raise ToolError("failing_job failed, as it always does")
+
+
+class ProtocolErrorJob(ContentTool):
+    name = "protocol_error_job"
+    description = "Crashes (an internal failure, not a reported error) (conformance fixture)."
+    task_support = "optional"
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        raise RuntimeError("protocol_error_job crashed")
+
+
+class ConfirmDelete(ContentTool):
+    name = "confirm_delete"
+    description = "Asks for a confirmation before it (pretends to) delete a file (conformance fixture)."
+    task_support = "optional"
+    raw_input_schema = {"type": "object", "properties": {"filename": {"type": "string"}}, "required": ["filename"]}
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        answer = ctx.ask_client("elicitation/create", {
+            "message": f"Delete {arguments['filename']}?",
+            "requestedSchema": {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]},
+        }, key="confirm")
+        confirmed = answer.get("action") == "accept" and (answer.get("content") or {}).get("confirm") is True
+        return {"content": [_text(f"{'Deleted' if confirmed else 'Kept'} {arguments['filename']}")]}
+
+
+class MultiInput(ContentTool):
+    name = "multi_input"
+    description = "Asks two questions at once (conformance fixture)."
+    task_support = "optional"
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        schema = {"type": "object", "properties": {"name": {"type": "string"}, "confirm": {"type": "boolean"}}}
+        answers = ctx.ask_client_many({
+            "first": ("elicitation/create", {"message": "First question", "requestedSchema": schema}),
+            "second": ("elicitation/create", {"message": "Second question", "requestedSchema": schema}),
+        })
+        names = [(a.get("content") or {}).get("name", "") for a in answers.values()]
+        return {"content": [_text(f"Answers: {', '.join(names)}")]}
+
+
 TOOLS: list[type[Tool]] = [
     SimpleText, ImageContent, AudioContent, EmbeddedResource, MultipleContentTypes, WithLogging, WithProgress,
     ErrorHandling, Sampling, Elicitation, ElicitationDefaults, ElicitationEnums, JsonSchema202012,
     InputElicitation, InputSampling, InputListRoots, InputRequestState, InputTamperedState, InputMultiple,
     InputMultiRound, InputCapabilities, MissingCapability, StreamingElicitation, LoggingTool, TriggerToolChange,
     ListChangeProbe, TriggerPromptChange, CustomHeader,
+    Greet, SlowCompute, FailingJob, ProtocolErrorJob, ConfirmDelete, MultiInput,
 ]
 
 

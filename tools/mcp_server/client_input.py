@@ -96,8 +96,13 @@ class InputRound:
     question needs a capability the client did not declare: the door answers -32021.
     """
 
-    def __init__(self, *, capabilities: types.ClientCapabilities | None, answers: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, *, capabilities: types.ClientCapabilities | None, answers: dict[str, dict[str, Any]], checked: bool = True
+    ) -> None:
         self.capabilities = capabilities
+        # A task's questions are not checked again here: its client declared what it can
+        # answer when it created the task.
+        self.checked = checked
         self.answers = answers
         self.missing_capability: str | None = None
         # The answers this run used, to keep for the next round.
@@ -110,7 +115,7 @@ class InputRound:
             if method not in QUESTIONS:
                 raise _unsupported(method)
             capability, _ = QUESTIONS[method]
-            if not self._declared(capability):
+            if self.checked and not self._declared(capability):
                 self.missing_capability = capability
                 raise MissingClientCapability(capability)
             answer = self.answers.get(key)
@@ -128,6 +133,8 @@ class InputRound:
         return self._declared(capability)
 
     def _declared(self, capability: str) -> bool:
+        if not self.checked:
+            return True
         caps = self.capabilities
         return caps is not None and getattr(caps, capability, None) is not None
 

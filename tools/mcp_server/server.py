@@ -46,7 +46,7 @@ from executions.awaiting import ExecutionWatch
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
 from tools.base import InputRequired, Tool, ToolError
-from tools.mcp_server import client_input, providers
+from tools.mcp_server import client_input, providers, tasks
 from tools.models import Prompt
 from tools.registry import registry
 
@@ -160,6 +160,7 @@ class HubServer:
         self.server.middleware.append(self._track_connection)
         # 2026-07-28 input requests: requestState is sealed on the way out, verified on the way in.
         self.server.middleware.append(client_input.request_state_boundary())
+        tasks.install(self)
         registry.add_listener(self.tools_changed)
         providers.add_change_listener(self._provider_changed)
         post_save.connect(self._prompts_changed, sender=Prompt, weak=False)
@@ -260,6 +261,15 @@ class HubServer:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         caller = await self.caller(ctx)
+        if tasks.runs_as_task(ctx, registry.get(params.name), _is_modern(ctx)):
+            try:
+                return await tasks.task_create(caller, params)  # type: ignore[return-value]
+            except services.ToolNotFound as exc:
+                raise MCPError(types.INVALID_PARAMS, exc.message) from None
+            except services.ArgumentsInvalid as exc:
+                return _error_result(f"{exc.message} (tool {params.name})")
+            except services.ExecutionRejected as exc:
+                return _error_result(exc.message)
         loop = asyncio.get_running_loop()
         # 2026-07-28: the tool's questions to the client come back as an InputRequiredResult.
         asked: client_input.InputRound | None = None
@@ -625,6 +635,8 @@ def _mcp_tool(tool: Tool) -> types.Tool:
     }
     if tool.output_schema is not None:
         described["outputSchema"] = tool.output_schema
+    if tool.effective_task_support != "forbidden":
+        described["execution"] = {"taskSupport": tool.effective_task_support}
     return types.Tool.model_validate(described)
 
 
