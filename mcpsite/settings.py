@@ -318,6 +318,10 @@ MCP_EXTRA_PROVIDERS = env.list("MCP_EXTRA_PROVIDERS", default=[])
 MCP_INPUT_TIMEOUT = env.float("MCP_INPUT_TIMEOUT", default=600.0)
 # Seconds an MCP task (tasks extension) stays readable by its client after it was created.
 MCP_TASK_TTL = env.int("MCP_TASK_TTL", default=86400)
+# 2025-11-25 SSE streams: the retry hint (ms) of their priming event, and how long (s) their
+# events are kept for a client that resumes with Last-Event-ID (Redis, or the database).
+MCP_SSE_RETRY_MS = env.int("MCP_SSE_RETRY_MS", default=1000)
+MCP_EVENT_TTL = env.int("MCP_EVENT_TTL", default=600)
 
 # --- Logging: JSON lines with the request id -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

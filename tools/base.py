@@ -135,6 +135,16 @@ class ToolContext:
             key = f"{method.split('/')[0]}-{self._asked}"
         return self.ask_client_many({key: (method, params)})[key]
 
+    def release_client_stream(self) -> bool:
+        """Let go of the caller's response stream while the call goes on (SSE polling,
+        SEP-1699): an MCP 2025-11-25 client reconnects with ``Last-Event-ID`` and gets the
+        result then. Returns False where the door has no such stream."""
+        release = getattr(self.client_request, "release_stream", None)
+        if release is None:
+            return False
+        release()
+        return True
+
     def client_can(self, capability: str) -> bool:
         """Whether the caller's client declared ``capability`` ("sampling", "elicitation",
         "roots"), so that a tool can ask only what the client can answer."""

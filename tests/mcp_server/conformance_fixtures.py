@@ -456,6 +456,17 @@ class CustomHeader(ContentTool):
         return {"content": [_text(f"Region: {arguments['region']}")]}
 
 
+class Reconnection(ContentTool):
+    name = "test_reconnection"
+    description = "Lets go of its SSE stream mid-call; the client resumes with Last-Event-ID (conformance fixture)."
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        time.sleep(0.1)
+        ctx.release_client_stream()
+        time.sleep(0.5)
+        return {"content": [_text("Reconnection test completed")]}
+
+
 # --- the tasks extension (SEP-2663) -------------------------------------------------------------
 
 
@@ -545,7 +556,7 @@ TOOLS: list[type[Tool]] = [
     ErrorHandling, Sampling, Elicitation, ElicitationDefaults, ElicitationEnums, JsonSchema202012,
     InputElicitation, InputSampling, InputListRoots, InputRequestState, InputTamperedState, InputMultiple,
     InputMultiRound, InputCapabilities, MissingCapability, StreamingElicitation, LoggingTool, TriggerToolChange,
-    ListChangeProbe, TriggerPromptChange, CustomHeader,
+    ListChangeProbe, TriggerPromptChange, CustomHeader, Reconnection,
     Greet, SlowCompute, FailingJob, ProtocolErrorJob, ConfirmDelete, MultiInput,
 ]
 

@@ -299,6 +299,11 @@ class HubServer:
             future = asyncio.run_coroutine_threadsafe(_client_request(ctx, method, request_params), loop)
             return future.result()
 
+        if ctx.close_sse_stream is not None:
+            close = ctx.close_sse_stream
+            client_request.release_stream = lambda: asyncio.run_coroutine_threadsafe(  # type: ignore[attr-defined]
+                close(), loop
+            ).result(timeout=10)
         client_request.declares = lambda capability: ctx.session.check_client_capability(  # type: ignore[attr-defined]
             types.ClientCapabilities.model_validate({capability: {}})
         )
