@@ -637,10 +637,13 @@ def _run_eager_task(execution_id: str) -> None:
         db_connection.close()
 
 
-def execution_answer(*, execution: ToolExecution, answers: dict[str, Any]) -> ToolExecution:
+def execution_answer(
+    *, execution: ToolExecution, answers: dict[str, Any], task_ttl_ms: int | None = None
+) -> ToolExecution:
     """Store a client's answers to a waiting task's questions; once every question is
     answered the task is pending again and goes back to a worker. Answers to questions
-    it did not ask are ignored; a task that is not waiting is left as it is."""
+    it did not ask are ignored; a task that is not waiting is left as it is.
+    ``task_ttl_ms`` turns a waiting call into a task as it goes back to work."""
     with transaction.atomic():
         row = ToolExecution.objects.select_for_update().get(pk=execution.pk)
         if row.status != Status.INPUT_REQUIRED:
@@ -652,8 +655,9 @@ def execution_answer(*, execution: ToolExecution, answers: dict[str, Any]) -> To
         if remaining:
             ToolExecution.objects.filter(pk=row.pk).update(input_requests=remaining, input_responses=responses)
         else:
+            as_task = {"task_ttl_ms": task_ttl_ms, "mode": str(Mode.BACKGROUND)} if task_ttl_ms is not None else {}
             ToolExecution.objects.filter(pk=row.pk, status=Status.INPUT_REQUIRED).update(
-                status=Status.PENDING, input_requests=None, input_responses=responses
+                status=Status.PENDING, input_requests=None, input_responses=responses, **as_task
             )
             transaction.on_commit(lambda: execution_dispatch(execution_id=str(row.pk)))
     row.refresh_from_db()

@@ -196,6 +196,9 @@ class Tool:
     # Whether an MCP client may run the tool as a task (the tasks extension): "forbidden",
     # "optional" or "required". Empty: background tools optional, inline tools forbidden.
     task_support: ClassVar[str] = ""
+    # A task tool whose first questions come before the work: they are asked while the
+    # client waits (input requests), and the call becomes a task once they are answered.
+    asks_before_task: ClassVar[bool] = False
     # Where the tool comes from: "builtin", or the remote server's name.
     source: ClassVar[str] = "builtin"
     # Whether the tool's code runs in a tool process (executions.toolpool), where a

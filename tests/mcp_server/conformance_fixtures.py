@@ -551,13 +551,26 @@ class MultiInput(ContentTool):
         return {"content": [_text(f"Answers: {', '.join(names)}")]}
 
 
+class ToolWithTask(ContentTool):
+    name = "test_tool_with_task"
+    description = "Asks the user's name while the client waits, then works on as a task (conformance fixture)."
+    task_support = "optional"
+    asks_before_task = True
+
+    def run(self, arguments: Any, ctx: ToolContext) -> Any:
+        method, params = _ask_name()
+        answer = ctx.ask_client(method, params, key="user_name")
+        time.sleep(0.5)  # the work the task does
+        return {"content": [_text(f"Hello, {(answer.get('content') or {}).get('name', '')}!")]}
+
+
 TOOLS: list[type[Tool]] = [
     SimpleText, ImageContent, AudioContent, EmbeddedResource, MultipleContentTypes, WithLogging, WithProgress,
     ErrorHandling, Sampling, Elicitation, ElicitationDefaults, ElicitationEnums, JsonSchema202012,
     InputElicitation, InputSampling, InputListRoots, InputRequestState, InputTamperedState, InputMultiple,
     InputMultiRound, InputCapabilities, MissingCapability, StreamingElicitation, LoggingTool, TriggerToolChange,
     ListChangeProbe, TriggerPromptChange, CustomHeader, Reconnection,
-    Greet, SlowCompute, FailingJob, ProtocolErrorJob, ConfirmDelete, MultiInput,
+    Greet, SlowCompute, FailingJob, ProtocolErrorJob, ConfirmDelete, MultiInput, ToolWithTask,
 ]
 
 

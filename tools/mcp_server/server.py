@@ -261,7 +261,17 @@ class HubServer:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         caller = await self.caller(ctx)
-        if tasks.runs_as_task(ctx, registry.get(params.name), _is_modern(ctx)):
+        tool = registry.get(params.name)
+        as_task = tasks.runs_as_task(ctx, tool, _is_modern(ctx))
+        state = client_input.read_state(params.request_state) if _is_modern(ctx) else {}
+        if as_task and tool is not None and tool.asks_before_task and isinstance(state.get("execution"), str):
+            # Its questions were asked while the client waited; answered, the call becomes a task.
+            answers = client_input.wire_answers(params.input_responses)
+            created = await tasks.task_after_answers(caller, state["execution"], answers)
+            if created is not None:
+                return created  # type: ignore[return-value]
+            as_task = False  # questions remain: ask them again below
+        if as_task and not (tool is not None and tool.asks_before_task):
             try:
                 return await tasks.task_create(caller, params)  # type: ignore[return-value]
             except services.ToolNotFound as exc:
@@ -275,7 +285,6 @@ class HubServer:
         asked: client_input.InputRound | None = None
         resume: str | None = None
         if _is_modern(ctx):
-            state = client_input.read_state(params.request_state)
             resume = state.get("execution") if isinstance(state.get("execution"), str) else None
             answers = await database_sync_to_async(_stored_answers)(resume) if resume else {}
             asked = client_input.InputRound(

@@ -120,6 +120,29 @@ async def task_create(caller: Caller, params: types.CallToolRequestParams) -> di
     return {"resultType": "task", **_task_fields(execution)}
 
 
+async def task_after_answers(caller: Caller, execution_id: str, answers: dict[str, Any]) -> dict[str, Any] | None:
+    """A call that asked its questions before becoming a task (``Tool.asks_before_task``),
+    answered: the answers go to the row and it becomes a task (CreateTaskResult). None
+    when questions remain open; the caller asks them again."""
+    ttl_ms = int(settings.MCP_TASK_TTL * 1000)
+
+    def answer() -> ToolExecution:
+        execution = _waiting_call(caller, execution_id)
+        return services.execution_answer(execution=execution, answers=answers, task_ttl_ms=ttl_ms)
+
+    execution = await database_sync_to_async(answer)()
+    if execution.status == Status.INPUT_REQUIRED:
+        return None
+    return {"resultType": "task", **_task_fields(execution)}
+
+
+def _waiting_call(caller: Caller, execution_id: str) -> ToolExecution:
+    execution = ToolExecution.objects.filter(pk=execution_id, user=caller.user).first()
+    if execution is None or execution.status != Status.INPUT_REQUIRED:
+        raise MCPError(types.INVALID_PARAMS, "This call is no longer waiting for input.")
+    return execution
+
+
 async def task_get(caller: Caller, params: TaskParams) -> dict[str, Any]:
     execution = await database_sync_to_async(_task_of)(caller, params.task_id)
     return {"resultType": "complete", **task_detail(execution)}
