@@ -76,9 +76,20 @@ def prepare_hub(data: Path, **settings: str) -> Hub:
 
 def start_hub(data: Path, **settings: str) -> Hub:
     """``prepare_hub``, then daphne serving it on a free port."""
-    hub = prepare_hub(data, **settings)
+    return launch_hub(prepare_hub(data, **settings))
+
+
+def another_web_process(hub: Hub, name: str = "second") -> Hub:
+    """A second daphne serving the same hub (same database and settings) on another port."""
+    port = free_port()
+    twin = Hub(base=f"http://127.0.0.1:{port}", env=dict(hub.env), data=hub.data, tokens=hub.tokens)
+    return launch_hub(twin, log_name=f"daphne-{name}.log")
+
+
+def launch_hub(hub: Hub, log_name: str = "daphne.log") -> Hub:
+    data = hub.data
     port = int(hub.base.rsplit(":", 1)[1])
-    log = open(data / "daphne.log", "wb")
+    log = open(data / log_name, "wb")
     hub.process = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
         cwd=ROOT, env=hub.env, stdout=log, stderr=subprocess.STDOUT,

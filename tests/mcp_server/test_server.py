@@ -301,6 +301,28 @@ async def test_a_tool_may_ask_a_handshake_client_for_a_sampling(hub):
     assert refused.is_error is True and "sampling" in refused.content[0].text
 
 
+async def test_a_tool_asks_a_2026_client_through_input_requests_on_one_execution(hub):
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="Paris"), model="test-model",
+        )
+
+    async with connect(hub, "2026-07-28", sampling_callback=sampling) as client:
+        answered = await client.call_tool("test_ask", {})
+    async with connect(hub, "2026-07-28") as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("test_ask", {})
+    executions = await database_sync_to_async(lambda: list(ToolExecution.objects.filter(tool_name="test_ask")))()
+
+    assert answered.is_error is False and json.loads(answered.content[0].text) == {"answer": "Paris"}
+    # The question ended the first run as input_required; the answer resumed the same row.
+    assert answered.meta["mcpsite/execution"] in {f"execution://{e.id}" for e in executions}
+    assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert refused.value.error.data == {"requiredCapabilities": {"sampling": {}}}
+    assert sorted(e.status for e in executions) == ["error", "success"]
+    assert [e.input_responses for e in executions if e.status == "success"][0]  # the answer, kept on the row
+
+
 # --- list_changed --------------------------------------------------------------------------------
 
 

@@ -349,8 +349,9 @@ class HubServer:
                 f"Tool {params.name!r} needs the client capability {capability!r}, which the request did not declare.",
                 {"requiredCapabilities": {capability: {}}},
             )
-        if asked is not None and execution.status == ToolExecution.Status.INPUT_REQUIRED:
+        if asked is not None and asked.answers:
             await database_sync_to_async(_keep_answers)(execution, asked.answers)
+        if asked is not None and execution.status == ToolExecution.Status.INPUT_REQUIRED:
             return client_input.input_required_result(execution.input_requests or {}, {"execution": str(execution.id)})
         return _call_result(registry.get(execution.tool_name), execution)
 
@@ -564,10 +565,9 @@ def _stored_answers(execution_id: str) -> dict[str, Any]:
 
 
 def _keep_answers(execution: ToolExecution, answers: dict[str, Any]) -> None:
-    """Store the answers given so far on the waiting row, for the tool's next run."""
-    ToolExecution.objects.filter(pk=execution.pk, status=ToolExecution.Status.INPUT_REQUIRED).update(
-        input_responses=answers
-    )
+    """Store the client's answers on the row: for the tool's next run while it waits, and
+    as the record of what the client answered once it has ended."""
+    ToolExecution.objects.filter(pk=execution.pk).update(input_responses=answers)
 
 
 def _connection(ctx: ServerRequestContext[Any]) -> Connection | None:
