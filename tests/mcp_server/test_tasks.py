@@ -254,3 +254,57 @@ async def test_task_methods_need_the_extension_and_a_known_task(hubs):
     assert unknown["error"]["code"] == -32602
     assert required["error"]["code"] == -32021
     assert required["error"]["data"]["requiredCapabilities"] == {"extensions": {TASKS: {}}}
+
+
+def execution_labelled(hub: Hub, label: str, *statuses: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in executions_of(hub, "slow_compute") if e["arguments"].get("label") == label]
+        if found and (found[0]["status"] in statuses or time.monotonic() > deadline):
+            return found[0]
+        time.sleep(0.2)
+
+
+async def test_closing_a_2026_response_stream_cancels_the_call(hubs):
+    first, _ = hubs
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "slow_compute", "arguments": {"seconds": 30, "label": "closed-2026"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},  # no tasks: the call runs while the client waits
+        },
+    }}
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN,
+               "Mcp-Method": "tools/call", "Mcp-Name": "slow_compute"}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(first.url, json=body, headers=headers, timeout=2)
+
+    # 2026-07-28 has no other way to cancel a request: closing its stream is the cancellation.
+    assert execution_labelled(first, "closed-2026", "cancelled")["status"] == "cancelled"
+
+
+async def test_a_dropped_2025_stream_is_resumed_with_last_event_id_and_the_call_goes_on(hubs):
+    first, _ = hubs
+    base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    init = httpx.post(first.url, headers=base, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    session = {**base, "mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+    httpx.post(first.url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "slow_compute", "arguments": {"seconds": 2, "label": "dropped-2025"}}}
+    with httpx.Client(timeout=30) as client, client.stream("POST", first.url, headers=session, json=call) as stream:
+        priming = next(line for line in stream.iter_lines() if line.startswith("id:"))
+    # The client went away; the call goes on (2025-11-25: a disconnection is not a cancellation).
+    last_event_id = priming.removeprefix("id:").strip()
+    resumed_headers = {**session, "Accept": "text/event-stream", "last-event-id": last_event_id}
+    answer = None
+    with httpx.Client(timeout=30) as client, client.stream("GET", first.url, headers=resumed_headers) as stream:
+        for line in stream.iter_lines():  # the resumed stream stays open: read up to the answer
+            if line.startswith("data:") and line[5:].strip() and json.loads(line[5:]).get("id") == 7:
+                answer = json.loads(line[5:])
+                break
+
+    assert answer is not None and answer["result"]["content"][0]["text"] == "Computed dropped-2025 in 2 s"
+    assert execution_labelled(first, "dropped-2025", "success")["status"] == "success"

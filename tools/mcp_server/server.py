@@ -32,6 +32,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from mcp.server import Server
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.caching import CacheHint
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
@@ -67,6 +68,19 @@ INSTRUCTIONS = (
     "your own calls can be read back as execution://{id} resources. Prompts such as proofread and "
     "summarize_selection work on a selection of text."
 )
+
+
+# 2026-07-28 freshness hints (ttlMs/cacheScope). Lists that change rarely may be reused
+# for a minute (a change is also announced: list_changed); what depends on the caller is
+# private; a user's executions change all the time.
+CACHE_HINTS: dict[Any, CacheHint] = {
+    "server/discover": CacheHint(ttl_ms=300_000, scope="public"),
+    "tools/list": CacheHint(ttl_ms=60_000, scope="private"),  # depends on the caller's role
+    "prompts/list": CacheHint(ttl_ms=60_000, scope="public"),
+    "resources/templates/list": CacheHint(ttl_ms=300_000, scope="public"),
+    "resources/list": CacheHint(ttl_ms=0, scope="private"),
+    "resources/read": CacheHint(ttl_ms=0, scope="private"),
+}
 
 
 @dataclass
@@ -144,6 +158,7 @@ class HubServer:
                 title="mcpsite tool hub",
                 instructions=INSTRUCTIONS,
                 get_tool_input_schema=self._input_schema,
+                cache_hints=CACHE_HINTS,
                 on_list_tools=self.list_tools,
                 on_call_tool=self.call_tool,
                 on_list_prompts=self.list_prompts,
