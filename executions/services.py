@@ -312,11 +312,17 @@ def _run_with_timeout(
         call = toolpool.call_for(
             tool=tool, arguments=arguments, user=ctx.user, execution_id=ctx.execution_id, timeout=timeout
         )
+        # What the tool process's context needs to know of the caller's client.
+        call.client_capabilities = [c for c in ("sampling", "elicitation", "roots") if ctx.client_can(c)]
+        release = getattr(ctx.client_request, "release_stream", None)
         outcome = toolpool.get_pool().run(
             call, timeout=timeout, on_progress=ctx.report_progress, on_log=ctx.log,
-            client_request=ctx.client_request, tick=cancelled,
+            client_request=ctx.client_request, tick=cancelled, client_input=ctx.client_input, release_stream=release,
         )
         status, result, error = outcome.status, outcome.result, outcome.error
+        if status == toolpool.CRASHED:
+            ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
+            status = Status.ERROR
     else:
         status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
     _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
