@@ -408,6 +408,9 @@ class LoggingTool(ContentTool):
 
 
 class TriggerToolChange(ContentTool):
+    # On a thread of the serving process, not in a tool process: the ToolConfig/Prompt signals
+    # that announce list changes are heard only in the process that saves the row.
+    runs_in_process = False
     name = "test_trigger_tool_change"
     description = "Changes the tool list: disables or enables a probe tool through its ToolConfig (conformance fixture)."
     annotations = Annotations()
@@ -429,6 +432,9 @@ class ListChangeProbe(ContentTool):
 
 
 class TriggerPromptChange(ContentTool):
+    # On a thread of the serving process, not in a tool process: the ToolConfig/Prompt signals
+    # that announce list changes are heard only in the process that saves the row.
+    runs_in_process = False
     name = "test_trigger_prompt_change"
     description = "Changes the prompt list: adds or removes a probe prompt (conformance fixture)."
     annotations = Annotations()
