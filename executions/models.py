@@ -50,6 +50,9 @@ class ToolExecution(models.Model):
         ERROR = "error", "Error"
         TIMEOUT = "timeout", "Timeout"
         CANCELLED = "cancelled", "Cancelled"
+        # Waiting for its MCP client's answers (elicitation, sampling, roots): no process
+        # runs it; the answers resume it (see services.execute_tool's ``resume``).
+        INPUT_REQUIRED = "input_required", "Waiting for input"
 
     FINAL_STATUSES = (Status.SUCCESS, Status.ERROR, Status.TIMEOUT, Status.CANCELLED)
 
@@ -71,6 +74,16 @@ class ToolExecution(models.Model):
     progress = models.FloatField(null=True, blank=True)
     progress_total = models.FloatField(null=True, blank=True)
     progress_message = models.CharField(max_length=500, blank=True, default="")
+    # While input_required: the open questions to the client, {key: {"method", "params"}};
+    # and the answers given so far, {key: result}, which the next run of the tool reads.
+    input_requests = models.JSONField(null=True, blank=True)
+    input_responses = models.JSONField(default=dict, blank=True)
+    # An MCP task (the tasks extension): how long, in ms, its client may read it after it
+    # was created; null for a plain call.
+    task_ttl_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    # The tool failed unexpectedly (an exception other than ToolError), not by reporting an
+    # error: a task reports this as "failed", a reported error as a completed isError result.
+    crashed = models.BooleanField(default=False)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     # Not auto_now_add: an inline call is created and started at one instant, which the
     # service passes for both (auto_now_add would stamp `created` after `started`).

@@ -12,12 +12,16 @@ that finishes meanwhile is left alone, and running the reaper twice is harmless)
 
 So with the defaults a SIGKILLed worker's execution is ended within
 EXECUTION_LOST_AFTER + EXECUTION_REAPER_INTERVAL = 45 s.
+
+A third rule ends calls left waiting for their MCP client's answers (``input_required``):
+a 2026-07-28 call after MCP_INPUT_TIMEOUT (its requestState has expired, no answer can
+resume it), a task once its MCP_TASK_TTL is over: ``timeout``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -72,5 +76,22 @@ def executions_reap() -> list[ToolExecution]:
             finished = services.execution_finish(execution_id=str(execution.id), status=Status.ERROR, error=reason)
             if finished.status == Status.ERROR and finished.error == reason:
                 logger.warning("reaped execution %s: %s", execution.id, reason)
+                ended.append(finished)
+    ended += _reap_unanswered(now)
+    return ended
+
+
+def _reap_unanswered(now: datetime) -> list[ToolExecution]:
+    ended = []
+    waiting = ToolExecution.objects.filter(status=Status.INPUT_REQUIRED).only("id", "created", "task_ttl_ms")
+    for execution in waiting:
+        if execution.task_ttl_ms is None:
+            limit = timedelta(seconds=settings.MCP_INPUT_TIMEOUT)
+        else:
+            limit = timedelta(milliseconds=execution.task_ttl_ms)
+        if execution.created + limit < now:
+            reason = "The client never answered the tool's questions; ended by the reaper."
+            finished = services.execution_finish(execution_id=str(execution.id), status=Status.TIMEOUT, error=reason)
+            if finished.status == Status.TIMEOUT:
                 ended.append(finished)
     return ended

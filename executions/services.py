@@ -39,13 +39,17 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import events, metrics, toolpool
 from executions.models import Session, ToolExecution, Via
-from tools.base import ClientRequest, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError
+from tools.base import (
+    ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
+)
 from tools.models import ToolConfig
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
 Status = ToolExecution.Status
+# Not final: a cancellation, a timeout or the tool's end may still finish these.
+IN_PROGRESS = [Status.PENDING, Status.RUNNING, Status.INPUT_REQUIRED]
 
 # Built-in tools run in the tool process pool (executions.toolpool). Remote tools are I/O
 # on the federation loop: they run on these threads, so that the calling thread can
@@ -279,7 +283,7 @@ def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
 
 def _make_context(
     execution: ToolExecution, user: User | None, on_progress: Callable | None, on_log: Callable | None,
-    client_request: ClientRequest | None = None,
+    client_request: ClientRequest | None = None, client_input: ClientInput | None = None,
 ) -> ToolContext:
     execution_id = str(execution.id)
     latest: dict[str, Any] = {}
@@ -309,7 +313,8 @@ def _make_context(
             on_log(event)
 
     ctx = ToolContext(
-        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=client_request
+        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=client_request,
+        client_input=client_input,
     )
     ctx.latest_progress = latest  # type: ignore[attr-defined]  (read by the waiting thread)
     return ctx
@@ -350,11 +355,17 @@ def _run_with_timeout(
         call = toolpool.call_for(
             tool=tool, arguments=arguments, user=ctx.user, execution_id=ctx.execution_id, timeout=timeout
         )
+        # What the tool process's context needs to know of the caller's client.
+        call.client_capabilities = [c for c in ("sampling", "elicitation", "roots") if ctx.client_can(c)]
+        release = getattr(ctx.client_request, "release_stream", None)
         outcome = toolpool.get_pool().run(
             call, timeout=timeout, on_progress=ctx.report_progress, on_log=ctx.log,
-            client_request=ctx.client_request, tick=cancelled,
+            client_request=ctx.client_request, tick=cancelled, client_input=ctx.client_input, release_stream=release,
         )
         status, result, error = outcome.status, outcome.result, outcome.error
+        if status == toolpool.CRASHED:
+            ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
+            status = Status.ERROR
     else:
         status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
     _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
@@ -381,6 +392,9 @@ def _run_on_thread(
                 return Status.TIMEOUT, None, f"The tool did not finish within {timeout:g} s."
         except ToolCancelled:
             return Status.CANCELLED, None, "Cancelled."
+        except InputRequired as exc:
+            # The tool asked its client something: this run ends; the answers start the next.
+            return Status.INPUT_REQUIRED, exc.requests, ""
         except (ToolError, InvalidArguments) as exc:
             return Status.ERROR, None, str(exc)
         except SoftTimeLimitExceeded:
@@ -389,6 +403,7 @@ def _run_on_thread(
             raise
         except Exception as exc:
             logger.exception("tool %s failed", tool.name)
+            ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
             return Status.ERROR, None, f"{type(exc).__name__}: {exc}"
     try:
         result = _jsonable(result)
@@ -399,13 +414,27 @@ def _run_on_thread(
     return Status.SUCCESS, result, ""
 
 
+def _park(execution: ToolExecution, requests: dict[str, Any]) -> ToolExecution:
+    """The run ended asking the client: the row waits for the answers (not final)."""
+    ToolExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
+        status=Status.INPUT_REQUIRED, input_requests=requests
+    )
+    execution.refresh_from_db()
+    events.publish(execution.id, {
+        "type": "execution.input_required", "execution_id": str(execution.id), "input_requests": requests,
+    })
+    return execution
+
+
 def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> ToolExecution:
+    if status == Status.INPUT_REQUIRED:
+        return _park(execution, result)
     now = timezone.now()
     started = execution.started or now
     duration_ms = int((now - started).total_seconds() * 1000)
     # Only a row still in progress is finished: a cancellation that got there first wins.
-    updated = ToolExecution.objects.filter(pk=execution.pk, status__in=[Status.PENDING, Status.RUNNING]).update(
-        status=status, result=result, error=error, finished=now, duration_ms=duration_ms
+    updated = ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
+        status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None
     )
     execution.refresh_from_db()
     if updated:
@@ -436,6 +465,9 @@ def execute_tool(
     cancel_event: threading.Event | None = None,
     client_request: ClientRequest | None = None,
     scopes: Collection[str] | None = None,
+    client_input: ClientInput | None = None,
+    resume: str | None = None,
+    task_ttl_ms: int | None = None,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
@@ -446,6 +478,12 @@ def execute_tool(
     ``client_request`` lets an inline tool ask the door's client (MCP sampling,
     elicitation); a background tool runs elsewhere and never has it.
     ``scopes`` are the caller's token's scopes (None: unrestricted); calling needs tools:call.
+    ``client_input``
+    is how a door without a back-channel answers (MCP 2026-07-28): the tool's questions
+    end the run as ``input_required``, and a later call with ``resume`` (the execution's
+    id, its answers stored in ``input_responses``) runs the tool again on the same row.
+    ``task_ttl_ms`` makes the call an MCP task: it runs in the background like a
+    background tool (whatever the tool's mode) and returns at once, ``pending``.
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
@@ -455,10 +493,16 @@ def execute_tool(
             validated = tool.validate(arguments)
         except InvalidArguments as exc:
             raise ArgumentsInvalid(exc.errors) from None
-        rate_limit_hit(user=user, tool_name=tool.name, rate=policy.rate_limit)
+        if resume is None:  # answering a question is not a new call
+            rate_limit_hit(user=user, tool_name=tool.name, rate=policy.rate_limit)
     except ExecutionRejected as exc:
         metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
         raise
+    if resume is not None:
+        return _resume(
+            execution_id=resume, user=user, tool=tool, validated=validated, policy=policy, on_progress=on_progress,
+            on_log=on_log, on_created=on_created, cancel_event=cancel_event, client_input=client_input,
+        )
 
     stored_arguments = arguments
     if session is not None:
@@ -479,7 +523,7 @@ def execute_tool(
                 on_created(execution)
             return execution
 
-    background = tool.mode == Mode.BACKGROUND
+    background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
     with ExitStack() as held:
         if not background or settings.CELERY_TASK_ALWAYS_EAGER:
             # The call runs in this process: it needs a place in the tool pool (remote tools
@@ -493,7 +537,8 @@ def execute_tool(
         return _record_and_run(
             tool=tool, policy=policy, validated=validated, user=user, arguments=arguments, via=via,
             session=session, cache_key_=key, on_progress=on_progress, on_log=on_log, on_created=on_created,
-            cancel_event=cancel_event, client_request=client_request,
+            cancel_event=cancel_event, client_request=client_request, client_input=client_input,
+            task_ttl_ms=task_ttl_ms,
         )
 
 
@@ -502,8 +547,9 @@ def _record_and_run(
     session: Session | None, cache_key_: str | None, on_progress: Callable[[dict[str, Any]], None] | None,
     on_log: Callable[[dict[str, Any]], None] | None, on_created: Callable[[ToolExecution], None] | None,
     cancel_event: threading.Event | None, client_request: ClientRequest | None,
+    client_input: ClientInput | None = None, task_ttl_ms: int | None = None,
 ) -> ToolExecution:
-    background = tool.mode == Mode.BACKGROUND
+    background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
     created = timezone.now()  # one instant for created and started: never started before created
     execution = ToolExecution.objects.create(
         tool_name=tool.name,
@@ -513,12 +559,16 @@ def _record_and_run(
         via=via,
         arguments=arguments,
         status=Status.PENDING if background else Status.RUNNING,
-        mode=str(tool.mode),
+        mode=str(Mode.BACKGROUND if background else tool.mode),
         created=created,
         started=None if background else created,
+        task_ttl_ms=task_ttl_ms,
     )
     if on_created is not None:
         on_created(execution)
+    if task_ttl_ms is not None:
+        transaction.on_commit(lambda: execution_dispatch(execution_id=str(execution.id)))
+        return execution
 
     if background:
         from executions.tasks import run_execution
@@ -542,12 +592,32 @@ def _record_and_run(
         execution.refresh_from_db()
         return execution
 
-    ctx = _make_context(execution, user, on_progress, on_log, client_request)
+    ctx = _make_context(execution, user, on_progress, on_log, client_request, client_input)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
     execution = _finish(execution, status, result, error)
     if cache_key_ is not None and execution.status == Status.SUCCESS:
         cache.set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution
+
+
+def _resume(
+    *, execution_id: str, user: User | None, tool: Tool, validated: Any, policy: ToolPolicy,
+    on_progress: Callable | None, on_log: Callable | None, on_created: Callable | None,
+    cancel_event: threading.Event | None, client_input: ClientInput | None,
+) -> ToolExecution:
+    """Run an execution that waited for its client's answers again, on its own row."""
+    # Claim: one answer resumes the row; a second one (a retry, a replay) finds it taken.
+    claimed = ToolExecution.objects.filter(
+        pk=execution_id, status=Status.INPUT_REQUIRED, user=user, tool_name=tool.name
+    ).update(status=Status.RUNNING, input_requests=None)
+    if claimed != 1:
+        raise ExecutionRejected("This call is no longer waiting for input: it was answered already, cancelled or expired.")
+    execution = ToolExecution.objects.get(pk=execution_id)
+    if on_created is not None:
+        on_created(execution)
+    ctx = _make_context(execution, user, on_progress, on_log, None, client_input)
+    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
+    return _finish(execution, status, result, error)
 
 
 def execute_tool_on_pool_thread(**kwargs: Any) -> ToolExecution:
@@ -582,13 +652,71 @@ def execution_run(*, execution_id: str) -> ToolExecution | None:
         validated = tool.validate(execution.arguments)
     except InvalidArguments as exc:
         return _finish(execution, Status.ERROR, None, f"Invalid arguments: {exc}")
-    ctx = _make_context(execution, execution.user, None, None)
+    client_input = None
+    if execution.task_ttl_ms is not None:
+        # An MCP task asks its client through the row: the questions park it as
+        # input_required, tasks/update stores the answers and runs it again.
+        from tools.mcp_server.client_input import InputRound
+
+        client_input = InputRound(capabilities=None, answers=dict(execution.input_responses or {}), checked=False)
+    ctx = _make_context(execution, execution.user, None, None, None, client_input)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout)
     execution = _finish(execution, status, result, error)
     if policy.cache_ttl > 0 and execution.status == Status.SUCCESS:
         cache.set(cache_key(tool=tool, arguments=execution.arguments, user=execution.user), execution.result,
                   timeout=policy.cache_ttl)
     return execution
+
+
+# MCP tasks without a broker (eager Celery) run here, beside the web process's requests,
+# so that tools/call can answer with the task at once.
+_task_runner = ThreadPoolExecutor(max_workers=8, thread_name_prefix="task")
+
+
+def execution_dispatch(*, execution_id: str) -> None:
+    """Send a pending background execution to a worker (call it on commit)."""
+    from executions.tasks import run_execution
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _task_runner.submit(_run_eager_task, execution_id)
+    else:
+        run_execution.apply_async(args=[execution_id], task_id=execution_id)
+
+
+def _run_eager_task(execution_id: str) -> None:
+    from executions.tasks import run_execution
+
+    try:
+        run_execution.apply(args=[execution_id], task_id=execution_id)
+    finally:
+        db_connection.close()
+
+
+def execution_answer(
+    *, execution: ToolExecution, answers: dict[str, Any], task_ttl_ms: int | None = None
+) -> ToolExecution:
+    """Store a client's answers to a waiting task's questions; once every question is
+    answered the task is pending again and goes back to a worker. Answers to questions
+    it did not ask are ignored; a task that is not waiting is left as it is.
+    ``task_ttl_ms`` turns a waiting call into a task as it goes back to work."""
+    with transaction.atomic():
+        row = ToolExecution.objects.select_for_update().get(pk=execution.pk)
+        if row.status != Status.INPUT_REQUIRED:
+            return row
+        pending = dict(row.input_requests or {})
+        given = {key: value for key, value in answers.items() if key in pending}
+        responses = {**(row.input_responses or {}), **given}
+        remaining = {key: value for key, value in pending.items() if key not in given}
+        if remaining:
+            ToolExecution.objects.filter(pk=row.pk).update(input_requests=remaining, input_responses=responses)
+        else:
+            as_task = {"task_ttl_ms": task_ttl_ms, "mode": str(Mode.BACKGROUND)} if task_ttl_ms is not None else {}
+            ToolExecution.objects.filter(pk=row.pk, status=Status.INPUT_REQUIRED).update(
+                status=Status.PENDING, input_requests=None, input_responses=responses, **as_task
+            )
+            transaction.on_commit(lambda: execution_dispatch(execution_id=str(row.pk)))
+    row.refresh_from_db()
+    return row
 
 
 def execution_finish(*, execution_id: str, status: str, error: str) -> ToolExecution:
@@ -605,7 +733,7 @@ def execution_cancel(*, execution: ToolExecution, user: User | None) -> ToolExec
     """
     now = timezone.now()
     updated = ToolExecution.objects.filter(
-        pk=execution.pk, status__in=[Status.PENDING, Status.RUNNING]
+        pk=execution.pk, status__in=IN_PROGRESS
     ).update(status=Status.CANCELLED, finished=now, error="Cancelled.")
     execution.refresh_from_db()
     if updated:

@@ -48,7 +48,8 @@ from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 
 from executions import toolproc
-from executions.toolproc import CANCELLED, ERROR, Call
+from executions.toolproc import CANCELLED, CRASHED, ERROR, INPUT_REQUIRED, Call  # noqa: F401  (re-exported)
+from tools.base import InputRequired, MissingClientCapability, ToolError
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +294,8 @@ class ToolPool:
         on_log: Callable[[str, str], None],
         client_request: Callable[[str, dict[str, Any]], dict[str, Any]] | None,
         tick: Callable[[], bool],
+        client_input: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        release_stream: Callable[[], None] | None = None,
     ) -> Outcome:
         """Run ``call`` in a tool process within ``timeout`` seconds. A call may wait as
         long again for a free process (only while the pool is full). ``tick`` is called
@@ -351,6 +354,11 @@ class ToolPool:
                         )
                     else:
                         asking = self._asker.submit(client_request, method, params)
+                elif kind == "ask_many":
+                    asking = self._asker.submit(_ask_many, client_input, client_request, message[1])
+                elif kind == "release":
+                    if release_stream is not None:
+                        self._asker.submit(release_stream)
                 elif kind == "done":
                     _, status, text, error, retire = message
                     healthy, reason = not retire, "retired"
@@ -363,9 +371,26 @@ class ToolPool:
             self._checkin(process, healthy=healthy, reason=reason)
 
 
+def _ask_many(
+    client_input: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    client_request: Callable[[str, dict[str, Any]], dict[str, Any]] | None,
+    requests: dict[str, Any],
+) -> dict[str, Any]:
+    if client_input is not None:
+        return client_input(requests)
+    if client_request is None:
+        methods = ", ".join(sorted({method for method, _ in requests.values()}))
+        raise ToolError(f"This call came through a door that cannot send {methods} to its client.")
+    return {key: client_request(method, params) for key, (method, params) in requests.items()}
+
+
 def _answer(asking: Future[dict[str, Any]]) -> tuple[bool, Any]:
     try:
         return True, asking.result()
+    except InputRequired as exc:
+        return False, {"input_required": exc.requests}
+    except MissingClientCapability as exc:
+        return False, {"missing_capability": exc.capability}
     except Exception as exc:
         return False, str(exc) or type(exc).__name__
 

@@ -36,11 +36,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools.base import InvalidArguments, Tool, ToolCancelled, ToolContext, ToolError
+from tools.base import (
+    InputRequired, InvalidArguments, MissingClientCapability, Tool, ToolCancelled, ToolContext, ToolError,
+)
 
 logger = logging.getLogger(__name__)
 
 SUCCESS, ERROR, CANCELLED = "success", "error", "cancelled"
+# The tool asked its client questions (MCP 2026-07-28, tasks): the run ends, the answers rerun it.
+INPUT_REQUIRED = "input_required"
+# The tool raised an unexpected exception (not a reported ToolError): an MCP task says "failed".
+CRASHED = "crashed"
 
 
 @dataclass
@@ -55,6 +61,8 @@ class Call:
     max_result_bytes: int
     # The owner's tool settings at the time of the call (see toolpool.tool_settings).
     settings: dict[str, Any] = field(default_factory=dict)
+    # The capabilities the caller's client declared (sampling, elicitation, roots), for ctx.client_can.
+    client_capabilities: list[str] = field(default_factory=list)
 
 
 class CpuLimitExceeded(Exception):
@@ -101,6 +109,23 @@ class _Owner:
     def log(self, level: str, message: str) -> None:
         self.conn.send(("log", level, message))
 
+    def ask_many(self, requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        """ctx.ask_client_many: the owner answers them all, or says which are still open."""
+        self.conn.send(("ask_many", requests))
+        kind, ok, value = self.conn.recv()
+        if kind != "answer":
+            raise RuntimeError(f"unexpected message {kind!r} while waiting for the client's answers")
+        if ok:
+            return value
+        if isinstance(value, dict) and "input_required" in value:
+            raise InputRequired(value["input_required"])
+        if isinstance(value, dict) and "missing_capability" in value:
+            raise MissingClientCapability(value["missing_capability"])
+        raise ToolError(value)
+
+    def release_stream(self) -> None:
+        self.conn.send(("release",))
+
     def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         self.conn.send(("ask", method, params))
         kind, ok, value = self.conn.recv()
@@ -132,9 +157,21 @@ def _result_text(result: Any) -> str:
 
 def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None, str, bool]:
     """Run one call; return (status, result as JSON text, error, retire)."""
+    capabilities = set(call.client_capabilities)
+
+    def ask_many(requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        return owner.ask_many(requests)
+
+    ask_many.declares = capabilities.__contains__  # type: ignore[attr-defined]
+    ask_many.release_stream = owner.release_stream  # type: ignore[attr-defined]
+
+    def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return owner.ask(method, params)
+
+    ask.release_stream = owner.release_stream  # type: ignore[attr-defined]
     ctx = ToolContext(
         user=call.user, execution_id=call.execution_id, on_progress=owner.progress, on_log=owner.log,
-        client_request=owner.ask,
+        client_request=ask, client_input=ask_many,
     )
     _limit_cpu(call.cpu_seconds)
     try:
@@ -148,6 +185,8 @@ def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None
             return ERROR, None, f"The tool returned a result that is not JSON: {exc}", False
     except ToolCancelled:
         return CANCELLED, None, "Cancelled.", False
+    except InputRequired as exc:
+        return INPUT_REQUIRED, json.dumps(exc.requests), "", False
     except (ToolError, InvalidArguments) as exc:
         return ERROR, None, str(exc), False
     except CpuLimitExceeded:
@@ -158,7 +197,7 @@ def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None
         return ERROR, None, "The tool recursed too deeply on this input.", False
     except Exception as exc:
         logger.exception("tool %s failed", call.tool.name)
-        return ERROR, None, f"{type(exc).__name__}: {exc}", False
+        return CRASHED, None, f"{type(exc).__name__}: {exc}", False
     finally:
         _limit_cpu(None)
     if len(text) > call.max_result_bytes:

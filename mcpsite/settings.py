@@ -315,8 +315,18 @@ MCP_ALLOWED_ORIGINS = env.list(
 MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="")
 # Authorization servers named in that metadata; by default the hub itself, which issues the tokens.
 MCP_AUTHORIZATION_SERVERS = env.list("MCP_AUTHORIZATION_SERVERS", default=[])
-# Register the official conformance suite's fixture tools, prompts and resources.
-MCP_CONFORMANCE_FIXTURES = env.bool("MCP_CONFORMANCE_FIXTURES", default=False)
+# Dotted paths of extra MCP providers (tools, prompts, resources; see
+# tools/mcp_server/providers.py), e.g. the test suite's conformance fixtures.
+MCP_EXTRA_PROVIDERS = env.list("MCP_EXTRA_PROVIDERS", default=[])
+# Seconds a 2026-07-28 call that asked its client something (an input request) waits for
+# the answers; also the lifetime of its sealed requestState.
+MCP_INPUT_TIMEOUT = env.float("MCP_INPUT_TIMEOUT", default=600.0)
+# Seconds an MCP task (tasks extension) stays readable by its client after it was created.
+MCP_TASK_TTL = env.int("MCP_TASK_TTL", default=86400)
+# 2025-11-25 SSE streams: the retry hint (ms) of their priming event, and how long (s) their
+# events are kept for a client that resumes with Last-Event-ID (Redis, or the database).
+MCP_SSE_RETRY_MS = env.int("MCP_SSE_RETRY_MS", default=1000)
+MCP_EVENT_TTL = env.int("MCP_EVENT_TTL", default=600)
 
 # --- The hub as an OAuth 2.1 authorization server (django-oauth-toolkit) ----------------
 # What MCP clients that sign in by OAuth may ask for. A token without tools:call lists but

@@ -15,7 +15,7 @@ class ToolsConfig(AppConfig):
         register_builtins()
         if mcp_check not in EXTRA_CHECKS:
             EXTRA_CHECKS.append(mcp_check)
-        if settings.MCP_CONFORMANCE_FIXTURES:
-            from tools.mcp_server import fixtures
+        if settings.MCP_EXTRA_PROVIDERS:
+            from tools.mcp_server.providers import register_provider_tools
 
-            fixtures.register()
+            register_provider_tools()

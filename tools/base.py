@@ -71,6 +71,30 @@ LogCallback = Callable[[str, str], None]
 # Sends a request to the client of the door the call came through (MCP sampling or
 # elicitation) and returns its result; given only by doors that have such a client.
 ClientRequest = Callable[[str, dict[str, Any]], dict[str, Any]]
+# Asks the client several things at once, {key: (method, params)} -> {key: result}: how a
+# door without a back-channel (MCP 2026-07-28, tasks) answers ``ask_client``. It either
+# returns every answer or raises ``InputRequired`` with the questions still open.
+ClientInput = Callable[[dict[str, tuple[str, dict[str, Any]]]], dict[str, dict[str, Any]]]
+
+
+class InputRequired(BaseException):
+    """The client must answer ``requests`` ({key: {"method", "params"}}) before the tool
+    can go on: the run ends here and the tool runs again, from the start, with the answers.
+
+    A ``BaseException`` so that a tool's own ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, requests: dict[str, dict[str, Any]]) -> None:
+        self.requests = requests
+        super().__init__(f"input required: {', '.join(requests)}")
+
+
+class MissingClientCapability(ToolError):
+    """The tool needs a client capability (sampling, elicitation, roots) the client did not declare."""
+
+    def __init__(self, capability: str) -> None:
+        self.capability = capability
+        super().__init__(f"The client did not declare the {capability!r} capability this tool needs.")
 
 
 @dataclass
@@ -85,6 +109,10 @@ class ToolContext:
     # service polls the database; the tool's own thread never has to).
     cancel_event: threading.Event = field(default_factory=threading.Event)
     client_request: ClientRequest | None = None
+    client_input: ClientInput | None = None
+    # How many questions this run asked: the default keys of ``ask_client`` are numbered,
+    # so that a run replayed with the answers asks the same keys in the same order.
+    _asked: int = 0
 
     def report_progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         if self.on_progress is not None:
@@ -94,13 +122,47 @@ class ToolContext:
         if self.on_log is not None:
             self.on_log(level, message)
 
-    def ask_client(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Send a request (``sampling/createMessage``, ``elicitation/create``) to the
-        caller's MCP client and return its result. Raises ``ToolError`` where the door
-        has no such client (REST, WebSocket, a Celery worker) or the client refuses."""
+    def ask_client(self, method: str, params: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
+        """Send a request (``sampling/createMessage``, ``elicitation/create``, ``roots/list``)
+        to the caller's MCP client and return its result. Raises ``ToolError`` where the door
+        has no such client (REST, WebSocket) or the client refuses.
+
+        On MCP 2026-07-28 and in tasks the question goes back to the client as an input
+        request and the tool runs again from the start once it is answered: do work with
+        side effects after the questions. ``key`` names the question on the wire."""
+        if key is None:
+            self._asked += 1
+            key = f"{method.split('/')[0]}-{self._asked}"
+        return self.ask_client_many({key: (method, params)})[key]
+
+    def release_client_stream(self) -> bool:
+        """Let go of the caller's response stream while the call goes on (SSE polling,
+        SEP-1699): an MCP 2025-11-25 client reconnects with ``Last-Event-ID`` and gets the
+        result then. Returns False where the door has no such stream."""
+        release = getattr(self.client_request, "release_stream", None)
+        if release is None:
+            return False
+        release()
+        return True
+
+    def client_can(self, capability: str) -> bool:
+        """Whether the caller's client declared ``capability`` ("sampling", "elicitation",
+        "roots"), so that a tool can ask only what the client can answer."""
+        door = self.client_input if self.client_input is not None else self.client_request
+        declares = getattr(door, "declares", None)
+        if declares is not None:
+            return bool(declares(capability))
+        return door is not None
+
+    def ask_client_many(self, requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        """Ask several questions at once ({key: (method, params)}); returns {key: result}.
+        Where the client can be asked only one thing at a time they are asked in turn."""
+        if self.client_input is not None:
+            return self.client_input(requests)
         if self.client_request is None:
-            raise ToolError(f"This call came through a door that cannot send {method} to its client.")
-        return self.client_request(method, params)
+            methods = ", ".join(sorted({method for method, _ in requests.values()}))
+            raise ToolError(f"This call came through a door that cannot send {methods} to its client.")
+        return {key: self.client_request(method, params) for key, (method, params) in requests.items()}
 
     @property
     def cancelled(self) -> bool:
@@ -131,6 +193,12 @@ class Tool:
     cacheable: ClassVar[bool] = False
     cache_ttl: ClassVar[int | None] = None  # seconds; None means the setting's default
     required_role: ClassVar[Role] = Role.USER
+    # Whether an MCP client may run the tool as a task (the tasks extension): "forbidden",
+    # "optional" or "required". Empty: background tools optional, inline tools forbidden.
+    task_support: ClassVar[str] = ""
+    # A task tool whose first questions come before the work: they are asked while the
+    # client waits (input requests), and the call becomes a task once they are answered.
+    asks_before_task: ClassVar[bool] = False
     # Where the tool comes from: "builtin", or the remote server's name.
     source: ClassVar[str] = "builtin"
     # Whether the tool's code runs in a tool process (executions.toolpool), where a
@@ -153,6 +221,12 @@ class Tool:
         if self.output_model is not None:
             return self.output_model.model_json_schema()
         return self.raw_output_schema
+
+    @property
+    def effective_task_support(self) -> str:
+        if self.task_support:
+            return self.task_support
+        return "optional" if self.mode == Mode.BACKGROUND else "forbidden"
 
     @property
     def available(self) -> bool:

@@ -59,3 +59,27 @@ def test_the_command_reports_what_it_ended(user):
     assert str(lost.pk) in out.getvalue() and "Ended 1 lost execution(s)." in out.getvalue()
     call_command("reap_executions", stdout=out)
     assert "Ended 0 lost execution(s)." in out.getvalue()
+
+
+def waiting(user, *, created_ago: float, task_ttl_ms: int | None = None) -> ToolExecution:
+    execution = ToolExecution.objects.create(
+        tool_name="confirm_delete", user=user, via="mcp", status=Status.INPUT_REQUIRED, mode="inline",
+        started=timezone.now(), task_ttl_ms=task_ttl_ms, input_requests={"confirm": {"method": "elicitation/create"}},
+    )
+    ToolExecution.objects.filter(pk=execution.pk).update(created=timezone.now() - timedelta(seconds=created_ago))
+    return execution
+
+
+def test_it_ends_calls_whose_client_never_answered_once_their_state_or_task_has_expired(user, settings):
+    settings.MCP_INPUT_TIMEOUT = 600
+    forgotten = waiting(user, created_ago=601)
+    answering = waiting(user, created_ago=30)
+    expired_task = waiting(user, created_ago=61, task_ttl_ms=60_000)
+    live_task = waiting(user, created_ago=601, task_ttl_ms=3_600_000)
+
+    assert {e.pk for e in executions_reap()} == {forgotten.pk, expired_task.pk}
+    for execution in (forgotten, answering, expired_task, live_task):
+        execution.refresh_from_db()
+    assert forgotten.status == Status.TIMEOUT and "never answered" in forgotten.error and forgotten.input_requests is None
+    assert expired_task.status == Status.TIMEOUT
+    assert answering.status == live_task.status == Status.INPUT_REQUIRED

@@ -25,6 +25,8 @@ from tests.processes import free_port
 ROOT = Path(__file__).resolve().parents[2]
 NODE_BIN = ROOT / "node_modules" / ".bin"
 PYTHON_SERVER = ROOT / "tests" / "federation" / "servers" / "python_server.py"
+# The conformance suite's fixtures: a test-only provider the hub loads by its dotted path.
+CONFORMANCE_FIXTURES = "tests.mcp_server.conformance_fixtures.provider"
 
 
 @dataclass
@@ -74,9 +76,20 @@ def prepare_hub(data: Path, **settings: str) -> Hub:
 
 def start_hub(data: Path, **settings: str) -> Hub:
     """``prepare_hub``, then daphne serving it on a free port."""
-    hub = prepare_hub(data, **settings)
+    return launch_hub(prepare_hub(data, **settings))
+
+
+def another_web_process(hub: Hub, name: str = "second") -> Hub:
+    """A second daphne serving the same hub (same database and settings) on another port."""
+    port = free_port()
+    twin = Hub(base=f"http://127.0.0.1:{port}", env=dict(hub.env), data=hub.data, tokens=hub.tokens)
+    return launch_hub(twin, log_name=f"daphne-{name}.log")
+
+
+def launch_hub(hub: Hub, log_name: str = "daphne.log") -> Hub:
+    data = hub.data
     port = int(hub.base.rsplit(":", 1)[1])
-    log = open(data / "daphne.log", "wb")
+    log = open(data / log_name, "wb")
     hub.process = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
         cwd=ROOT, env=hub.env, stdout=log, stderr=subprocess.STDOUT,
@@ -110,7 +123,7 @@ def stop_hub(hub: Hub) -> None:
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub that requires tokens, with the conformance fixtures registered."""
-    started = start_hub(tmp_path_factory.mktemp("hub"), MCP_CONFORMANCE_FIXTURES="1")
+    started = start_hub(tmp_path_factory.mktemp("hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES)
     try:
         yield started
     finally:
@@ -120,7 +133,7 @@ def hub(tmp_path_factory) -> Iterator[Hub]:
 @pytest.fixture(scope="module")
 def open_hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub on loopback that lets anonymous callers in (as the conformance run needs)."""
-    started = start_hub(tmp_path_factory.mktemp("open-hub"), MCP_CONFORMANCE_FIXTURES="1", MCP_ALLOW_ANONYMOUS="1")
+    started = start_hub(tmp_path_factory.mktemp("open-hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES, MCP_ALLOW_ANONYMOUS="1")
     try:
         yield started
     finally:

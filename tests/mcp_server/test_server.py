@@ -301,6 +301,28 @@ async def test_a_tool_may_ask_a_handshake_client_for_a_sampling(hub):
     assert refused.is_error is True and "sampling" in refused.content[0].text
 
 
+async def test_a_tool_asks_a_2026_client_through_input_requests_on_one_execution(hub):
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="Paris"), model="test-model",
+        )
+
+    async with connect(hub, "2026-07-28", sampling_callback=sampling) as client:
+        answered = await client.call_tool("test_ask", {})
+    async with connect(hub, "2026-07-28") as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("test_ask", {})
+    executions = await database_sync_to_async(lambda: list(ToolExecution.objects.filter(tool_name="test_ask")))()
+
+    assert answered.is_error is False and json.loads(answered.content[0].text) == {"answer": "Paris"}
+    # The question ended the first run as input_required; the answer resumed the same row.
+    assert answered.meta["mcpsite/execution"] in {f"execution://{e.id}" for e in executions}
+    assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert refused.value.error.data == {"requiredCapabilities": {"sampling": {}}}
+    assert sorted(e.status for e in executions) == ["error", "success"]
+    assert [e.input_responses for e in executions if e.status == "success"][0]  # the answer, kept on the row
+
+
 # --- list_changed --------------------------------------------------------------------------------
 
 
@@ -430,8 +452,10 @@ async def test_a_user_reads_their_own_executions_and_no_one_elses(hub, alice, mo
     assert "execution://{id}" in templates
     document = json.loads(read.contents[0].text)
     assert document["tool"] == "test_echo" and document["result"] == {"echoed": "mine"} and document["via"] == "mcp"
-    assert other.value.error.code == -32002 and "secret" not in other.value.error.message
-    assert garbage.value.error.code == -32002
+    # 2026-07-28 answers a missing resource with -32602 (SEP-2164); 2025-11-25 with -32002.
+    not_found = -32602 if mode == "2026-07-28" else -32002
+    assert other.value.error.code == not_found and "secret" not in other.value.error.message
+    assert garbage.value.error.code == not_found
 
 
 @pytest.mark.parametrize("mode", ERAS)

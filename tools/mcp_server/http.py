@@ -147,9 +147,14 @@ class MCPApplication:
         return running
 
     def _new_manager(self) -> StreamableHTTPSessionManager:
+        from tools.mcp_server.event_store import event_store
+
         return StreamableHTTPSessionManager(
             app=self.hub.server,
             stateless=settings.MCP_STATELESS,
+            # Priming events, retry hints and Last-Event-ID resumption on 2025-11-25 streams.
+            event_store=None if settings.MCP_STATELESS else event_store(),
+            retry_interval=settings.MCP_SSE_RETRY_MS,
             json_response=False,
             # Host and Origin are checked above; the transport still checks the content type.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),

@@ -32,6 +32,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from mcp.server import Server
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.caching import CacheHint
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
@@ -46,8 +47,8 @@ from executions import metrics, services
 from executions.awaiting import ExecutionWatch
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
-from tools.base import Tool, ToolError
-from tools.mcp_server import fixtures
+from tools.base import InputRequired, Tool, ToolError
+from tools.mcp_server import client_input, providers, tasks
 from tools.models import Prompt
 from tools.registry import registry
 
@@ -68,6 +69,19 @@ INSTRUCTIONS = (
     "your own calls can be read back as execution://{id} resources. Prompts such as proofread and "
     "summarize_selection work on a selection of text."
 )
+
+
+# 2026-07-28 freshness hints (ttlMs/cacheScope). Lists that change rarely may be reused
+# for a minute (a change is also announced: list_changed); what depends on the caller is
+# private; a user's executions change all the time.
+CACHE_HINTS: dict[Any, CacheHint] = {
+    "server/discover": CacheHint(ttl_ms=300_000, scope="public"),
+    "tools/list": CacheHint(ttl_ms=60_000, scope="private"),  # depends on the caller's role
+    "prompts/list": CacheHint(ttl_ms=60_000, scope="public"),
+    "resources/templates/list": CacheHint(ttl_ms=300_000, scope="public"),
+    "resources/list": CacheHint(ttl_ms=0, scope="private"),
+    "resources/read": CacheHint(ttl_ms=0, scope="private"),
+}
 
 
 @dataclass
@@ -149,6 +163,7 @@ class HubServer:
                 title="mcpsite tool hub",
                 instructions=INSTRUCTIONS,
                 get_tool_input_schema=self._input_schema,
+                cache_hints=CACHE_HINTS,
                 on_list_tools=self.list_tools,
                 on_call_tool=self.call_tool,
                 on_list_prompts=self.list_prompts,
@@ -163,12 +178,17 @@ class HubServer:
                 on_set_logging_level=self.set_logging_level,
             )
         self.server.middleware.append(self._track_connection)
+        # 2026-07-28 input requests: requestState is sealed on the way out, verified on the way in.
+        self.server.middleware.append(client_input.request_state_boundary())
+        tasks.install(self)
         registry.add_listener(self.tools_changed)
+        providers.add_change_listener(self._provider_changed)
         post_save.connect(self._prompts_changed, sender=Prompt, weak=False)
         post_delete.connect(self._prompts_changed, sender=Prompt, weak=False)
 
     def close(self) -> None:
         registry.remove_listener(self.tools_changed)
+        providers.remove_change_listener(self._provider_changed)
         post_save.disconnect(self._prompts_changed, sender=Prompt)
         post_delete.disconnect(self._prompts_changed, sender=Prompt)
 
@@ -178,6 +198,10 @@ class HubServer:
         """Registry listener (any thread): tell every connected client the tool list changed."""
         self.bus.publish_threadsafe(ToolsListChanged())
         self._notify_connections("notifications/tools/list_changed")
+
+    def _provider_changed(self, kind: str) -> None:
+        if kind == "prompts":
+            self._prompts_changed()
 
     def _prompts_changed(self, **kwargs: Any) -> None:
         self.bus.publish_threadsafe(PromptsListChanged())
@@ -264,9 +288,40 @@ class HubServer:
             raise MCPError(types.INVALID_REQUEST, exc.message) from None
         return types.ListToolsResult(tools=[_mcp_tool(t) for t in tools])
 
-    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         caller = await self.caller(ctx)
+        tool = registry.get(params.name)
+        as_task = tasks.runs_as_task(ctx, tool, _is_modern(ctx))
+        state = client_input.read_state(params.request_state) if _is_modern(ctx) else {}
+        if as_task and tool is not None and tool.asks_before_task and isinstance(state.get("execution"), str):
+            # Its questions were asked while the client waited; answered, the call becomes a task.
+            answers = client_input.wire_answers(params.input_responses)
+            created = await tasks.task_after_answers(caller, state["execution"], answers)
+            if created is not None:
+                return created  # type: ignore[return-value]
+            as_task = False  # questions remain: ask them again below
+        if as_task and not (tool is not None and tool.asks_before_task):
+            try:
+                return await tasks.task_create(caller, params)  # type: ignore[return-value]
+            except services.ToolNotFound as exc:
+                raise MCPError(types.INVALID_PARAMS, exc.message) from None
+            except services.ArgumentsInvalid as exc:
+                return _error_result(f"{exc.message} (tool {params.name})")
+            except services.ExecutionRejected as exc:
+                return _error_result(exc.message)
         loop = asyncio.get_running_loop()
+        # 2026-07-28: the tool's questions to the client come back as an InputRequiredResult.
+        asked: client_input.InputRound | None = None
+        resume: str | None = None
+        if _is_modern(ctx):
+            resume = state.get("execution") if isinstance(state.get("execution"), str) else None
+            answers = await database_sync_to_async(_stored_answers)(resume) if resume else {}
+            asked = client_input.InputRound(
+                capabilities=client_input.client_capabilities(ctx),
+                answers={**answers, **client_input.wire_answers(params.input_responses)},
+            )
         outbox = _Outbox(ctx, await self._log_threshold(ctx))
         cancel_event = threading.Event()
         created: list[ToolExecution] = []
@@ -284,12 +339,22 @@ class HubServer:
             future = asyncio.run_coroutine_threadsafe(_client_request(ctx, method, request_params), loop)
             return future.result()
 
+        if ctx.close_sse_stream is not None:
+            close = ctx.close_sse_stream
+            client_request.release_stream = lambda: asyncio.run_coroutine_threadsafe(  # type: ignore[attr-defined]
+                close(), loop
+            ).result(timeout=10)
+        client_request.declares = lambda capability: ctx.session.check_client_capability(  # type: ignore[attr-defined]
+            types.ClientCapabilities.model_validate({capability: {}})
+        )
+
         try:
             execution = await sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
                 session=caller.session, on_progress=outbox.from_thread(loop),
                 on_log=outbox.from_thread(loop), on_created=on_created, cancel_event=cancel_event,
-                client_request=client_request, scopes=caller.scopes,
+                client_request=client_request if asked is None else None, client_input=asked, resume=resume,
+                scopes=caller.scopes,
             )
             if not execution.is_final:
                 execution = await watch[0].wait(outbox.forward_event) if watch else execution
@@ -309,6 +374,17 @@ class HubServer:
             for w in watch:
                 await asyncio.shield(w.close())
             await outbox.close()
+        if asked is not None and asked.missing_capability is not None:
+            capability = asked.missing_capability
+            raise MCPError(
+                types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+                f"Tool {params.name!r} needs the client capability {capability!r}, which the request did not declare.",
+                {"requiredCapabilities": {capability: {}}},
+            )
+        if asked is not None and asked.answers:
+            await database_sync_to_async(_keep_answers)(execution, asked.answers)
+        if asked is not None and execution.status == ToolExecution.Status.INPUT_REQUIRED:
+            return client_input.input_required_result(execution.input_requests or {}, {"execution": str(execution.id)})
         return _call_result(registry.get(execution.tool_name), execution)
 
     async def _log_threshold(self, ctx: ServerRequestContext[Any]) -> str:
@@ -329,15 +405,40 @@ class HubServer:
         await self.caller(ctx)
         prompts = await database_sync_to_async(lambda: list(Prompt.objects.filter(enabled=True)))()
         listed = [_mcp_prompt(p) for p in prompts]
-        if fixtures.enabled():
-            listed += [types.Prompt.model_validate(p.describe()) for p in fixtures.PROMPTS.values()]
+        for provider in providers.extra_providers():
+            listed += [types.Prompt.model_validate(p) for p in provider.prompts()]
         return types.ListPromptsResult(prompts=listed)
 
-    async def get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult | types.InputRequiredResult:
         await self.caller(ctx)
         values = {k: str(v) for k, v in (params.arguments or {}).items()}
-        if fixtures.enabled() and params.name in fixtures.PROMPTS:
-            return types.GetPromptResult.model_validate(fixtures.PROMPTS[params.name].render(values))
+        if providers.extra_providers():
+            # A prompt has no execution row: on 2026-07-28 its answers ride the sealed state.
+            asked = None
+            if _is_modern(ctx):
+                state = client_input.read_state(params.request_state)
+                stored = state.get("answers") if isinstance(state.get("answers"), dict) else {}
+                asked = client_input.InputRound(
+                    capabilities=client_input.client_capabilities(ctx),
+                    answers={**stored, **client_input.wire_answers(params.input_responses)},
+                )
+            for provider in providers.extra_providers():
+                try:
+                    rendered = provider.get_prompt(params.name, values, asked)
+                except InputRequired as exc:
+                    assert asked is not None
+                    return client_input.input_required_result(exc.requests, {"answers": asked.used})
+                except ToolError as exc:
+                    if asked is not None and asked.missing_capability is not None:
+                        raise MCPError(
+                            types.MISSING_REQUIRED_CLIENT_CAPABILITY, str(exc),
+                            {"requiredCapabilities": {asked.missing_capability: {}}},
+                        ) from None
+                    raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+                if rendered is not None:
+                    return types.GetPromptResult.model_validate(rendered)
         prompt = await database_sync_to_async(lambda: Prompt.objects.filter(name=params.name, enabled=True).first())()
         if prompt is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name!r}.")
@@ -356,8 +457,11 @@ class HubServer:
         choices: list[str] = []
         if getattr(ref, "type", "") == "ref/prompt":
             name = ref.name
-            if fixtures.enabled() and name in fixtures.PROMPTS:
-                choices = fixtures.PROMPTS[name].choices(params.argument.name)
+            for provider in providers.extra_providers():
+                provided = provider.complete(name, params.argument.name)
+                if provided is not None:
+                    choices = provided
+                    break
             else:
                 prompt = await database_sync_to_async(lambda: Prompt.objects.filter(name=name, enabled=True).first())()
                 if prompt is not None:
@@ -386,8 +490,8 @@ class HubServer:
             }
             for e in executions
         ]
-        if fixtures.enabled():
-            resources += fixtures.RESOURCES_LISTED
+        for provider in providers.extra_providers():
+            resources += provider.resources()
         return types.ListResourcesResult.model_validate({"resources": resources})
 
     async def list_resource_templates(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListResourceTemplatesResult:
@@ -399,8 +503,8 @@ class HubServer:
             "description": "A call you made through any door: arguments, status, result, error and timing.",
             "mimeType": "application/json",
         }]
-        if fixtures.enabled():
-            templates += fixtures.RESOURCE_TEMPLATES
+        for provider in providers.extra_providers():
+            templates += provider.resource_templates()
         return types.ListResourceTemplatesResult.model_validate({"resourceTemplates": templates})
 
     async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
@@ -413,16 +517,16 @@ class HubServer:
             )
             if execution is None:
                 # Someone else's execution answers like a missing one.
-                raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+                raise _resource_not_found(ctx, uri)
             text = json.dumps(_execution_document(execution), ensure_ascii=False, indent=2)
             return types.ReadResourceResult.model_validate(
                 {"contents": [{"uri": uri, "mimeType": "application/json", "text": text}]}
             )
-        if fixtures.enabled():
-            contents = fixtures.read_resource(uri)
+        for provider in providers.extra_providers():
+            contents = provider.read_resource(uri, None)
             if contents is not None:
                 return types.ReadResourceResult.model_validate({"contents": contents})
-        raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+        raise _resource_not_found(ctx, uri)
 
     async def subscribe_resource(self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
         """Handshake era: ``notifications/resources/updated`` when a subscribed execution ends."""
@@ -484,6 +588,29 @@ def _require(caller: Caller, scope: str) -> None:
         services.scope_require(scopes=caller.scopes, scope=scope)
     except services.ScopeMissing as exc:
         raise MCPError(types.INVALID_REQUEST, exc.message) from None
+
+
+def _is_modern(ctx: ServerRequestContext[Any]) -> bool:
+    conn = _connection(ctx)
+    return conn is not None and conn.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+def _resource_not_found(ctx: ServerRequestContext[Any], uri: str) -> MCPError:
+    # 2026-07-28 (SEP-2164) answers a missing resource with Invalid Params; earlier
+    # versions with the -32002 their clients know.
+    code = types.INVALID_PARAMS if _is_modern(ctx) else RESOURCE_NOT_FOUND
+    return MCPError(code, f"Resource not found: {uri}", {"uri": uri})
+
+
+def _stored_answers(execution_id: str) -> dict[str, Any]:
+    answers = ToolExecution.objects.filter(pk=execution_id).values_list("input_responses", flat=True).first()
+    return answers if isinstance(answers, dict) else {}
+
+
+def _keep_answers(execution: ToolExecution, answers: dict[str, Any]) -> None:
+    """Store the client's answers on the row: for the tool's next run while it waits, and
+    as the record of what the client answered once it has ended."""
+    ToolExecution.objects.filter(pk=execution.pk).update(input_responses=answers)
 
 
 def _connection(ctx: ServerRequestContext[Any]) -> Connection | None:
@@ -565,6 +692,8 @@ def _mcp_tool(tool: Tool) -> types.Tool:
     }
     if tool.output_schema is not None:
         described["outputSchema"] = tool.output_schema
+    if tool.effective_task_support != "forbidden":
+        described["execution"] = {"taskSupport": tool.effective_task_support}
     return types.Tool.model_validate(described)
 
 
@@ -605,6 +734,7 @@ async def _client_request(ctx: ServerRequestContext[Any], method: str, params: d
     kinds = {
         "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult, "sampling"),
         "elicitation/create": (types.ElicitRequest, types.ElicitResult, "elicitation"),
+        "roots/list": (types.ListRootsRequest, types.ListRootsResult, "roots"),
     }
     if method not in kinds:
         raise ToolError(f"Tools cannot send {method} to the client.")
@@ -612,7 +742,7 @@ async def _client_request(ctx: ServerRequestContext[Any], method: str, params: d
     if not ctx.session.check_client_capability(types.ClientCapabilities.model_validate({capability: {}})):
         raise ToolError(f"The client does not support {capability}.")
     try:
-        request = request_type.model_validate({"method": method, "params": params})
+        request = request_type.model_validate({"method": method, "params": params or None})
         result = await ctx.session.send_request(
             request, result_type, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
         )
