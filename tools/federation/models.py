@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from tools.federation.secrets import EncryptedJSONField, EncryptedTextField
+
 NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$"
 
 
@@ -43,8 +45,12 @@ class RemoteServer(models.Model):
     headers = models.JSONField(
         default=dict, blank=True, validators=[validate_headers], help_text="Extra HTTP headers sent to the server."
     )
-    secret = models.CharField(
-        max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer <secret>' (HTTP only)."
+    # Stored encrypted (tools.federation.secrets); the admin never shows them again.
+    secret = EncryptedTextField(
+        blank=True, help_text="Sent as 'Authorization: Bearer <secret>' (HTTP only). Stored encrypted."
+    )
+    secret_headers = EncryptedJSONField(
+        blank=True, default=dict, validators=[validate_headers], help_text="HTTP headers whose values are secret (API keys). Stored encrypted."
     )
     enabled = models.BooleanField(default=True)
     timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)], help_text="Seconds per call.")

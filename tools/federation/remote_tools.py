@@ -12,7 +12,7 @@ from mcp.shared.exceptions import MCPError
 
 from tools.base import Annotations, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.federation import state
-from tools.federation.pool import RemoteUnavailable, ServerConfig, pool_for, submit
+from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig, pool_for, submit
 
 SEPARATOR = "__"
 # How often a waiting run passes progress on and looks at the cancel flag.
@@ -55,6 +55,7 @@ class RemoteTool(Tool):
         self.name = f"{config.name}{SEPARATOR}{self.remote_name}"  # type: ignore[misc]
         self.title = raw.get("title") or (raw.get("annotations") or {}).get("title") or self.remote_name  # type: ignore[misc]
         self.description = raw.get("description") or ""  # type: ignore[misc]
+        self.raw = raw
         self.raw_input_schema = raw.get("inputSchema") or {"type": "object", "properties": {}}
         self.raw_output_schema = raw.get("outputSchema")
         self.annotations = _annotations(raw)  # type: ignore[misc]
@@ -85,7 +86,7 @@ class RemoteTool(Tool):
                 ctx.report_progress(*progress.get_nowait())
 
         pool = pool_for(self.config, on_list_changed=state.list_changed)
-        future = submit(pool.call_tool(self.remote_name, arguments, progress=on_progress))
+        future = submit(pool.call_tool(self.remote_name, arguments, progress=on_progress, definition=self.raw))
         try:
             while True:
                 try:
@@ -101,6 +102,9 @@ class RemoteTool(Tool):
         except RemoteUnavailable as exc:
             state.mark_failed(self.source, str(exc))
             raise ToolError(f"Remote server {self.source!r} is unavailable: {exc}") from None
+        except RemoteBadResult as exc:
+            # The server answered: its health is not in question, only this answer.
+            raise ToolError(f"Remote server {self.source!r} answered {self.remote_name!r} wrongly: {exc}") from None
         except MCPError as exc:
             if exc.code == types.REQUEST_TIMEOUT:
                 raise ToolError(f"Remote server {self.source!r} did not answer within {self.config.timeout:g} s.") from None

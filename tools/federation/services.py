@@ -188,6 +188,7 @@ def remote_server_create(
     command: str = "",
     headers: list[str] | dict[str, str] | None = None,
     secret: str = "",
+    secret_headers: list[str] | dict[str, str] | None = None,
     timeout: float | None = None,
     max_connections: int | None = None,
 ) -> RemoteServer:
@@ -198,6 +199,8 @@ def remote_server_create(
         raise FederationError("Give either --url (Streamable HTTP) or --command (stdio), not both.")
     if isinstance(headers, list):
         headers = dict(_parse_header(h) for h in headers)
+    if isinstance(secret_headers, list):
+        secret_headers = dict(_parse_header(h) for h in secret_headers)
     server = RemoteServer(
         name=name,
         transport=RemoteServer.Transport.STREAMABLE_HTTP if url else RemoteServer.Transport.STDIO,
@@ -205,6 +208,7 @@ def remote_server_create(
         command=command,
         headers=headers or {},
         secret=secret,
+        secret_headers=secret_headers or {},
     )
     if timeout is not None:
         server.timeout = timeout
@@ -234,3 +238,26 @@ def remote_server_forget(*, name: str, server_id: int | None) -> None:
         _stored.pop(name, None)
     if server_id is not None:
         drop_pool(server_id)
+
+
+def remote_server_secrets_rotate() -> tuple[int, list[str]]:
+    """Store every server's secrets again, encrypted under the first configured key.
+
+    Returns how many servers were re-encrypted and the names of those whose secrets no
+    configured key opens (left as they are).
+    """
+    from tools.federation.secrets import Sealed
+
+    rotated, unreadable = 0, []
+    for server in RemoteServer.objects.only("pk", "name", "secret", "secret_headers"):
+        if isinstance(server.secret, Sealed) or isinstance(server.secret_headers, Sealed):
+            unreadable.append(server.name)
+            continue
+        if not server.secret and not server.secret_headers:
+            continue
+        # update(): the values are encrypted afresh by the field; no signal, no resync.
+        RemoteServer.objects.filter(pk=server.pk).update(secret=server.secret, secret_headers=server.secret_headers)
+        rotated += 1
+    if rotated or unreadable:
+        logger.info("federation secrets re-encrypted: %d server(s), %d unreadable", rotated, len(unreadable))
+    return rotated, unreadable

@@ -23,6 +23,10 @@ class Command(BaseCommand):
         target.add_argument("--url", help="Streamable HTTP endpoint, e.g. https://host/mcp.")
         target.add_argument("--command", dest="server_command", help="stdio: the command and its arguments, quoted.")
         add.add_argument("--header", action="append", default=[], help="'Name: value', repeatable (HTTP only).")
+        add.add_argument(
+            "--secret-header", action="append", default=[], dest="secret_header",
+            help="'Name: value' of a header whose value is secret (stored encrypted), repeatable.",
+        )
         add.add_argument("--secret", default="", help="Sent as 'Authorization: Bearer <secret>' (HTTP only).")
         add.add_argument("--timeout", type=float, help="Seconds per call (default 30).")
         add.add_argument("--pool-size", type=int, dest="max_connections", help="Open sessions at most (default 4).")
@@ -45,12 +49,14 @@ class Command(BaseCommand):
         return server
 
     def _add(self, *, name: str, url: str | None, server_command: str | None, header: list[str], secret: str,
+             secret_header: list[str],
              timeout: float | None, max_connections: int | None, no_sync: bool, **_: object) -> None:
         if RemoteServer.objects.filter(name=name).exists():
             raise CommandError(f"A remote server named {name!r} exists already.")
         try:
             server = remote_server_create(
                 name=name, url=url or "", command=server_command or "", headers=header, secret=secret,
+                secret_headers=secret_header,
                 timeout=timeout, max_connections=max_connections,
             )
         except FederationError as exc:
