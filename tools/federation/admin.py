@@ -10,7 +10,16 @@ from django.http import HttpRequest
 
 from tools.federation.models import RemoteServer, validate_headers
 from tools.federation.secrets import Sealed
-from tools.federation.services import FederationError, remote_server_check, remote_server_sync
+from django.utils.html import format_html, format_html_join
+
+from tools.federation import approvals
+from tools.federation.services import (
+    FederationError,
+    remote_server_approve,
+    remote_server_check,
+    remote_server_held_tools,
+    remote_server_sync,
+)
 
 
 class RemoteServerForm(forms.ModelForm):
@@ -78,11 +87,14 @@ def _secret_state(value: Any) -> str:
 @admin.register(RemoteServer)
 class RemoteServerAdmin(admin.ModelAdmin):
     form = RemoteServerForm
-    list_display = ("name", "transport", "target", "enabled", "healthy", "tool_count", "protocol_version", "last_checked")
+    list_display = (
+        "name", "transport", "target", "enabled", "healthy", "tool_count", "held_count", "protocol_version",
+        "last_checked",
+    )
     list_filter = ("enabled", "transport", "healthy")
     search_fields = ("name", "url", "command")
-    actions = ["test_connection", "sync_tools"]
-    readonly_fields = ("secret_state", "secret_headers_state", "healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")
+    actions = ["test_connection", "sync_tools", "approve_changes"]
+    readonly_fields = ("held_changes", "secret_state", "secret_headers_state", "healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")
     fieldsets = (
         (None, {"fields": ("name", "enabled", "transport", "url", "command")}),
         (
@@ -95,6 +107,7 @@ class RemoteServerAdmin(admin.ModelAdmin):
             },
         ),
         ("Limits", {"fields": ("timeout", "max_connections")}),
+        ("Tools", {"fields": ("allowed_tools", "denied_tools", "auto_approve", "held_changes")}),
         ("Status", {"fields": ("healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")}),
     )
 
@@ -107,6 +120,37 @@ class RemoteServerAdmin(admin.ModelAdmin):
         if isinstance(obj.secret_headers, Sealed) or not obj.secret_headers:
             return _secret_state(obj.secret_headers)
         return ", ".join(sorted(obj.secret_headers)) + " (values hidden)"
+
+    @admin.display(description="held")
+    def held_count(self, obj: RemoteServer) -> int:
+        return len(remote_server_held_tools(server=obj))
+
+    @admin.display(description="changed tool definitions (held until approved)")
+    def held_changes(self, obj: RemoteServer) -> str:
+        held = remote_server_held_tools(server=obj)
+        if not held:
+            return "-"
+        offered = {t.get("name"): t for t in obj.tools if isinstance(t, dict)}
+        return format_html_join(
+            "",
+            "<p><strong>{}__{}</strong> ({})</p><pre>{}</pre>",
+            (
+                (obj.name, name, ", ".join(fields),
+                 approvals.diff_text(obj.approved_tools[name], approvals.definition(offered[name])))
+                for name, fields in held.items()
+            ),
+        ) + format_html("<p>{}</p>", 'Approve them with the action "Approve changed tool definitions".')
+
+    @admin.action(description="Approve changed tool definitions")
+    def approve_changes(self, request: HttpRequest, queryset: QuerySet[RemoteServer]) -> None:
+        for server in queryset:
+            approved = remote_server_approve(server=server)
+            if approved:
+                self.message_user(
+                    request, f"{server.name}: approved {', '.join(approved)}; callable again.", messages.SUCCESS
+                )
+            else:
+                self.message_user(request, f"{server.name}: no changed tools to approve.", messages.INFO)
 
     @admin.display(description="URL or command")
     def target(self, obj: RemoteServer) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 from typing import Any
 
@@ -20,6 +21,17 @@ def validate_headers(value: Any) -> None:
     for key in value:
         if not key or any(c in key for c in " :\r\n") or any(c in value[key] for c in "\r\n"):
             raise ValidationError(f"Bad header {key!r}.")
+
+
+def validate_patterns(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ValidationError('A JSON list of tool names or patterns, like ["search", "read_*"].')
+
+
+def tool_offered(name: str, *, allowed: list[str], denied: list[str]) -> bool:
+    if any(fnmatch.fnmatchcase(name, p) for p in denied):
+        return False
+    return not allowed or any(fnmatch.fnmatchcase(name, p) for p in allowed)
 
 
 class RemoteServer(models.Model):
@@ -57,6 +69,24 @@ class RemoteServer(models.Model):
     max_connections = models.PositiveSmallIntegerField(
         "pool size", default=4, validators=[MinValueValidator(1)], help_text="Open sessions at most."
     )
+
+    # Per-server tool policy: fnmatch patterns of remote tool names ("read_*"). An empty
+    # allow list allows all; the deny list wins.
+    allowed_tools = models.JSONField(
+        default=list, blank=True, validators=[validate_patterns],
+        help_text='Only these remote tools are offered (patterns like "read_*"); empty: all.',
+    )
+    denied_tools = models.JSONField(
+        default=list, blank=True, validators=[validate_patterns],
+        help_text="These remote tools are never offered (patterns); wins over the allow list.",
+    )
+    auto_approve = models.BooleanField(
+        default=False,
+        help_text="Accept changed tool definitions without review (still logged). Off: a changed tool is held.",
+    )
+    # The definitions (name, description, schemas, annotations) an admin accepted, by
+    # remote tool name; see tools.federation.approvals.
+    approved_tools = models.JSONField(default=dict, blank=True, editable=False)
 
     healthy = models.BooleanField(null=True, blank=True, default=None, help_text="Result of the last check; empty until checked.")
     last_error = models.TextField(blank=True)

@@ -49,8 +49,11 @@ class RemoteTool(Tool):
     # I/O on this process's federation loop, which cancels the remote request itself.
     runs_in_process = False
 
-    def __init__(self, config: ServerConfig, raw: dict[str, Any]) -> None:
+    def __init__(self, config: ServerConfig, raw: dict[str, Any], *, held: list[str] | None = None) -> None:
         self.config = config
+        # The definition fields that changed since approval: the tool is listed with its
+        # approved definition (``raw``) and refused until an admin approves the new one.
+        self.held = held
         self.remote_name: str = raw["name"]
         self.name = f"{config.name}{SEPARATOR}{self.remote_name}"  # type: ignore[misc]
         self.title = raw.get("title") or (raw.get("annotations") or {}).get("title") or self.remote_name  # type: ignore[misc]
@@ -66,10 +69,15 @@ class RemoteTool(Tool):
 
     @property
     def available(self) -> bool:
-        return state.get(self.source).healthy is not False
+        return self.held is None and state.get(self.source).healthy is not False
 
     @property
     def unavailable_reason(self) -> str:
+        if self.held is not None:
+            return (
+                f"Tool {self.name!r} is held: remote server {self.source!r} changed its definition "
+                f"({', '.join(self.held)}) since it was approved; an admin must review and approve it."
+            )
         health = state.get(self.source)
         reason = f": {health.error}" if health.error else ""
         return f"Tool {self.name!r} is unavailable: remote server {self.source!r} is failing{reason}."

@@ -1,6 +1,9 @@
 """A hand-written stdio MCP server (2025-11-25 handshake) whose answers the SDK would never send.
 
-    python raw_server.py
+    python raw_server.py [DESCRIPTIONS.json]
+
+DESCRIPTIONS.json, read at every tools/list, maps tool names to the descriptions
+offered (so a test can change them under the hub).
 
 Tools: ok (a proper result), malformed (a result whose content is not a list),
 nocontent (a result with no content at all).
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 TOOLS = [
     {"name": name, "description": f"{name} result", "inputSchema": {"type": "object", "properties": {}}}
@@ -34,7 +38,8 @@ def answer(message: dict) -> dict | None:
             "serverInfo": {"name": "raw", "version": "1"},
         }
     elif method == "tools/list":
-        result = {"tools": TOOLS}
+        descriptions = json.loads(Path(sys.argv[1]).read_text()) if len(sys.argv) > 1 else {}
+        result = {"tools": [{**t, "description": descriptions.get(t["name"], t["description"])} for t in TOOLS]}
     elif method == "tools/call":
         result = RESULTS.get(params.get("name"), {"content": [], "isError": True})
     elif method == "ping":
