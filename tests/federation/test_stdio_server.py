@@ -114,7 +114,12 @@ def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, versi
     assert extra.result == {"extra": "yes"}
 
 
-REFUSALS = {"sampling": "Sampling not supported", "elicitation": "Elicitation not supported", "roots": "List roots not supported"}
+# The command line has no client to ask: the hub refuses in the remote's call, naming why.
+REFUSALS = {
+    "sampling": "This call came through a door that cannot send sampling/createMessage to its client.",
+    "elicitation": "This call came through a door that cannot send elicitation/create to its client.",
+    "roots": "This call came through a door that cannot send roots/list to its client.",
+}
 
 
 @pytest.mark.parametrize("kind", list(REFUSALS))

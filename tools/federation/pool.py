@@ -46,6 +46,10 @@ T = TypeVar("T")
 # announcing session, or None when that failed (sync afresh).
 ListChanged = Callable[[str, "Listing | None"], None]
 
+# Sends (method, params) to the client of the door a call came through; raises ToolError
+# when that door has no such client or the client refuses.
+Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
 CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
 # Seconds a new session may take to connect and finish its handshake, at least.
 MIN_CONNECT_TIMEOUT = 10.0
@@ -238,6 +242,9 @@ class PooledSession:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     dead: bool = False
     last_used: float = field(default_factory=time.monotonic)
+    # While a call runs on this session: sends a request of the remote server (sampling,
+    # elicitation, roots) to the client of the door the call came through.
+    asker: Asker | None = None
     # The last HTTP error status the server answered with ("HTTP 401 Unauthorized"): the
     # SDK reports those as a bare "Server returned an error response".
     http_error: str = ""
@@ -260,6 +267,7 @@ class ServerPool:
         self._on_list_changed = on_list_changed
         self._relists: set[asyncio.Task[None]] = set()
         self._idle: list[PooledSession] = []
+        self._in_use: dict[int, PooledSession] = {}  # by id() of its Client (not hashable)
         self._sessions: set[PooledSession] = set()
         self._opening = 0
         self._cond = asyncio.Condition()
@@ -301,7 +309,37 @@ class ServerPool:
             log_level="info",
             # The hub keeps its own listing; a stale client-side cache would hide changes.
             cache=None,
+            # Declared on every session: pooled sessions serve any caller, so a request is
+            # passed to the caller of the call in progress, or refused if it cannot answer.
+            sampling_callback=functools.partial(self._pass_request, session, "sampling/createMessage"),
+            elicitation_callback=functools.partial(self._pass_request, session, "elicitation/create"),
+            list_roots_callback=functools.partial(self._pass_roots, session),
         )
+
+    async def _pass_roots(self, session: PooledSession, context: Any) -> Any:
+        return await self._pass_request(session, "roots/list", context, None)
+
+    async def _pass_request(self, session: PooledSession, method: str, context: Any, params: Any) -> Any:
+        from tools.base import ToolError
+
+        result_types: dict[str, Any] = {
+            "sampling/createMessage": types.CreateMessageResult,
+            "elicitation/create": types.ElicitResult,
+            "roots/list": types.ListRootsResult,
+        }
+        asker = session.asker
+        if asker is None:
+            return types.ErrorData(
+                code=types.INVALID_REQUEST, message=f"{method} is only answered during a tool call of the hub."
+            )
+        data = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
+        try:
+            answer = await asker(method, data)
+            return result_types[method].model_validate(answer)
+        except ToolError as exc:
+            return types.ErrorData(code=types.INVALID_REQUEST, message=str(exc))
+        except pydantic.ValidationError as exc:
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"the hub's client answered wrongly: {exc}")
 
     async def _log(self, params: types.LoggingMessageNotificationParams) -> None:
         level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
@@ -479,6 +517,7 @@ class ServerPool:
         broken = False
         try:
             assert pooled.client is not None
+            self._in_use[id(pooled.client)] = pooled
             yield pooled.client
         except MCPError as exc:
             # A JSON-RPC error is the server's answer, except a closed connection.
@@ -493,6 +532,7 @@ class ServerPool:
             broken = True
             raise
         finally:
+            self._in_use.pop(id(pooled.client), None)
             await self.release(pooled, broken=broken)
 
     # --- Operations
@@ -504,15 +544,22 @@ class ServerPool:
         *,
         progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
         definition: dict[str, Any] | None = None,
+        asker: Asker | None = None,
     ) -> types.CallToolResult:
-        """Call ``name``; ``definition`` is its stored tools/list entry (for Mcp-Param-* headers)."""
+        """Call ``name``; ``definition`` is its stored tools/list entry (for Mcp-Param-* headers);
+        ``asker`` answers the server's sampling, elicitation and roots requests of this call."""
         try:
             async with self.session() as client:
                 if definition is not None:
                     _know_tool(client, definition)
-                # No read timeout here: the execution service owns the deadline (the
-                # server's timeout, or a ToolConfig override) and cancels this call.
-                return await client.call_tool(name, arguments, progress_callback=progress)
+                pooled = self._in_use[id(client)]
+                pooled.asker = asker
+                try:
+                    # No read timeout here: the execution service owns the deadline (the
+                    # server's timeout, or a ToolConfig override) and cancels this call.
+                    return await client.call_tool(name, arguments, progress_callback=progress)
+                finally:
+                    pooled.asker = None
         except pydantic.ValidationError as exc:
             raise RemoteBadResult(f"its answer to tools/call is malformed: {bad_result_reason(exc)}") from None
         except RuntimeError as exc:

@@ -93,8 +93,14 @@ class RemoteTool(Tool):
             while not progress.empty():
                 ctx.report_progress(*progress.get_nowait())
 
+        async def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            # ask_client blocks until the door's client answers: off the federation loop.
+            return await asyncio.to_thread(ctx.ask_client, method, params)
+
         pool = pool_for(self.config, on_list_changed=state.list_changed)
-        future = submit(pool.call_tool(self.remote_name, arguments, progress=on_progress, definition=self.raw))
+        future = submit(
+            pool.call_tool(self.remote_name, arguments, progress=on_progress, definition=self.raw, asker=ask)
+        )
         try:
             while True:
                 try:
