@@ -95,3 +95,18 @@ def test_the_allow_and_deny_lists_choose_which_remote_tools_are_offered(tmp_path
     assert names == {"raw__ok"}
     with pytest.raises(Exception, match="raw__nocontent"):
         execute_tool(user=user, tool_name="raw__nocontent", arguments={}, via=Via.CLI)
+
+
+def test_mcp_servers_add_takes_allow_and_deny_lists(tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(
+        "mcp_servers", "add", "raw", "--command", f"{sys.executable} {SERVERS / 'raw_server.py'}",
+        "--allow", "*", "--deny", "malformed", "--deny", "nocontent", stdout=out,
+    )
+
+    assert {t.name for t in registry.all() if t.name.startswith("raw__")} == {"raw__ok"}
+    assert RemoteServer.objects.get(name="raw").denied_tools == ["malformed", "nocontent"]

@@ -125,7 +125,11 @@ class RemoteServer(models.Model):
 
     @property
     def tool_names(self) -> list[str]:
-        return [f"{self.name}__{t.get('name')}" for t in self.tools]
+        return [
+            f"{self.name}__{t.get('name')}"
+            for t in self.tools
+            if tool_offered(str(t.get("name")), allowed=self.allowed_tools or [], denied=self.denied_tools or [])
+        ]
 
     @property
     def target(self) -> str:

@@ -229,6 +229,9 @@ def remote_server_create(
     secret_headers: list[str] | dict[str, str] | None = None,
     timeout: float | None = None,
     max_connections: int | None = None,
+    allowed_tools: list[str] | None = None,
+    denied_tools: list[str] | None = None,
+    auto_approve: bool = False,
 ) -> RemoteServer:
     """Validate and save a new remote server (not synced yet; see ``remote_server_sync``)."""
     from django.core.exceptions import ValidationError
@@ -247,6 +250,9 @@ def remote_server_create(
         headers=headers or {},
         secret=secret,
         secret_headers=secret_headers or {},
+        allowed_tools=allowed_tools or [],
+        denied_tools=denied_tools or [],
+        auto_approve=auto_approve,
     )
     if timeout is not None:
         server.timeout = timeout
