@@ -292,6 +292,9 @@ FEDERATION_RELOAD_INTERVAL = env.float("FEDERATION_RELOAD_INTERVAL", default=5.0
 FEDERATION_IDLE_TIMEOUT = env.float("FEDERATION_IDLE_TIMEOUT", default=300.0)
 # Longest wait (seconds) between reconnect attempts to an unreachable server (backoff doubles up to it).
 FEDERATION_BACKOFF_MAX = env.float("FEDERATION_BACKOFF_MAX", default=30.0)
+# Fernet keys (comma-separated) for remote servers' secrets at rest: the first encrypts,
+# all decrypt (rotation). Empty: one key derived from SECRET_KEY.
+FEDERATION_SECRET_KEYS = env.list("FEDERATION_SECRET_KEYS", default=[])
 
 # --- The MCP server at /mcp (and manage.py mcp_stdio) -------------------------------------
 # Calls without a token act as the low-privilege user "mcp-anonymous". Off by default;

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+
+from tools.federation.secrets import EncryptedJSONField, EncryptedTextField
 
 NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$"
 
@@ -18,6 +21,17 @@ def validate_headers(value: Any) -> None:
     for key in value:
         if not key or any(c in key for c in " :\r\n") or any(c in value[key] for c in "\r\n"):
             raise ValidationError(f"Bad header {key!r}.")
+
+
+def validate_patterns(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ValidationError('A JSON list of tool names or patterns, like ["search", "read_*"].')
+
+
+def tool_offered(name: str, *, allowed: list[str], denied: list[str]) -> bool:
+    if any(fnmatch.fnmatchcase(name, p) for p in denied):
+        return False
+    return not allowed or any(fnmatch.fnmatchcase(name, p) for p in allowed)
 
 
 class RemoteServer(models.Model):
@@ -43,14 +57,36 @@ class RemoteServer(models.Model):
     headers = models.JSONField(
         default=dict, blank=True, validators=[validate_headers], help_text="Extra HTTP headers sent to the server."
     )
-    secret = models.CharField(
-        max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer <secret>' (HTTP only)."
+    # Stored encrypted (tools.federation.secrets); the admin never shows them again.
+    secret = EncryptedTextField(
+        blank=True, help_text="Sent as 'Authorization: Bearer <secret>' (HTTP only). Stored encrypted."
+    )
+    secret_headers = EncryptedJSONField(
+        blank=True, default=dict, validators=[validate_headers], help_text="HTTP headers whose values are secret (API keys). Stored encrypted."
     )
     enabled = models.BooleanField(default=True)
     timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)], help_text="Seconds per call.")
     max_connections = models.PositiveSmallIntegerField(
         "pool size", default=4, validators=[MinValueValidator(1)], help_text="Open sessions at most."
     )
+
+    # Per-server tool policy: fnmatch patterns of remote tool names ("read_*"). An empty
+    # allow list allows all; the deny list wins.
+    allowed_tools = models.JSONField(
+        default=list, blank=True, validators=[validate_patterns],
+        help_text='Only these remote tools are offered (patterns like "read_*"); empty: all.',
+    )
+    denied_tools = models.JSONField(
+        default=list, blank=True, validators=[validate_patterns],
+        help_text="These remote tools are never offered (patterns); wins over the allow list.",
+    )
+    auto_approve = models.BooleanField(
+        default=False,
+        help_text="Accept changed tool definitions without review (still logged). Off: a changed tool is held.",
+    )
+    # The definitions (name, description, schemas, annotations) an admin accepted, by
+    # remote tool name; see tools.federation.approvals.
+    approved_tools = models.JSONField(default=dict, blank=True, editable=False)
 
     healthy = models.BooleanField(null=True, blank=True, default=None, help_text="Result of the last check; empty until checked.")
     last_error = models.TextField(blank=True)
@@ -89,7 +125,11 @@ class RemoteServer(models.Model):
 
     @property
     def tool_names(self) -> list[str]:
-        return [f"{self.name}__{t.get('name')}" for t in self.tools]
+        return [
+            f"{self.name}__{t.get('name')}"
+            for t in self.tools
+            if tool_offered(str(t.get("name")), allowed=self.allowed_tools or [], denied=self.denied_tools or [])
+        ]
 
     @property
     def target(self) -> str:

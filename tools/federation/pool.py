@@ -36,6 +36,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 import httpx2
+import pydantic
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ T = TypeVar("T")
 # Told (on the loop) that a server's tool list changed: with the new listing read from the
 # announcing session, or None when that failed (sync afresh).
 ListChanged = Callable[[str, "Listing | None"], None]
+
+# Sends (method, params) to the client of the door a call came through; raises ToolError
+# when that door has no such client or the client refuses.
+Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
 # Seconds a new session may take to connect and finish its handshake, at least.
@@ -73,6 +78,22 @@ class RemoteUnavailable(Exception):
     """The remote server cannot be reached (connect failed, or the connection was lost)."""
 
 
+class RemoteBadResult(Exception):
+    """The remote answered a call with something the protocol does not allow.
+
+    That call fails; the server and its session are fine (it answered).
+    """
+
+
+def bad_result_reason(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ())) or "result"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return "; ".join(parts) + more
+
+
 def describe(exc: BaseException) -> str:
     """A one-line reason, digging through anyio's exception groups to the first cause."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -92,14 +113,27 @@ class ServerConfig:
     transport: str
     url: str
     argv: tuple[str, ...]
-    headers: tuple[tuple[str, str], ...]
+    # Holds the server's secrets in plain text: kept out of reprs (logs, tracebacks).
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
     timeout: float
     max_connections: int
+    # Why this server cannot be connected to at all (an undecryptable secret), else "".
+    error: str = ""
 
     @classmethod
     def from_server(cls, server: Any) -> ServerConfig:
+        from tools.federation.secrets import Sealed
+
+        error = ""
+        if isinstance(server.secret, Sealed) or isinstance(server.secret_headers, Sealed):
+            error = (
+                "its stored secret cannot be decrypted: the key it was encrypted with is not in "
+                "FEDERATION_SECRET_KEYS (enter the secret again, or list the old key again)"
+            )
         headers = dict(server.headers or {})
-        if server.secret:
+        if not error:
+            headers.update(server.secret_headers or {})
+        if server.secret and not error:
             # The server's own credential; a caller's token is never passed on.
             headers["Authorization"] = f"Bearer {server.secret}"
         return cls(
@@ -111,6 +145,7 @@ class ServerConfig:
             headers=tuple(sorted(headers.items())),
             timeout=float(server.timeout),
             max_connections=max(1, int(server.max_connections)),
+            error=error,
         )
 
 
@@ -207,6 +242,9 @@ class PooledSession:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     dead: bool = False
     last_used: float = field(default_factory=time.monotonic)
+    # While a call runs on this session: sends a request of the remote server (sampling,
+    # elicitation, roots) to the client of the door the call came through.
+    asker: Asker | None = None
     # The last HTTP error status the server answered with ("HTTP 401 Unauthorized"): the
     # SDK reports those as a bare "Server returned an error response".
     http_error: str = ""
@@ -229,6 +267,7 @@ class ServerPool:
         self._on_list_changed = on_list_changed
         self._relists: set[asyncio.Task[None]] = set()
         self._idle: list[PooledSession] = []
+        self._in_use: dict[int, PooledSession] = {}  # by id() of its Client (not hashable)
         self._sessions: set[PooledSession] = set()
         self._opening = 0
         self._cond = asyncio.Condition()
@@ -270,7 +309,37 @@ class ServerPool:
             log_level="info",
             # The hub keeps its own listing; a stale client-side cache would hide changes.
             cache=None,
+            # Declared on every session: pooled sessions serve any caller, so a request is
+            # passed to the caller of the call in progress, or refused if it cannot answer.
+            sampling_callback=functools.partial(self._pass_request, session, "sampling/createMessage"),
+            elicitation_callback=functools.partial(self._pass_request, session, "elicitation/create"),
+            list_roots_callback=functools.partial(self._pass_roots, session),
         )
+
+    async def _pass_roots(self, session: PooledSession, context: Any) -> Any:
+        return await self._pass_request(session, "roots/list", context, None)
+
+    async def _pass_request(self, session: PooledSession, method: str, context: Any, params: Any) -> Any:
+        from tools.base import ToolError
+
+        result_types: dict[str, Any] = {
+            "sampling/createMessage": types.CreateMessageResult,
+            "elicitation/create": types.ElicitResult,
+            "roots/list": types.ListRootsResult,
+        }
+        asker = session.asker
+        if asker is None:
+            return types.ErrorData(
+                code=types.INVALID_REQUEST, message=f"{method} is only answered during a tool call of the hub."
+            )
+        data = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
+        try:
+            answer = await asker(method, data)
+            return result_types[method].model_validate(answer)
+        except ToolError as exc:
+            return types.ErrorData(code=types.INVALID_REQUEST, message=str(exc))
+        except pydantic.ValidationError as exc:
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"the hub's client answered wrongly: {exc}")
 
     async def _log(self, params: types.LoggingMessageNotificationParams) -> None:
         level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
@@ -388,6 +457,8 @@ class ServerPool:
         Within the backoff after a failed connect, raise ``RemoteUnavailable`` at once
         unless ``force`` (health checks always try).
         """
+        if self.config.error:
+            raise RemoteUnavailable(self.config.error)
         async with self._cond:
             while True:
                 if self.closed:
@@ -446,19 +517,22 @@ class ServerPool:
         broken = False
         try:
             assert pooled.client is not None
+            self._in_use[id(pooled.client)] = pooled
             yield pooled.client
         except MCPError as exc:
             # A JSON-RPC error is the server's answer, except a closed connection.
             broken = exc.code == types.CONNECTION_CLOSED or pooled.dead
             raise
-        except (asyncio.CancelledError, TimeoutError):
+        except (asyncio.CancelledError, TimeoutError, pydantic.ValidationError, RuntimeError):
             # The call was abandoned (timeout or cancellation) and the SDK told the
-            # server; the session itself is fine.
+            # server, or the server answered with a malformed result: the session
+            # itself is fine.
             raise
         except BaseException:
             broken = True
             raise
         finally:
+            self._in_use.pop(id(pooled.client), None)
             await self.release(pooled, broken=broken)
 
     # --- Operations
@@ -469,12 +543,29 @@ class ServerPool:
         arguments: dict[str, Any],
         *,
         progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+        definition: dict[str, Any] | None = None,
+        asker: Asker | None = None,
     ) -> types.CallToolResult:
+        """Call ``name``; ``definition`` is its stored tools/list entry (for Mcp-Param-* headers);
+        ``asker`` answers the server's sampling, elicitation and roots requests of this call."""
         try:
             async with self.session() as client:
-                # No read timeout here: the execution service owns the deadline (the
-                # server's timeout, or a ToolConfig override) and cancels this call.
-                return await client.call_tool(name, arguments, progress_callback=progress)
+                if definition is not None:
+                    _know_tool(client, definition)
+                pooled = self._in_use[id(client)]
+                pooled.asker = asker
+                try:
+                    # No read timeout here: the execution service owns the deadline (the
+                    # server's timeout, or a ToolConfig override) and cancels this call.
+                    return await client.call_tool(name, arguments, progress_callback=progress)
+                finally:
+                    pooled.asker = None
+        except pydantic.ValidationError as exc:
+            raise RemoteBadResult(f"its answer to tools/call is malformed: {bad_result_reason(exc)}") from None
+        except RuntimeError as exc:
+            # The SDK's word for a result it cannot accept (structured content that breaks
+            # the tool's output schema, an input request it cannot answer).
+            raise RemoteBadResult(describe(exc)) from None
         except MCPError as exc:
             if exc.code == types.CONNECTION_CLOSED:
                 raise RemoteUnavailable(f"the connection was lost: {exc.message}") from exc
@@ -526,6 +617,25 @@ class ServerPool:
             self._idle.clear()
             self._cond.notify_all()
         await asyncio.gather(*(_wait_task(session.task) for session in sessions))
+
+
+def _know_tool(client: Client, definition: dict[str, Any]) -> None:
+    """Tell a pooled session the tool's definition as the hub stored it.
+
+    The SDK mirrors ``x-mcp-header`` arguments into ``Mcp-Param-*`` headers only for
+    tools that this very session listed; a pooled session often has not (a listing ran
+    on another one, or none since it opened). The SDK keeps no public way to absorb a
+    known listing, so this uses its private one and falls back to sending no headers
+    (the SDK then re-lists after the server's HEADER_MISMATCH) if it ever goes away.
+    """
+    try:
+        session = client.session
+        if definition.get("name") in session._x_mcp_header_maps:  # noqa: SLF001
+            return
+        tool = types.Tool.model_validate(definition)
+        session._absorb_tool_listing(types.ListToolsResult(tools=[tool]), complete=False)  # noqa: SLF001
+    except Exception:
+        logger.debug("could not prime the session with %r", definition.get("name"), exc_info=True)
 
 
 async def _wait_task(task: asyncio.Task[None] | None, timeout: float = 5.0) -> None:

@@ -12,7 +12,7 @@ from mcp.shared.exceptions import MCPError
 
 from tools.base import Annotations, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.federation import state
-from tools.federation.pool import RemoteUnavailable, ServerConfig, pool_for, submit
+from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig, pool_for, submit
 
 SEPARATOR = "__"
 # How often a waiting run passes progress on and looks at the cancel flag.
@@ -49,12 +49,16 @@ class RemoteTool(Tool):
     # I/O on this process's federation loop, which cancels the remote request itself.
     runs_in_process = False
 
-    def __init__(self, config: ServerConfig, raw: dict[str, Any]) -> None:
+    def __init__(self, config: ServerConfig, raw: dict[str, Any], *, held: list[str] | None = None) -> None:
         self.config = config
+        # The definition fields that changed since approval: the tool is listed with its
+        # approved definition (``raw``) and refused until an admin approves the new one.
+        self.held = held
         self.remote_name: str = raw["name"]
         self.name = f"{config.name}{SEPARATOR}{self.remote_name}"  # type: ignore[misc]
         self.title = raw.get("title") or (raw.get("annotations") or {}).get("title") or self.remote_name  # type: ignore[misc]
         self.description = raw.get("description") or ""  # type: ignore[misc]
+        self.raw = raw
         self.raw_input_schema = raw.get("inputSchema") or {"type": "object", "properties": {}}
         self.raw_output_schema = raw.get("outputSchema")
         self.annotations = _annotations(raw)  # type: ignore[misc]
@@ -65,10 +69,15 @@ class RemoteTool(Tool):
 
     @property
     def available(self) -> bool:
-        return state.get(self.source).healthy is not False
+        return self.held is None and state.get(self.source).healthy is not False
 
     @property
     def unavailable_reason(self) -> str:
+        if self.held is not None:
+            return (
+                f"Tool {self.name!r} is held: remote server {self.source!r} changed its definition "
+                f"({', '.join(self.held)}) since it was approved; an admin must review and approve it."
+            )
         health = state.get(self.source)
         reason = f": {health.error}" if health.error else ""
         return f"Tool {self.name!r} is unavailable: remote server {self.source!r} is failing{reason}."
@@ -84,8 +93,14 @@ class RemoteTool(Tool):
             while not progress.empty():
                 ctx.report_progress(*progress.get_nowait())
 
+        async def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            # ask_client blocks until the door's client answers: off the federation loop.
+            return await asyncio.to_thread(ctx.ask_client, method, params)
+
         pool = pool_for(self.config, on_list_changed=state.list_changed)
-        future = submit(pool.call_tool(self.remote_name, arguments, progress=on_progress))
+        future = submit(
+            pool.call_tool(self.remote_name, arguments, progress=on_progress, definition=self.raw, asker=ask)
+        )
         try:
             while True:
                 try:
@@ -101,6 +116,9 @@ class RemoteTool(Tool):
         except RemoteUnavailable as exc:
             state.mark_failed(self.source, str(exc))
             raise ToolError(f"Remote server {self.source!r} is unavailable: {exc}") from None
+        except RemoteBadResult as exc:
+            # The server answered: its health is not in question, only this answer.
+            raise ToolError(f"Remote server {self.source!r} answered {self.remote_name!r} wrongly: {exc}") from None
         except MCPError as exc:
             if exc.code == types.REQUEST_TIMEOUT:
                 raise ToolError(f"Remote server {self.source!r} did not answer within {self.config.timeout:g} s.") from None

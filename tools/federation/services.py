@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tools.federation import state
-from tools.federation.models import RemoteServer
+from tools.federation import approvals, state
+from tools.federation.models import RemoteServer, tool_offered
 from tools.federation.pool import Listing, RemoteUnavailable, ServerConfig, drop_pool, pool_for, run_sync
 from tools.federation.remote_tools import RemoteTool
 from tools.registry import registry
@@ -62,12 +62,44 @@ def get_client(server_id: int) -> Any:
 
 
 def remote_server_tools(*, server: RemoteServer) -> list[RemoteTool]:
+    """The server's tools as callers see them: filtered by its allow/deny lists, and a
+    tool whose definition changed since approval listed with the approved one, held."""
     config = ServerConfig.from_server(server)
+    holding = {} if server.auto_approve else approvals.held(server.tools, server.approved_tools)
     tools = []
     for raw in server.tools:
-        if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"]:
+        if not (isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"]):
+            continue
+        if not tool_offered(raw["name"], allowed=server.allowed_tools or [], denied=server.denied_tools or []):
+            continue
+        if raw["name"] in holding:
+            tools.append(RemoteTool(config, server.approved_tools[raw["name"]], held=holding[raw["name"]]))
+        else:
             tools.append(RemoteTool(config, raw))
     return tools
+
+
+def remote_server_held_tools(*, server: RemoteServer) -> dict[str, list[str]]:
+    """Remote tool name -> the definition fields that changed since approval (not while auto-approving)."""
+    return {} if server.auto_approve else approvals.held(server.tools, server.approved_tools)
+
+
+def remote_server_approve(*, server: RemoteServer, names: list[str] | None = None) -> list[str]:
+    """Approve the definitions the server offers now (all held tools, or ``names``)."""
+    with _row_lock(server.name), transaction.atomic():
+        server = RemoteServer.objects.select_for_update().get(pk=server.pk)
+        held = approvals.held(server.tools, server.approved_tools)
+        chosen = [n for n in held if names is None or n in names]
+        if not chosen:
+            return []
+        offered = {t["name"]: t for t in server.tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
+        server.approved_tools = {**server.approved_tools, **{n: approvals.definition(offered[n]) for n in chosen}}
+        # save(): other processes see the change by the row's updated time and re-register.
+        with signals_quiet():
+            server.save(update_fields=["approved_tools", "updated"])
+    logger.info("remote tools approved on %s: %s", server.name, ", ".join(chosen))
+    remote_server_register(server=server)
+    return chosen
 
 
 def remote_server_register(*, server: RemoteServer) -> None:
@@ -144,8 +176,14 @@ def remote_server_store_listing(*, server: RemoteServer, listing: Listing, regis
     fields: dict[str, Any] = {"healthy": True, "last_error": "", "last_checked": now}
     with _row_lock(server.name):
         if listing.seq > _stored.get(server.name, 0):
+            tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listing.tools]
+            server.refresh_from_db(fields=["tools", "approved_tools", "auto_approve"])
             fields.update(
-                tools=[t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listing.tools],
+                tools=tools,
+                approved_tools=approvals.review(
+                    server=server.name, tools=tools, previous=server.tools,
+                    approved=server.approved_tools, auto=server.auto_approve,
+                ),
                 last_synced=now,
                 protocol_version=listing.protocol_version,
             )
@@ -188,8 +226,12 @@ def remote_server_create(
     command: str = "",
     headers: list[str] | dict[str, str] | None = None,
     secret: str = "",
+    secret_headers: list[str] | dict[str, str] | None = None,
     timeout: float | None = None,
     max_connections: int | None = None,
+    allowed_tools: list[str] | None = None,
+    denied_tools: list[str] | None = None,
+    auto_approve: bool = False,
 ) -> RemoteServer:
     """Validate and save a new remote server (not synced yet; see ``remote_server_sync``)."""
     from django.core.exceptions import ValidationError
@@ -198,6 +240,8 @@ def remote_server_create(
         raise FederationError("Give either --url (Streamable HTTP) or --command (stdio), not both.")
     if isinstance(headers, list):
         headers = dict(_parse_header(h) for h in headers)
+    if isinstance(secret_headers, list):
+        secret_headers = dict(_parse_header(h) for h in secret_headers)
     server = RemoteServer(
         name=name,
         transport=RemoteServer.Transport.STREAMABLE_HTTP if url else RemoteServer.Transport.STDIO,
@@ -205,6 +249,10 @@ def remote_server_create(
         command=command,
         headers=headers or {},
         secret=secret,
+        secret_headers=secret_headers or {},
+        allowed_tools=allowed_tools or [],
+        denied_tools=denied_tools or [],
+        auto_approve=auto_approve,
     )
     if timeout is not None:
         server.timeout = timeout
@@ -234,3 +282,26 @@ def remote_server_forget(*, name: str, server_id: int | None) -> None:
         _stored.pop(name, None)
     if server_id is not None:
         drop_pool(server_id)
+
+
+def remote_server_secrets_rotate() -> tuple[int, list[str]]:
+    """Store every server's secrets again, encrypted under the first configured key.
+
+    Returns how many servers were re-encrypted and the names of those whose secrets no
+    configured key opens (left as they are).
+    """
+    from tools.federation.secrets import Sealed
+
+    rotated, unreadable = 0, []
+    for server in RemoteServer.objects.only("pk", "name", "secret", "secret_headers"):
+        if isinstance(server.secret, Sealed) or isinstance(server.secret_headers, Sealed):
+            unreadable.append(server.name)
+            continue
+        if not server.secret and not server.secret_headers:
+            continue
+        # update(): the values are encrypted afresh by the field; no signal, no resync.
+        RemoteServer.objects.filter(pk=server.pk).update(secret=server.secret, secret_headers=server.secret_headers)
+        rotated += 1
+    if rotated or unreadable:
+        logger.info("federation secrets re-encrypted: %d server(s), %d unreadable", rotated, len(unreadable))
+    return rotated, unreadable

@@ -17,7 +17,10 @@ import os
 import sys
 import warnings
 
+from typing import Annotated
+
 import anyio
+from pydantic import Field
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -68,8 +71,10 @@ async def pid(hold: float = 0.0) -> dict[str, int]:
 
 
 @server.tool()
-def headers(ctx: Context) -> dict[str, dict[str, str]]:
-    """The HTTP headers of this request, as the server received them."""
+def headers(
+    ctx: Context, region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})] = ""
+) -> dict[str, dict[str, str]]:
+    """The HTTP headers of this request, as the server received them (region: mirrored as Mcp-Param-Region)."""
     return {"headers": {k.lower(): v for k, v in (ctx.headers or {}).items()}}
 
 

@@ -8,6 +8,7 @@ from tools.federation.services import (
     remote_server_check,
     remote_server_create,
     remote_server_delete,
+    remote_server_held_tools,
     remote_server_sync,
 )
 
@@ -23,9 +24,19 @@ class Command(BaseCommand):
         target.add_argument("--url", help="Streamable HTTP endpoint, e.g. https://host/mcp.")
         target.add_argument("--command", dest="server_command", help="stdio: the command and its arguments, quoted.")
         add.add_argument("--header", action="append", default=[], help="'Name: value', repeatable (HTTP only).")
+        add.add_argument(
+            "--secret-header", action="append", default=[], dest="secret_header",
+            help="'Name: value' of a header whose value is secret (stored encrypted), repeatable.",
+        )
         add.add_argument("--secret", default="", help="Sent as 'Authorization: Bearer <secret>' (HTTP only).")
         add.add_argument("--timeout", type=float, help="Seconds per call (default 30).")
         add.add_argument("--pool-size", type=int, dest="max_connections", help="Open sessions at most (default 4).")
+        add.add_argument("--allow", action="append", default=[], help="Offer only these remote tools (name or pattern), repeatable.")
+        add.add_argument("--deny", action="append", default=[], help="Never offer these remote tools (name or pattern), repeatable.")
+        add.add_argument(
+            "--auto-approve", action="store_true",
+            help="Accept changed tool definitions without review (default: a changed tool is held).",
+        )
         add.add_argument("--no-sync", action="store_true", help="Only save it; the hub connects later.")
         sub.add_parser("list", help="List the servers with their health and tools.")
         for action, text in (
@@ -45,13 +56,17 @@ class Command(BaseCommand):
         return server
 
     def _add(self, *, name: str, url: str | None, server_command: str | None, header: list[str], secret: str,
-             timeout: float | None, max_connections: int | None, no_sync: bool, **_: object) -> None:
+             secret_header: list[str],
+             timeout: float | None, max_connections: int | None, no_sync: bool,
+             allow: list[str], deny: list[str], auto_approve: bool, **_: object) -> None:
         if RemoteServer.objects.filter(name=name).exists():
             raise CommandError(f"A remote server named {name!r} exists already.")
         try:
             server = remote_server_create(
                 name=name, url=url or "", command=server_command or "", headers=header, secret=secret,
+                secret_headers=secret_header,
                 timeout=timeout, max_connections=max_connections,
+                allowed_tools=allow, denied_tools=deny, auto_approve=auto_approve,
             )
         except FederationError as exc:
             raise CommandError(str(exc)) from None
@@ -70,8 +85,10 @@ class Command(BaseCommand):
         for server in servers:
             health = {True: "healthy", False: "FAILING", None: "not checked"}[server.healthy]
             state = "enabled" if server.enabled else "disabled"
+            held = remote_server_held_tools(server=server)
             self.stdout.write(
                 f"{server.name}\t{server.transport}\t{server.target}\t{state}\t{health}\t{len(server.tools)} tools"
+                + (f"\t{len(held)} held: {', '.join(held)}" if held else "")
                 + (f"\t{server.last_error}" if server.healthy is False else "")
             )
 

@@ -1,0 +1,71 @@
+"""A remote server's sampling, elicitation and roots requests during a call reach the caller's client."""
+
+from __future__ import annotations
+
+import json
+
+import mcp_types as types
+import pytest
+from channels.db import database_sync_to_async
+from mcp import Client
+
+from executions import services
+from executions.models import Session, ToolExecution, Via
+from executions.services import execute_tool
+from tests.federation.conftest import add_stdio
+from tools.mcp_server.server import Caller, HubServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def hub(user):
+    session = services.session_start(user=user, kind=Session.Kind.MCP, client_info={})
+    server = HubServer(stdio_caller=Caller(user, session))
+    yield server
+    server.close()
+
+
+# stdio: the remote speaks 2026-07-28 and asks with an input-required result;
+# stdio-legacy: a 2025-11-25 remote sends elicitation/create during the call.
+@pytest.mark.parametrize("remote_mode", ["stdio", "stdio-legacy"])
+async def test_a_remote_tool_that_elicits_reaches_the_hubs_mcp_client_and_gets_its_answer(hub, remote_mode):
+    await database_sync_to_async(add_stdio)("py", mode=remote_mode)
+    asked: list[str] = []
+
+    async def on_elicit(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async with Client(hub.server, mode="legacy", elicitation_callback=on_elicit) as client:
+        result = await client.call_tool("py__ask", {"kind": "elicitation"})
+
+    assert asked == ["Your name?"]
+    assert result.is_error is False, result.content
+    answer = json.loads(result.content[0].text)["answer"]
+    assert "Ada" in answer and "accept" in answer
+
+
+async def test_a_remote_sampling_request_reaches_the_hubs_mcp_client(hub):
+    await database_sync_to_async(add_stdio)("py", mode="stdio-legacy")
+
+    async def on_sample(context: object, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="forty-two"), model="test-model"
+        )
+
+    async with Client(hub.server, mode="legacy", sampling_callback=on_sample) as client:
+        result = await client.call_tool("py__ask", {"kind": "sampling"})
+
+    assert result.is_error is False, result.content
+    assert "forty-two" in json.loads(result.content[0].text)["answer"]
+
+
+def test_a_door_without_a_client_refuses_the_remotes_request_clearly(user):
+    add_stdio("py", mode="stdio-legacy")
+
+    execution = execute_tool(user=user, tool_name="py__ask", arguments={"kind": "elicitation"}, via=Via.CLI)
+
+    # The remote got the hub's refusal as a JSON-RPC error in the middle of its call.
+    assert execution.status == ToolExecution.Status.SUCCESS, execution.error
+    assert "cannot send elicitation/create to its client" in execution.result["error"]
