@@ -214,7 +214,9 @@ async def test_stdio_answers_another_users_execution_as_not_found(oauth_hub, tok
         with pytest.raises(MCPError) as refused:
             await client.read_resource(f"execution://{bobs_execution}")
         without = Client(stdio(oauth_hub, tokens["oauth_no_executions"]))
-    assert refused.value.error.code == -32002
+    # The client speaks 2026-07-28, where a missing resource is Invalid Params (SEP-2164),
+    # exactly as for an id that does not exist.
+    assert refused.value.error.code == -32602 and "Resource not found" in refused.value.error.message
     async with without as client:
         with pytest.raises(MCPError) as no_scope:
             await client.list_resources()
