@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.mcp_server.conftest import Hub, start_hub, stop_hub
+from tests.browser import chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 60_000
 PASSWORD = "correct-horse-battery-9"
 
@@ -49,18 +48,8 @@ def oauth_hub(tmp_path_factory) -> Iterator[Hub]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run ./scripts/install-test-deps (apt-get install chromium).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def consent(

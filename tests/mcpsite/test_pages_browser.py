@@ -12,10 +12,10 @@ import pytest
 from django.utils import timezone
 
 from executions.models import ToolExecution
+from tests.browser import chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "data" / "screenshots"
 
 
@@ -34,18 +34,8 @@ def _sync_orm_beside_playwright():
 
 @pytest.fixture(scope="module")
 def browser(_sync_orm_beside_playwright):
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run ./scripts/install-test-deps (apt-get install chromium).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
