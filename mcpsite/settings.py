@@ -122,6 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # makes a writer in another thread fail at once ("table is locked"), which no
     # deployment ever sees.
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(DATA_DIR / "test-db.sqlite3"))
+# A reused connection is pinged before a request uses it, so after a PostgreSQL restart
+# the next request reconnects instead of failing on a dead socket (issue 16).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "django_prometheus.db.backends."
 )
@@ -150,17 +153,39 @@ WHITENOISE_USE_FINDERS = True
 # --- Redis: one URL moves the channel layer, cache and broker together ----------
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# Short timeouts so a slow or dead Redis costs a call a fraction of a second instead
+# of hanging it (issue 16): the cache is an optimisation, never a reason to fail.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.5)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_prometheus.cache.backends.redis.NativeRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            },
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                        # channels-redis receives with a blocking BZPOPMIN of up to 5 s;
+                        # redis-py 8's default 5 s socket timeout raced it and closed idle
+                        # task pane sockets with 1011 (issue 16). The read timeout must
+                        # outlast the blocking receive.
+                        "socket_timeout": 15,
+                        "health_check_interval": 30,
+                    }
+                ]
+            },
         }
     }
 else:
