@@ -15,21 +15,7 @@ from tests.mcp_server.conftest import ROOT, node_tool
 from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
-SUITES = [
-    ROOT / "node_modules/@modelcontextprotocol/conformance",
-    # scripts/install-test-deps puts a 0.2 suite here while package.json pins an older one.
-    ROOT / ".tools/conformance-authorization/node_modules/@modelcontextprotocol/conformance",
-]
 SCENARIOS = {"authorization-server-metadata-endpoint", "authorization-code-grant"}
-
-
-def authorization_suite() -> str:
-    """The first installed conformance suite that has the authorization-server scenarios."""
-    for suite in SUITES:
-        package = suite / "package.json"
-        if package.exists() and not json.loads(package.read_text())["version"].startswith("0.1."):
-            return str(suite / "dist/index.js")
-    pytest.fail("No conformance suite >= 0.2 installed: run ./scripts/install-test-deps.")
 
 
 def test_the_conformance_authorization_scenarios_pass(oauth_hub, browser, tmp_path):
@@ -44,7 +30,7 @@ def test_the_conformance_authorization_scenarios_pass(oauth_hub, browser, tmp_pa
     client_id = registered.json()["client_id"]
     results = tmp_path / "results"
     process = subprocess.Popen(
-        [node_tool("node"), authorization_suite(),
+        [node_tool("node"), str(ROOT / "node_modules/@modelcontextprotocol/conformance/dist/index.js"),
          "authorization", "--url", oauth_hub.base, "--client-id", client_id, "--resource", oauth_hub.url,
          "--port", str(port), "-o", str(results)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
