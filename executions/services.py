@@ -242,14 +242,54 @@ def rate_limit_hit(*, user: User | None, tool_name: str, rate: str) -> None:
     now = time.time()
     window = int(now // period)
     key = f"ratelimit:{user.pk if user else 'anon'}:{tool_name}:{period}:{window}"
-    cache.add(key, 0, timeout=period + 1)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period + 1)
-        count = 1
+        count = _shared_count(key, period)
+    except Exception as exc:  # Redis down or slow: limit per process rather than fail the call
+        logger.warning("rate limiter: shared cache unavailable (%s); counting per process", exc)
+        count = _local_count(key, window)
     if count > limit:
         raise RateLimited(retry_after=max(1, int((window + 1) * period - now + 0.999)))
+
+
+def _shared_count(key: str, period: int) -> int:
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=period + 1)
+        return 1
+
+
+_local_counts: dict[str, tuple[int, int]] = {}
+_local_lock = threading.Lock()
+
+
+def _local_count(key: str, window: int) -> int:
+    """Per-process fallback window counter, used only while the shared cache is unreachable."""
+    with _local_lock:
+        seen_window, count = _local_counts.get(key, (window, 0))
+        count = count + 1 if seen_window == window else 1
+        _local_counts[key] = (window, count)
+        if len(_local_counts) > 10_000:  # drop old windows so the dict cannot grow forever
+            for stale in [k for k, (w, _) in _local_counts.items() if w != window]:
+                del _local_counts[stale]
+        return count
+
+
+def _cache_get(key: str) -> Any:
+    """The result cache is an optimisation: on a Redis error the call runs uncached (issue 16)."""
+    try:
+        return cache.get(key)
+    except Exception as exc:
+        logger.warning("result cache unavailable (%s); running uncached", exc)
+        return None
+
+
+def _cache_set(key: str, value: Any, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout=timeout)
+    except Exception as exc:
+        logger.warning("result cache unavailable (%s); result not cached", exc)
 
 
 def cache_key(*, tool: Tool, arguments: dict[str, Any], user: User | None) -> str:
@@ -510,7 +550,7 @@ def execute_tool(
 
     key = cache_key(tool=tool, arguments=arguments, user=user) if policy.cache_ttl > 0 else None
     if key is not None:
-        cached = cache.get(key)
+        cached = _cache_get(key)
         if cached is not None:
             now = timezone.now()
             execution = ToolExecution.objects.create(
@@ -596,7 +636,7 @@ def _record_and_run(
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
     execution = _finish(execution, status, result, error)
     if cache_key_ is not None and execution.status == Status.SUCCESS:
-        cache.set(cache_key_, execution.result, timeout=policy.cache_ttl)
+        _cache_set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution
 
 
@@ -663,8 +703,8 @@ def execution_run(*, execution_id: str) -> ToolExecution | None:
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout)
     execution = _finish(execution, status, result, error)
     if policy.cache_ttl > 0 and execution.status == Status.SUCCESS:
-        cache.set(cache_key(tool=tool, arguments=execution.arguments, user=execution.user), execution.result,
-                  timeout=policy.cache_ttl)
+        _cache_set(cache_key(tool=tool, arguments=execution.arguments, user=execution.user), execution.result,
+                   timeout=policy.cache_ttl)
     return execution
 
 

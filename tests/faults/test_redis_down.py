@@ -1,0 +1,66 @@
+"""Degrade, don't fail, when Redis is gone (issue 16).
+
+The cache points at a Redis port nobody listens on (connection refused): a real refused
+connection, no mock. Inline calls must run uncached and the rate limiter must fall back to
+counting per process instead of turning every call into an error.
+"""
+
+import socket
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from executions.models import ToolExecution
+from executions.services import RateLimited, execute_tool
+from tools.models import ToolConfig
+from tools.registry import registry
+from tests.executions.test_execute_tool import CountingEcho
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fault]
+
+
+def _refused_redis_url() -> str:
+    with socket.socket() as sock:  # a free port, closed again: connecting is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def dead_redis_cache():
+    dead = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _refused_redis_url(),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    with override_settings(CACHES=dead):
+        yield caches["default"]
+
+
+@pytest.fixture(autouse=True)
+def echo_tool():
+    registry.register(CountingEcho, replace=True)
+    CountingEcho.runs.reset()
+    yield
+    registry.unregister(CountingEcho.name)
+
+
+def test_a_cacheable_call_runs_uncached_when_redis_refuses(user, dead_redis_cache):
+    first = execute_tool(user=user, tool_name="test_echo", arguments={"value": 3}, via="api")
+    second = execute_tool(user=user, tool_name="test_echo", arguments={"value": 3}, via="api")
+    for execution in (first, second):
+        assert execution.status == ToolExecution.Status.SUCCESS
+        assert execution.result == {"value": 3}
+        assert not execution.cache_hit
+    assert CountingEcho.runs.value == 2
+
+
+def test_the_rate_limit_still_holds_per_process_when_redis_refuses(user, dead_redis_cache):
+    ToolConfig.objects.create(tool_name="test_echo", rate_limit="2/m")
+    for value in range(2):
+        execute_tool(user=user, tool_name="test_echo", arguments={"value": value}, via="api")
+    with pytest.raises(RateLimited):
+        execute_tool(user=user, tool_name="test_echo", arguments={"value": 9}, via="api")
