@@ -278,6 +278,8 @@ WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")
 WEB_SEARCH_API_KEY = env.str("WEB_SEARCH_API_KEY", default="")
 # Seconds web_search waits for the search provider.
 WEB_SEARCH_TIMEOUT = env.float("WEB_SEARCH_TIMEOUT", default=10.0)
+# Bytes of a search provider's answer web_search reads at most.
+WEB_SEARCH_MAX_BYTES = env.int("WEB_SEARCH_MAX_BYTES", default=1024 * 1024)
 
 # Seconds a find_replace regular expression may run before it is stopped.
 FIND_REPLACE_REGEX_TIMEOUT = env.float("FIND_REPLACE_REGEX_TIMEOUT", default=1.0)

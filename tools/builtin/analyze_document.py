@@ -52,7 +52,13 @@ AnalysisName = Literal[OFFERED_ANALYSES]  # type: ignore[valid-type]
 MAX_DOCX_BYTES = 20 * 1024 * 1024
 # A .docx is a zip; refuse one whose parts inflate past this (a zip bomb) before parsing.
 MAX_DOCX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
-MAX_TEXT_CHARACTERS = 2_000_000
+# Of that, the XML that python-docx parses into a tree (images and fonts are not parsed): a
+# tree takes several times its text in memory, and the text it can hold is capped anyway.
+MAX_DOCX_XML_BYTES = 50 * 1024 * 1024
+# The whole document is measured and searched for keywords in one piece, so it may be no
+# longer than those tools take (extract_keywords' limit); a .docx is held to it once its
+# text is out.
+MAX_TEXT_CHARACTERS = 300_000
 
 _HEADING_STYLE = re.compile(r"^(?:heading\s*(\d)|title)$", re.IGNORECASE)
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -155,8 +161,13 @@ def _docx_blocks(raw: bytes) -> list[tuple[str, int | None]]:
 
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_DOCX_UNCOMPRESSED_BYTES:
+            # The sizes the archive declares bound what zipfile will inflate: it stops at
+            # the declared size, and a part that lies about it fails its CRC check.
+            parts = archive.infolist()
+            if sum(info.file_size for info in parts) > MAX_DOCX_UNCOMPRESSED_BYTES:
                 raise ToolError("The .docx expands to more than 200 MB; it is refused.")
+            if sum(info.file_size for info in parts if info.filename.endswith((".xml", ".rels"))) > MAX_DOCX_XML_BYTES:
+                raise ToolError("The .docx holds more than 50 MB of XML; it is refused.")
         document = docx.Document(io.BytesIO(raw))
     except ToolError:
         raise
@@ -287,10 +298,23 @@ def _run_tool(tool_name: str, arguments: dict[str, Any], ctx: ToolContext) -> di
     return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
 
+# A section's spelling result lists at most this many issues (its issue_count stays whole):
+# a long document full of unknown words would otherwise outgrow TOOL_MAX_RESULT_BYTES.
+MAX_SECTION_SPELLING_ISSUES = 100
+
+
 def _analyse(analysis: str, text: str, ctx: ToolContext, errors: dict[str, str]) -> dict[str, Any] | None:
     """One analysis of one text; a failure is noted in ``errors`` and gives None."""
     try:
-        return _run_tool(ANALYSIS_TOOLS[analysis], {"text": text}, ctx)
+        result = _run_tool(ANALYSIS_TOOLS[analysis], {"text": text}, ctx)
+        issues = result.get("issues")
+        if analysis == "spelling" and isinstance(issues, list) and len(issues) > MAX_SECTION_SPELLING_ISSUES:
+            result["issues"] = issues[:MAX_SECTION_SPELLING_ISSUES]
+            result.setdefault("notes", []).append(
+                f"The first {MAX_SECTION_SPELLING_ISSUES} of {len(issues):,} issues are listed; "
+                "run spell_check on the section for all of them."
+            )
+        return result
     except ToolCancelled:
         raise
     except (ToolError, InvalidArguments) as exc:
@@ -346,6 +370,12 @@ class AnalyzeDocumentTool(Tool):
             sections = _sections_from_text(arguments.text or "", arguments.section_words)
         if not sections:
             raise ToolError("The document has no text to analyse.")
+        characters = sum(len(section.text) for section in sections)
+        if characters > MAX_TEXT_CHARACTERS:
+            raise ToolError(
+                f"The document has {characters:,} characters of text; analyze_document takes at most "
+                f"{MAX_TEXT_CHARACTERS:,}. Analyse it in parts."
+            )
         analyses = list(dict.fromkeys(arguments.analyses)) if arguments.analyses is not None else list(OFFERED_ANALYSES)
 
         total = len(sections) + 1  # and one step for the whole document

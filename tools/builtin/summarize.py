@@ -10,9 +10,15 @@ from sumy.parsers.plaintext import PlaintextParser
 from sumy.summarizers.lex_rank import LexRankSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 
-from tools.base import Annotations, Tool, ToolContext
+from tools.base import Annotations, Tool, ToolContext, ToolError
 
 SUMMARIZERS = {"lexrank": LexRankSummarizer, "textrank": TextRankSummarizer}
+
+# Both methods compare every sentence with every other one, in Python: 1,000 sentences
+# take a few seconds, 1,500 took 20 s and a 2,000,000-character text would take hours.
+# Longer texts are refused up front; analyze_document summarises a long text per section.
+MAX_TEXT_CHARACTERS = 200_000
+MAX_SENTENCES = 1_000
 
 
 class SegtokTokenizer:
@@ -30,7 +36,8 @@ class SegtokTokenizer:
 
 
 class SummarizeInput(BaseModel):
-    text: str = Field(description="The text to summarize.", max_length=2_000_000)
+    text: str = Field(description=f"The text to summarize (at most {MAX_SENTENCES:,} sentences).",
+                      max_length=MAX_TEXT_CHARACTERS)
     sentences: int = Field(default=3, ge=1, le=50, description="How many sentences the summary has at most.")
     method: Literal["lexrank", "textrank"] = Field(default="lexrank")
 
@@ -63,6 +70,12 @@ class SummarizeTool(Tool):
         all_sentences = [str(s) for s in document.sentences]
         if not all_sentences:
             return SummarizeOutput(summary="", sentences=[], total_sentences=0)
+        if len(all_sentences) > MAX_SENTENCES:
+            raise ToolError(
+                f"The text has {len(all_sentences):,} sentences; summarize ranks at most {MAX_SENTENCES:,} "
+                "(the work grows with the square of the count). Summarize it in parts, or use "
+                "analyze_document, which summarises each section."
+            )
         summarizer = SUMMARIZERS[arguments.method](null_stemmer)
         chosen = {str(s) for s in summarizer(document, arguments.sentences)}
         picked = [SummarySentence(index=i, text=s) for i, s in enumerate(all_sentences) if s in chosen]

@@ -20,8 +20,13 @@ _count_syllables.get_cmudict = lambda lang: _cmu() if lang.split("_")[0] == "en"
 WORDS_PER_MINUTE = 238  # average silent reading speed of adults (Brysbaert, 2019)
 
 
+# textstat walks the text once per formula: 500,000 characters (a book of ~80,000 words)
+# take a few seconds, 2,000,000 took longer than the inline timeout allows on a busy host.
+MAX_TEXT_CHARACTERS = 500_000
+
+
 class TextStatisticsInput(BaseModel):
-    text: str = Field(description="The text to measure.", max_length=2_000_000)
+    text: str = Field(description="The text to measure.", max_length=MAX_TEXT_CHARACTERS)
 
 
 class TextStatisticsOutput(BaseModel):

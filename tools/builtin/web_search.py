@@ -8,6 +8,8 @@ caller, so it is not put through fetch_url's address checks.
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any, ClassVar
 
 import httpx2
@@ -18,6 +20,9 @@ from pydantic import BaseModel, Field
 from tools.base import Annotations, Tool, ToolContext, ToolError
 
 USER_AGENT = "mcpsite-web_search/1.0"
+# A result is a pointer to a page, not the page: longer titles and snippets are cut.
+MAX_TITLE_CHARACTERS = 300
+MAX_SNIPPET_CHARACTERS = 1_000
 
 
 class SearchResult(BaseModel):
@@ -41,20 +46,37 @@ class SearchProvider:
 
     def _get_json(self, url: str, *, params: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         """GET a JSON document; every way it can fail becomes one readable ToolError."""
+        # Streamed, so that a provider answering without end (or trickling bytes under the
+        # read timeout) costs at most WEB_SEARCH_MAX_BYTES and WEB_SEARCH_TIMEOUT overall.
+        limit = int(settings.WEB_SEARCH_MAX_BYTES)
+        deadline = time.monotonic() + self.timeout
+        too_slow = ToolError(f"the {self.name} search provider did not answer within {self.timeout:g} s.")
         try:
             with httpx2.Client(timeout=self.timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client:
-                response = client.get(url, params=params, headers={"Accept": "application/json", **(headers or {})})
+                with client.stream(
+                    "GET", url, params=params, headers={"Accept": "application/json", **(headers or {})}
+                ) as response:
+                    if response.status_code >= 400:
+                        raise ToolError(
+                            f"the {self.name} search provider answered HTTP {response.status_code} "
+                            f"{response.reason_phrase}{self._status_hint(response.status_code)}.".replace(" .", ".")
+                        )
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise ToolError(
+                                f"the {self.name} search provider answered more than {limit:,} bytes; "
+                                "the answer was not read."
+                            )
+                        if time.monotonic() > deadline:
+                            raise too_slow
         except httpx2.TimeoutException:
-            raise ToolError(f"the {self.name} search provider did not answer within {self.timeout:g} s.") from None
+            raise too_slow from None
         except httpx2.HTTPError as exc:
             raise ToolError(f"the {self.name} search provider could not be reached: {exc or type(exc).__name__}.") from None
-        if response.status_code >= 400:
-            raise ToolError(
-                f"the {self.name} search provider answered HTTP {response.status_code} "
-                f"{response.reason_phrase}{self._status_hint(response.status_code)}.".replace(" .", ".")
-            )
         try:
-            return response.json()
+            return json.loads(body)
         except ValueError:
             raise ToolError(f"the {self.name} search provider answered with something that is not JSON.") from None
 
@@ -72,11 +94,13 @@ def _results(data: Any, path: tuple[str, ...], provider: str) -> list[dict[str, 
     return [item for item in data if isinstance(item, dict) and isinstance(item.get("url"), str)]
 
 
-def _plain(text: Any) -> str:
-    """Snippets may carry highlighting markup (<strong>) and entities; keep the text."""
+def _plain(text: Any, limit: int) -> str:
+    """Snippets may carry highlighting markup (<strong>) and entities; keep the text, cut
+    at ``limit`` characters."""
     if not isinstance(text, str) or not text.strip():
         return ""
-    return lxml.html.fragment_fromstring(text, create_parent="div").text_content().strip()
+    plain = lxml.html.fragment_fromstring(text, create_parent="div").text_content().strip()
+    return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"
 
 
 class SearxngProvider(SearchProvider):
@@ -90,7 +114,11 @@ class SearxngProvider(SearchProvider):
             params["language"] = language
         data = self._get_json(f"{self.base_url}/search", params=params)
         return [
-            SearchResult(title=_plain(item.get("title")), url=item["url"], snippet=_plain(item.get("content")))
+            SearchResult(
+                title=_plain(item.get("title"), MAX_TITLE_CHARACTERS),
+                url=item["url"],
+                snippet=_plain(item.get("content"), MAX_SNIPPET_CHARACTERS),
+            )
             for item in _results(data, ("results",), self.name)[:count]
         ]
 
@@ -115,7 +143,11 @@ class BraveProvider(SearchProvider):
             headers={"X-Subscription-Token": self.api_key},
         )
         return [
-            SearchResult(title=_plain(item.get("title")), url=item["url"], snippet=_plain(item.get("description")))
+            SearchResult(
+                title=_plain(item.get("title"), MAX_TITLE_CHARACTERS),
+                url=item["url"],
+                snippet=_plain(item.get("description"), MAX_SNIPPET_CHARACTERS),
+            )
             for item in _results(data, ("web", "results"), self.name)[:count]
         ]
 
