@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -33,6 +34,14 @@ _REJECTION_STATUS = {
     ToolBusy: status.HTTP_503_SERVICE_UNAVAILABLE,
     ScopeMissing: status.HTTP_403_FORBIDDEN,
 }
+
+
+class Pagination(LimitOffsetPagination):
+    """``?limit=&offset=`` paging with a ceiling: a larger ``limit`` is served as
+    ``max_limit`` rows (an unbounded one reached the database as an integer it cannot
+    hold and answered 500). An offset past the end is an empty page, not a query."""
+
+    max_limit = 500
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -8,6 +8,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.urls import path
 
+from mcpsite.origins import parse_origin
 from realtime.consumers import AddinConsumer
 
 websocket_urlpatterns = [
@@ -27,3 +28,10 @@ class AddinOriginValidator(OriginValidator):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         self.allowed_origins = list(settings.ADDIN_ALLOWED_ORIGINS)
         return await super().__call__(scope, receive, send)
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        # Channels reads the header with urlparse, which takes "https://word.example@evil"
+        # for a URL on evil; a value that is not exactly scheme://host[:port] is refused.
+        if parsed_origin is not None and parse_origin(parsed_origin.geturl()) is None:
+            return False
+        return super().valid_origin(parsed_origin)

@@ -187,3 +187,14 @@ def test_a_missing_page_outside_the_api_stays_an_html_page(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/executions/", "/api/v1/sessions/"])
+@pytest.mark.parametrize("query", ["limit=99999999999999999999", "offset=99999999999999999999", "limit=501"])
+def test_a_page_past_the_bounds_is_answered_within_them(api_client, path, query):
+    for _ in range(2):
+        api_client.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "a b"}}, format="json")
+    response = api_client.get(f"{path}?{query}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["results"]) == (0 if query.startswith("offset") else body["count"])

@@ -237,6 +237,20 @@ def test_an_allowed_origin_and_the_hubs_own_origin_are_let_through(hub):
         assert post(hub, INITIALIZE, token=hub.tokens["alice"], headers={"Origin": origin}).status_code == 200
 
 
+@pytest.mark.parametrize("origin", [
+    "http://127.0.0.1:1@evil.example",  # a URL whose host is evil.example, not an origin on 127.0.0.1
+    "http://localhost:6274/path",
+    "http://user@localhost:6274",
+    "http://localhost:6274?x",
+    "http://127.0.0.1:99999",
+    "null",
+])
+def test_a_value_that_is_not_exactly_an_origin_is_refused(hub, origin):
+    response = post(hub, INITIALIZE, token=hub.tokens["alice"], headers={"Origin": origin})
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == types.INVALID_REQUEST
+
+
 def test_inside_a_session_unknown_methods_and_bad_params_are_json_rpc_errors(hub):
     session_id = open_session(hub, hub.tokens["alice"])
     headers = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
@@ -399,3 +413,24 @@ async def test_stopping_daphne_closes_open_mcp_sessions_and_records_their_end(tm
             "SELECT ended FROM executions_session WHERE id = ?", (row["session"].replace("-", ""),)
         ).fetchall()
     assert ended is not None
+
+
+@pytest.mark.parametrize("path", ["/api/v1/executions/", "/api/v1/sessions/", "/api/v1/tools/", "/healthz"])
+def test_head_answers_headers_only_so_the_connection_serves_the_next_request(hub, path):
+    """HEAD then GET on one kept-alive connection, read with a strict HTTP client: a body
+    after the HEAD answer would be taken for the next status line."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(hub.base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    headers = {"Authorization": f"Bearer {hub.tokens['alice']}"}
+    try:
+        connection.request("HEAD", path, headers=headers)
+        head = connection.getresponse()
+        assert head.status == 200 and head.read() == b""
+        connection.request("GET", path, headers=headers)
+        get = connection.getresponse()
+        assert get.status == 200 and get.read()
+    finally:
+        connection.close()

@@ -97,6 +97,13 @@ async def test_it_refuses_a_foreign_origin():
     assert not connected
 
 
+@pytest.mark.parametrize("origin", [b"http://user@127.0.0.1:8000", b"http://127.0.0.1:8000/path", b"http://127.0.0.1:1@evil"])
+async def test_it_refuses_a_value_that_is_not_exactly_an_origin(origin):
+    communicator = WebsocketCommunicator(application, "/ws/addin/", headers=[(b"origin", origin)])
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert not connected
+
+
 async def test_it_refuses_a_missing_origin():
     communicator = WebsocketCommunicator(application, "/ws/addin/")
     connected, _ = await communicator.connect(timeout=TIMEOUT)

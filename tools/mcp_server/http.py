@@ -30,7 +30,6 @@ import sys
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -43,6 +42,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR
 from starlette.authentication import AuthCredentials
 
+from mcpsite.origins import origin_matches, parse_origin
 from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token
 
 logger = logging.getLogger(__name__)
@@ -324,14 +324,12 @@ def _base_url(scope: dict[str, Any], headers: dict[str, str]) -> str:
 
 
 def _origin_allowed(origin: str, host: str) -> bool:
-    if urlsplit(origin).netloc == host:
+    parsed = parse_origin(origin)
+    if parsed is None:
+        return False  # not an origin at all (user information, a path, "null")
+    if parsed.netloc == host.lower():
         return True  # same origin
-    for allowed in settings.MCP_ALLOWED_ORIGINS:
-        if allowed == "*" or origin == allowed:
-            return True
-        if allowed.endswith(":*") and origin.startswith(allowed[:-2] + ":"):
-            return True
-    return False
+    return any(origin_matches(parsed, allowed) for allowed in settings.MCP_ALLOWED_ORIGINS)
 
 
 async def _rpc_error(send: Any, status: int, code: int, message: str) -> None:
