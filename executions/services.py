@@ -39,6 +39,7 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import events, metrics, toolpool
 from executions.models import Session, ToolExecution, Via
+from mcpsite import jsonlimits
 from tools.base import (
     ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
 )
@@ -529,6 +530,11 @@ def execute_tool(
         raise ValueError(f"unknown via {via!r}")
     try:
         tool, policy = tool_resolve(user=user, tool_name=tool_name, scopes=scopes)
+        # Before the schema: a value too deep to walk, or a number no JSON column can
+        # hold, would fail in validation, in the INSERT or on every page that shows it.
+        problem = jsonlimits.arguments_problem(arguments)
+        if problem is not None:
+            raise ArgumentsInvalid([{"loc": "", "msg": problem}])
         try:
             validated = tool.validate(arguments)
         except InvalidArguments as exc:

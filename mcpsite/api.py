@@ -10,10 +10,12 @@ from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.authentication import bearer_challenge
+from mcpsite import jsonlimits
 from executions.services import (
     ArgumentsInvalid,
     ExecutionRejected,
@@ -34,6 +36,17 @@ _REJECTION_STATUS = {
     ToolBusy: status.HTTP_503_SERVICE_UNAVAILABLE,
     ScopeMissing: status.HTTP_403_FORBIDDEN,
 }
+
+
+class JSONParser(DRFJSONParser):
+    """DRF's JSON parser with the hub's limits (mcpsite/jsonlimits.py): a body nested
+    2,000 levels deep answered 500 from the parser's recursion."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return jsonlimits.loads(stream.read())
+        except jsonlimits.JSONRefused as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
 class Pagination(LimitOffsetPagination):

@@ -218,6 +218,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "mcpsite.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "mcpsite.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "mcpsite.api.exception_handler",
@@ -245,6 +250,10 @@ REST_KNOX = {
 
 # Bodies above this size get 413 on every HTTP door.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
+# How deeply a request body or WebSocket frame may nest arrays and objects, and a tool
+# call's arguments (mcpsite/jsonlimits.py): deeper is refused before it is parsed.
+MAX_JSON_DEPTH = env.int("MAX_JSON_DEPTH", default=64)
+MAX_ARGUMENT_DEPTH = env.int("MAX_ARGUMENT_DEPTH", default=32)
 
 # --- Tool execution ---------------------------------------------------------------
 TOOL_DEFAULT_TIMEOUT = env.float("TOOL_DEFAULT_TIMEOUT", default=30.0)

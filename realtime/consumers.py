@@ -21,7 +21,6 @@ A foreign or missing Origin is refused at the handshake (HTTP 403).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -37,6 +36,7 @@ from accounts.services import TokenRefused, principal_for_token
 from executions import events, services
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
+from mcpsite import jsonlimits
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -167,9 +167,9 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             if text_data is None:
                 raise FrameError("binary_frame", "Binary frames are not supported; send JSON text frames.")
             try:
-                content = json.loads(text_data)
-            except ValueError:
-                raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+                content = jsonlimits.loads(text_data)
+            except jsonlimits.JSONRefused as exc:
+                raise FrameError("invalid_json", f"The frame is not JSON the hub takes: {exc}") from None
             if not isinstance(content, dict):
                 raise FrameError("invalid_frame", "A frame must be a JSON object with a type.")
             request_id = content.get("id")

@@ -198,3 +198,28 @@ def test_a_page_past_the_bounds_is_answered_within_them(api_client, path, query)
     assert response.status_code == 200, response.content
     body = response.json()
     assert len(body["results"]) == (0 if query.startswith("offset") else body["count"])
+
+
+@pytest.mark.parametrize("body", [
+    b'{"arguments": {"expression": "1+1", "x": ' + b"[" * 2_000 + b"]" * 2_000 + b"}}",
+    b'{"arguments": ' + b"[" * 100_000,
+    b'{"arguments": {"expression": "1+1", "x": NaN}}',
+    b'{"arguments": {"expression": "1+1", "x": 1e999}}',
+])
+def test_a_nesting_bomb_or_a_number_outside_json_is_a_400_parse_error_and_records_nothing(api_client, body):
+    response = api_client.post("/api/v1/tools/calculate/execute/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "parse_error"
+    assert not ToolExecution.objects.exists()
+
+
+def test_arguments_nested_past_the_argument_limit_are_refused_as_invalid_and_record_nothing(api_client):
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    response = api_client.post(
+        "/api/v1/tools/calculate/execute/", {"arguments": {"expression": "1+1", "x": deep}}, format="json"
+    )
+    assert response.status_code == 400
+    assert "deeper than 32 levels" in str(response.json())
+    assert not ToolExecution.objects.exists()

@@ -434,3 +434,22 @@ def test_head_answers_headers_only_so_the_connection_serves_the_next_request(hub
         assert get.status == 200 and get.read()
     finally:
         connection.close()
+
+
+_BOMB = "[" * 6_000 + "]" * 6_000
+
+
+@pytest.mark.parametrize("raw", [
+    _BOMB,
+    '{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"x": ' + _BOMB + "}}",
+    '{"jsonrpc": "2.0", "id": ' + _BOMB + ', "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "calculate", "arguments": {"x": '
+    + _BOMB + "}}}",
+    '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "calculate", "arguments": {"x": NaN}}}',
+    '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "calculate", "arguments": {"x": 1e999}}}',
+])
+def test_a_nesting_bomb_or_a_number_outside_json_is_a_parse_error_not_a_500(hub, raw):
+    response = post(hub, None, token=hub.tokens["alice"], raw=raw.encode())
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"]["code"] == types.PARSE_ERROR
+    assert "Traceback" not in hub.log()

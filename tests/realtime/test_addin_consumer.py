@@ -166,6 +166,10 @@ async def test_each_connection_is_an_addin_session_ended_on_disconnect(user, tok
 
 # --- Bad frames ------------------------------------------------------------------------------
 
+DEEP_ARGUMENT: list = []
+for _ in range(40):  # deeper than MAX_ARGUMENT_DEPTH (32), within MAX_JSON_DEPTH (64)
+    DEEP_ARGUMENT = [DEEP_ARGUMENT]
+
 
 @pytest.mark.parametrize(
     ("frame", "code"),
@@ -181,6 +185,15 @@ async def test_each_connection_is_an_addin_session_ended_on_disconnect(user, tok
         (json.dumps({"type": "execution_subscribe", "id": 3, "execution_id": "nope"}), "invalid_field"),
         (json.dumps({"type": "execution_subscribe", "id": 3, "execution_id": str(uuid.uuid4())}), "not_found"),
         (json.dumps({"type": "auth", "token": "again"}), "already_authenticated"),
+        # Nesting bombs and numbers outside JSON: refused before they are parsed or stored.
+        ('{"type": "tool_execute", "id": 3, "tool": "calculate", "arguments": ' + "[" * 5000 + "]" * 5000 + "}",
+         "invalid_json"),
+        ('{"type": "tool_execute", "id": 3, "tool": "calculate", "arguments": {"expression": "1", "x": NaN}}',
+         "invalid_json"),
+        ('{"type": "tool_execute", "id": 3, "tool": "calculate", "arguments": {"expression": "1", "x": 1e999}}',
+         "invalid_json"),
+        (json.dumps({"type": "tool_execute", "id": 3, "tool": "calculate",
+                     "arguments": {"expression": "1", "x": DEEP_ARGUMENT}}), "invalid_arguments"),
     ],
 )
 async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(token, frame, code):

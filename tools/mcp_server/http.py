@@ -42,6 +42,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR
 from starlette.authentication import AuthCredentials
 
+from mcpsite import jsonlimits
 from mcpsite.origins import origin_matches, parse_origin
 from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token
 
@@ -119,7 +120,7 @@ class MCPApplication:
                 await _rpc_error(send, *problem)
                 return
             if granted is not None:
-                message = json.loads(body or b"{}")
+                message = jsonlimits.loads(body or b"{}")
                 needed = METHOD_SCOPES.get(message.get("method", ""))
                 if needed is not None and needed not in granted:
                     await self._insufficient_scope(send, headers, scope, message, needed, granted)
@@ -296,9 +297,9 @@ def _post_problem(headers: dict[str, str], body: bytes | None) -> tuple[int, int
     if body is None:
         return 413, INVALID_REQUEST, f"The request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes (MCP_MAX_BODY_BYTES)."
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return 400, PARSE_ERROR, f"Parse error: the body is not JSON ({exc})."
+        message = jsonlimits.loads(body)
+    except jsonlimits.JSONRefused as exc:
+        return 400, PARSE_ERROR, f"Parse error: {exc}"
     if isinstance(message, list):
         return 400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported; send one message per request."
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
