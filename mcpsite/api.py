@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
@@ -16,6 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.authentication import bearer_challenge
 from mcpsite import jsonlimits
+from mcpsite.logging import request_id_var
 from executions.services import (
     ArgumentsInvalid,
     ExecutionRejected,
@@ -105,3 +107,24 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
             status=status.HTTP_404_NOT_FOUND,
         )
     return page_not_found(request, exception or Http404())
+
+
+# Paths whose clients read JSON: an unexpected error there is JSON too.
+JSON_PATH_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The site's 500 (``handler500``), the last resort for a defect that slips through:
+    JSON with the request id under the API's paths (the traceback is logged with the same
+    id by Django's request logger), the ordinary page elsewhere."""
+    if request.path.startswith(JSON_PATH_PREFIXES):
+        request_id = getattr(request, "request_id", None) or request_id_var.get()
+        return JsonResponse(
+            {
+                "code": "server_error",
+                "message": "The server failed on this request; the error is logged with this request id.",
+                "request_id": request_id,
+            },
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return django_server_error(request)

@@ -9,6 +9,8 @@ from tools.api import ToolDetailView, ToolExecuteView, ToolListView
 
 # JSON {"code", "message"} for unknown /api/ paths (a non-UUID execution id included).
 handler404 = "mcpsite.api.not_found"
+# JSON with the request id for a defect under /api/ (and the OAuth endpoints), never HTML.
+handler500 = "mcpsite.api.server_error"
 
 router = DefaultRouter()
 router.register("executions", ExecutionViewSet, basename="execution")

@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +132,7 @@ class MCPApplication:
         if running.error is not None:
             await _rpc_error(send, 503, INTERNAL_ERROR, "The MCP server is not available.")
             return
-        await running.manager.handle_request(scope, receive, send)
+        await _last_resort(running.manager.handle_request, scope, receive, send)
 
     # --- lifecycle, once per event loop ---------------------------------------------------
 
@@ -331,6 +332,30 @@ def _origin_allowed(origin: str, host: str) -> bool:
     if parsed.netloc == host.lower():
         return True  # same origin
     return any(origin_matches(parsed, allowed) for allowed in settings.MCP_ALLOWED_ORIGINS)
+
+
+async def _last_resort(handle: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Run the transport; a defect that escapes it is logged with the request id and
+    answered as a JSON-RPC error (500) when no response has started, instead of the
+    server's HTML error page."""
+    started = False
+
+    async def tracking_send(message: dict[str, Any]) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await handle(scope, receive, tracking_send)
+    except Exception:
+        request_id = uuid.uuid4().hex
+        logger.exception("an /mcp request failed (request id %s)", request_id)
+        if not started:
+            await _json(send, 500, {
+                "jsonrpc": "2.0", "id": None,
+                "error": {"code": INTERNAL_ERROR, "message": "Internal error; it is logged with this request id.",
+                          "data": {"request_id": request_id}},
+            })
 
 
 async def _rpc_error(send: Any, status: int, code: int, message: str) -> None:
