@@ -77,10 +77,6 @@ class ToolNotFound(ExecutionRejected):
     code = "tool_not_found"
 
 
-class ToolForbidden(ExecutionRejected):
-    code = "forbidden"
-
-
 class ToolUnavailable(ExecutionRejected):
     code = "tool_unavailable"
 
@@ -207,11 +203,15 @@ def tool_resolve(*, user: User | None, tool_name: str, scopes: Collection[str] |
     if tool is None:
         raise ToolNotFound(f"Unknown tool: {tool_name!r}.")
     policy = tool_policy(tool)
-    if not policy.enabled or not _in_groups(user, policy.groups, _user_group_ids(user) if policy.groups else set()):
-        # A disabled tool, or one outside the user's groups, is not listed: it answers like an unknown one.
+    if (
+        not policy.enabled
+        or not user_may_use(user, tool)
+        or not _in_groups(user, policy.groups, _user_group_ids(user) if policy.groups else set())
+    ):
+        # A disabled tool, an admin tool for a user, or one outside the user's groups is
+        # not listed: it answers like an unknown one on every door, so that its existence
+        # does not leak (a "needs the admin role" answer would say it is there).
         raise ToolNotFound(f"Unknown tool: {tool_name!r}.")
-    if not user_may_use(user, tool):
-        raise ToolForbidden(f"Tool {tool_name!r} needs the {tool.required_role} role.")
     if not tool.available:
         raise ToolUnavailable(tool.unavailable_reason or f"Tool {tool_name!r} is unavailable right now.")
     return tool, policy

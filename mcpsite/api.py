@@ -24,14 +24,12 @@ from executions.services import (
     RateLimited,
     ScopeMissing,
     ToolBusy,
-    ToolForbidden,
     ToolNotFound,
     ToolUnavailable,
 )
 
 _REJECTION_STATUS = {
     ToolNotFound: status.HTTP_404_NOT_FOUND,
-    ToolForbidden: status.HTTP_403_FORBIDDEN,
     ToolUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     ArgumentsInvalid: status.HTTP_400_BAD_REQUEST,
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,

@@ -223,3 +223,27 @@ def test_arguments_nested_past_the_argument_limit_are_refused_as_invalid_and_rec
     assert response.status_code == 400
     assert "deeper than 32 levels" in str(response.json())
     assert not ToolExecution.objects.exists()
+
+
+def test_an_admin_tool_answers_a_user_exactly_as_an_unknown_tool(api_client):
+    from tools.base import Role, Tool
+    from tools.registry import registry
+
+    class AdminOnly(Tool):
+        name = "test_rest_admin_only"
+        required_role = Role.ADMIN
+
+        def run(self, arguments, ctx):
+            return {}
+
+    registry.register(AdminOnly, replace=True)
+    try:
+        hidden = api_client.post(f"/api/v1/tools/{AdminOnly.name}/execute/", {"arguments": {}}, format="json")
+        unknown = api_client.post("/api/v1/tools/test_rest_no_such/execute/", {"arguments": {}}, format="json")
+        detail = api_client.get(f"/api/v1/tools/{AdminOnly.name}/")
+    finally:
+        registry.unregister(AdminOnly.name)
+    assert hidden.status_code == unknown.status_code == detail.status_code == 404
+    assert hidden.json()["code"] == unknown.json()["code"] == "tool_not_found"
+    assert hidden.json()["message"] == unknown.json()["message"].replace("test_rest_no_such", AdminOnly.name)
+    assert not ToolExecution.objects.exists()
