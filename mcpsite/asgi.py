@@ -11,10 +11,15 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from executions import toolpool  # noqa: E402
+from mcpsite import daphne_options  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
 from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
 from tools.mcp_server.http import application as mcp_app  # noqa: E402
+
+
+# Over-size WebSocket messages closed with 1009, not dropped (see the module).
+daphne_options.install()
 
 
 async def http_app(scope, receive, send):
