@@ -453,3 +453,30 @@ def test_a_nesting_bomb_or_a_number_outside_json_is_a_parse_error_not_a_500(hub,
     assert response.status_code == 400, response.text[:300]
     assert response.json()["error"]["code"] == types.PARSE_ERROR
     assert "Traceback" not in hub.log()
+
+
+def test_a_request_id_already_in_flight_on_a_session_is_refused_at_once(hub):
+    """Ten requests with one id on one 2025-11-25 session, at once: the transport keys
+    response streams by id, so duplicates once left every one of them hanging."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = hub.tokens["alice"]
+    session_id = open_session(hub, token)
+    headers = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    call = {"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+            "params": {"name": "test_tool_with_progress", "arguments": {}}}
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda _: post(hub, call, token=token, headers=headers), range(10)))
+
+    answered = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert answered and refused, [r.status_code for r in responses]
+    for response in answered:
+        assert any(m.get("id") == 77 and "result" in m for m in sse_messages(response))
+    for response in refused:
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == types.INVALID_REQUEST and "already in flight" in error["message"]
+    # The id is free again once its request is answered.
+    again = post(hub, call, token=token, headers=headers)
+    assert again.status_code == 200 and any("result" in m for m in sse_messages(again))

@@ -77,6 +77,8 @@ class MCPApplication:
     def __init__(self) -> None:
         self._hub: Any = None
         self._running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Running] = weakref.WeakKeyDictionary()
+        # (session id, request id as JSON) of the requests this process is answering.
+        self._in_flight: set[tuple[str, str]] = set()
 
     @property
     def hub(self) -> Any:
@@ -114,25 +116,42 @@ class MCPApplication:
             await self._unauthorized(send, headers, scope, "invalid_token", "Authentication required: send Authorization: Bearer <token>.")
             return
 
+        in_flight: tuple[str, str] | None = None
         if scope["method"] == "POST":
             body = await _read_body(receive, settings.MCP_MAX_BODY_BYTES)
-            problem = _post_problem(headers, body)
+            problem, message = _post_problem(headers, body)
             if problem is not None:
                 await _rpc_error(send, *problem)
                 return
             if granted is not None:
-                message = jsonlimits.loads(body or b"{}")
                 needed = METHOD_SCOPES.get(message.get("method", ""))
                 if needed is not None and needed not in granted:
                     await self._insufficient_scope(send, headers, scope, message, needed, granted)
                     return
+            session_id = headers.get("mcp-session-id")
+            if session_id and "method" in message and "id" in message:
+                # The transport keys a session's response streams by request id: a second
+                # request with an id still in flight would take over the first one's
+                # stream and leave both waiting forever. Refuse it at once instead.
+                in_flight = (session_id, json.dumps(message["id"]))
+                if in_flight in self._in_flight:
+                    await _rpc_error(
+                        send, 400, INVALID_REQUEST,
+                        f"Invalid Request: request id {message['id']!r} is already in flight on this session.",
+                    )
+                    return
+                self._in_flight.add(in_flight)
             receive = _replay(body, receive)
 
-        running = await self._ensure_running()
-        if running.error is not None:
-            await _rpc_error(send, 503, INTERNAL_ERROR, "The MCP server is not available.")
-            return
-        await _last_resort(running.manager.handle_request, scope, receive, send)
+        try:
+            running = await self._ensure_running()
+            if running.error is not None:
+                await _rpc_error(send, 503, INTERNAL_ERROR, "The MCP server is not available.")
+                return
+            await _last_resort(running.manager.handle_request, scope, receive, send)
+        finally:
+            if in_flight is not None:
+                self._in_flight.discard(in_flight)
 
     # --- lifecycle, once per event loop ---------------------------------------------------
 
@@ -290,32 +309,33 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replayed
 
 
-def _post_problem(headers: dict[str, str], body: bytes | None) -> tuple[int, int, str] | None:
-    """Why a POST cannot be a JSON-RPC message: (HTTP status, JSON-RPC code, message), or None."""
+def _post_problem(headers: dict[str, str], body: bytes | None) -> tuple[tuple[int, int, str] | None, dict[str, Any]]:
+    """Why a POST cannot be a JSON-RPC message, as (HTTP status, JSON-RPC code, message), or
+    None; and the message when it is one."""
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        return 415, INVALID_REQUEST, "Content-Type must be application/json."
+        return (415, INVALID_REQUEST, "Content-Type must be application/json."), {}
     if body is None:
-        return 413, INVALID_REQUEST, f"The request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes (MCP_MAX_BODY_BYTES)."
+        return (413, INVALID_REQUEST, f"The request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes (MCP_MAX_BODY_BYTES)."), {}
     try:
         message = jsonlimits.loads(body)
     except jsonlimits.JSONRefused as exc:
-        return 400, PARSE_ERROR, f"Parse error: {exc}"
+        return (400, PARSE_ERROR, f"Parse error: {exc}"), {}
     if isinstance(message, list):
-        return 400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported; send one message per request."
+        return (400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported; send one message per request."), {}
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return 400, INVALID_REQUEST, 'Invalid Request: a JSON-RPC message is an object with "jsonrpc": "2.0".'
+        return (400, INVALID_REQUEST, 'Invalid Request: a JSON-RPC message is an object with "jsonrpc": "2.0".'), {}
     if "method" in message:
         if not isinstance(message["method"], str) or not message["method"]:
-            return 400, INVALID_REQUEST, "Invalid Request: method must be a non-empty string."
+            return (400, INVALID_REQUEST, "Invalid Request: method must be a non-empty string."), {}
         if "params" in message and not isinstance(message["params"], dict):
-            return 400, INVALID_REQUEST, "Invalid Request: params must be an object."
+            return (400, INVALID_REQUEST, "Invalid Request: params must be an object."), {}
         if "id" in message and (isinstance(message["id"], bool) or not isinstance(message["id"], (str, int))):
-            return 400, INVALID_REQUEST, "Invalid Request: id must be a string or an integer."
-        return None
+            return (400, INVALID_REQUEST, "Invalid Request: id must be a string or an integer."), {}
+        return None, message
     if "id" in message and ("result" in message or "error" in message):
-        return None  # a response to a request the server sent
-    return 400, INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response (no method)."
+        return None, message  # a response to a request the server sent
+    return (400, INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response (no method)."), {}
 
 
 def _base_url(scope: dict[str, Any], headers: dict[str, str]) -> str:
