@@ -10,7 +10,9 @@ another process publishes there), otherwise through the in-process listener of
 ``executions.events`` (embedded mode, eager Celery, inline tools).
 
 Close codes (also in the README):
-    4001  not authenticated: bad token, or no ``auth`` frame within ADDIN_WS_AUTH_TIMEOUT
+    4001  not authenticated: bad token, or no ``auth`` frame within ADDIN_WS_AUTH_TIMEOUT; or
+          the token was revoked or expired, or its user deactivated, while the socket was
+          open (an ``error`` frame with code ``unauthorized`` says which, then the close)
     1009  a frame larger than ADDIN_WS_MAX_FRAME_BYTES (daphne's own limit is 1 MiB)
 A result too large for one frame comes as ``result_url`` (the REST API's execution)
 instead of ``result``.
@@ -31,7 +33,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts import revocation
 from accounts.services import TokenRefused, principal_for_token
 from executions import events, services
 from executions.models import Session, ToolExecution
@@ -120,6 +124,8 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         self.calls: set[asyncio.Task[None]] = set()
         self.last_activity_write = time.monotonic()
         self.closing = False
+        self.credential_groups: list[str] = []
+        self.expiry_timer: asyncio.TimerHandle | None = None
         await self.accept()
         self.auth_timer = self.loop.call_later(settings.ADDIN_WS_AUTH_TIMEOUT, self._auth_timed_out)
 
@@ -140,6 +146,10 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closing = True
         self.auth_timer.cancel()
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+        for group in self.credential_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
         if self.user is not None:
             registry.remove_listener(self._tools_changed_threadsafe)
         for execution_id in list(self.watching):
@@ -219,6 +229,33 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             return False
         return True
 
+    async def _follow_credential(self, principal: Any) -> None:
+        """Close this socket when its token is revoked or expires, or its user is
+        deactivated (accounts.revocation), wherever that happens."""
+        self.credential_groups = [revocation.user_group(principal.user.pk)]
+        if principal.kind == "api_token" and principal.token_key:
+            self.credential_groups.append(revocation.credential_group(principal.token_key))
+        for group in self.credential_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        if principal.expires_at is not None:
+            delay = max(0.0, (principal.expires_at - timezone.now()).total_seconds())
+            self.expiry_timer = self.loop.call_later(
+                delay, lambda: self._spawn(self._end_for_credential("The token expired."))
+            )
+
+    async def credential_revoked(self, event: dict[str, Any]) -> None:
+        """Channel-layer message from accounts.revocation."""
+        await self._end_for_credential(str(event.get("reason") or "The token is no longer valid."))
+
+    async def _end_for_credential(self, reason: str) -> None:
+        if self.closing:
+            return
+        # The credential's inline calls stop with it (a reconnect cannot resume them).
+        for cancel_event in self.cancel_events.values():
+            cancel_event.set()
+        await self._send_error(None, "unauthorized", f"{reason} Sign in again.")
+        await self._close(CLOSE_UNAUTHENTICATED)
+
     async def _auth(self, content: dict[str, Any]) -> None:
         if self.user is not None:
             raise FrameError("already_authenticated", "This connection is already authenticated.")
@@ -233,6 +270,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user, self.token, self.scopes = principal.user, token, principal.scopes
         self.auth_timer.cancel()
+        await self._follow_credential(principal)
         headers = dict(self.scope.get("headers", []))
         client = content.get("client")
         client_info = {

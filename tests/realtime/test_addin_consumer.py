@@ -3,6 +3,7 @@ routing, consumer) with Channels' WebsocketCommunicator, on the embedded default
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -421,4 +422,74 @@ async def test_a_result_too_large_for_a_frame_comes_as_a_link_to_the_rest_api(to
     assert result["result_url"] == f"/api/v1/executions/{result['execution_id']}/"
     response = await database_sync_to_async(api_client.get)(result["result_url"])
     assert response.status_code == 200 and response.json()["result"]["summary"]["sections"] >= 2
+    await communicator.disconnect()
+
+
+# --- The socket follows its credential ---------------------------------------------------------
+
+
+async def _wait_until_ended(execution_id: str) -> ToolExecution:
+    for _ in range(200):
+        execution = await ToolExecution.objects.aget(pk=execution_id)
+        if execution.status not in (Status.PENDING, Status.RUNNING):
+            return execution
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"execution {execution_id} still {execution.status}")
+
+
+@pytest.mark.parametrize("how", ["token revoked", "user deactivated", "user deleted"])
+async def test_an_open_idle_socket_is_closed_when_its_credential_goes_and_its_calls_stop(user, how):
+    from accounts.models import APIToken
+    from accounts.services import token_create
+
+    row, text = await database_sync_to_async(token_create)(user=user, name="pane")
+    communicator = await signed_in(text)
+    await communicator.send_json_to({"type": "tool_execute", "id": "g", "tool": "test_gate", "arguments": {}})
+    accepted = await communicator.receive_json_from(timeout=TIMEOUT)
+    await communicator.receive_json_from(timeout=TIMEOUT)  # progress: the call is running
+
+    if how == "token revoked":
+        await APIToken.objects.filter(pk=row.pk).adelete()
+        reason = "The token was revoked."
+    elif how == "user deactivated":
+        user.is_active = False
+        await user.asave()
+        reason = "The account was deactivated."
+    else:
+        await ToolExecution.objects.filter(user=user).adelete()
+        await user.adelete()
+        # Deleting the user deletes its tokens first: either message may come first.
+        reason = ("The token was revoked.", "The account was deleted.")
+
+    # No frame from the client: the socket is told, and closes.
+    frame, _ = await receive_until(communicator, "error")
+    assert frame["code"] == "unauthorized" and frame["message"].startswith(reason)
+    assert await closed_with(communicator) == 4001
+    if how != "user deleted":
+        execution = await _wait_until_ended(accepted["execution_id"])
+        assert execution.status == Status.CANCELLED
+
+
+async def test_a_socket_is_closed_when_its_token_expires(user):
+    from datetime import timedelta
+
+    from accounts.services import token_create
+
+    _, text = await database_sync_to_async(token_create)(user=user, name="short", ttl=timedelta(seconds=1))
+    communicator = await signed_in(text)
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert frame["type"] == "error" and frame["code"] == "unauthorized" and "expired" in frame["message"]
+    assert await closed_with(communicator) == 4001
+
+
+async def test_revoking_another_token_of_the_same_user_leaves_the_socket_open(user):
+    from accounts.models import APIToken
+    from accounts.services import token_create
+
+    _, text = await database_sync_to_async(token_create)(user=user, name="pane")
+    other, _ = await database_sync_to_async(token_create)(user=user, name="laptop")
+    communicator = await signed_in(text)
+    await APIToken.objects.filter(pk=other.pk).adelete()
+    await communicator.receive_nothing(timeout=0.5)
+    await assert_still_open(communicator)
     await communicator.disconnect()
