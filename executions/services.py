@@ -103,6 +103,21 @@ class ToolBusy(ExecutionRejected):
         super().__init__(f"The hub is busy: {why}. Retry in {retry_after} s.")
 
 
+class QueueUnavailable(ExecutionRejected):
+    """The broker could not take a background call. Unlike the other refusals the call is
+    recorded: its row is ended as ``error`` with the reason, so that nothing stays pending."""
+
+    code = "queue_unavailable"
+    retry_after = 5
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(
+            "The task queue is unavailable, so the background call was not started (it is recorded "
+            f"as an error, execution {execution_id}). Try again shortly."
+        )
+
+
 class ScopeMissing(ExecutionRejected):
     """The caller's token lacks the scope this needs (REST 403, MCP 403/error, WebSocket error)."""
 
@@ -631,7 +646,7 @@ def _record_and_run(
         unsubscribe = events.subscribe(execution_id, forward) if (on_progress or on_log) else None
         try:
             # On commit, so that a worker never picks up a row that was rolled back.
-            transaction.on_commit(lambda: run_execution.apply_async(args=[execution_id], task_id=execution_id))
+            transaction.on_commit(lambda: _send_to_worker(execution_id))
         finally:
             if unsubscribe is not None:
                 unsubscribe()
@@ -726,7 +741,28 @@ def execution_dispatch(*, execution_id: str) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         _task_runner.submit(_run_eager_task, execution_id)
     else:
+        _send_to_worker(execution_id)
+
+
+def _send_to_worker(execution_id: str) -> None:
+    """Publish the execution's task; when the broker cannot take it, end the row as
+    ``error`` (it would otherwise stay pending forever) and refuse the call."""
+    from executions.tasks import run_execution
+
+    try:
         run_execution.apply_async(args=[execution_id], task_id=execution_id)
+    except Exception as exc:  # kombu raises a range of connection errors
+        logger.warning("could not queue execution %s: %s", execution_id, exc)
+        now = timezone.now()
+        ToolExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
+            status=Status.ERROR, error="The task queue was unavailable; the call was not started.", finished=now,
+            duration_ms=0,
+        )
+        execution = ToolExecution.objects.filter(pk=execution_id).first()
+        if execution is not None:
+            metrics.record_finished(execution)
+            metrics.record_rejected(execution.tool_name, QueueUnavailable.code)
+        raise QueueUnavailable(execution_id) from None
 
 
 def _run_eager_task(execution_id: str) -> None:

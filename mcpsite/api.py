@@ -20,6 +20,7 @@ from mcpsite import jsonlimits
 from mcpsite.logging import request_id_var
 from executions.services import (
     ArgumentsInvalid,
+    QueueUnavailable,
     ExecutionRejected,
     RateLimited,
     ScopeMissing,
@@ -34,6 +35,7 @@ _REJECTION_STATUS = {
     ArgumentsInvalid: status.HTTP_400_BAD_REQUEST,
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
     ToolBusy: status.HTTP_503_SERVICE_UNAVAILABLE,
+    QueueUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     ScopeMissing: status.HTTP_403_FORBIDDEN,
 }
 
@@ -68,8 +70,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers = {}
         if isinstance(exc, ArgumentsInvalid):
             body["errors"] = exc.errors
-        if isinstance(exc, (RateLimited, ToolBusy)):
+        if isinstance(exc, (RateLimited, ToolBusy, QueueUnavailable)):
             headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, QueueUnavailable):
+            body["execution_id"] = exc.execution_id
         if isinstance(exc, ScopeMissing):
             # RFC 6750 3.1 / RFC 9728: the scope to ask for, and where to learn how.
             held = tuple(getattr(context["request"].auth, "scopes", None) or ())

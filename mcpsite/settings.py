@@ -203,6 +203,10 @@ CELERY_RESULT_BACKEND = None
 # Without a broker, background tools run in-process at dispatch time.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default="")))
 CELERY_TASK_EAGER_PROPAGATES = False
+# A broker that is down costs a call about a second, then a clear 503 (queue_unavailable),
+# rather than Celery's default publish retries of several seconds.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
