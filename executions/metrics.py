@@ -14,6 +14,10 @@ TOOL_DURATION = Histogram(
     ["tool"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600),
 )
+RATE_LIMIT_FALLBACKS = Counter(
+    "mcpsite_rate_limit_local_total",
+    "Rate limit checks counted per process because the shared cache (Redis) was unavailable.",
+)
 TOOL_CACHE_HITS = Counter("mcpsite_tool_cache_hits_total", "Tool calls answered from the cache.", ["tool"])
 OPEN_WEBSOCKETS = Gauge("mcpsite_open_websockets", "Open Word Add-in WebSocket connections.")
 OPEN_MCP_SESSIONS = Gauge("mcpsite_open_mcp_sessions", "Open MCP sessions with an Mcp-Session-Id (Streamable HTTP, handshake era) in this process.")

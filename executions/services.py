@@ -40,6 +40,7 @@ from accounts.models import User
 from executions import events, metrics, toolpool
 from executions.models import Session, ToolExecution, Via
 from mcpsite import jsonlimits
+from mcpsite.breaker import cache_breaker
 from tools.base import (
     ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
 )
@@ -258,10 +259,17 @@ def rate_limit_hit(*, user: User | None, tool_name: str, rate: str) -> None:
     now = time.time()
     window = int(now // period)
     key = f"ratelimit:{user.pk if user else 'anon'}:{tool_name}:{period}:{window}"
-    try:
-        count = _shared_count(key, period)
-    except Exception as exc:  # Redis down or slow: limit per process rather than fail the call
-        logger.warning("rate limiter: shared cache unavailable (%s); counting per process", exc)
+    count = None
+    if cache_breaker.allows():
+        try:
+            count = _shared_count(key, period)
+        except Exception as exc:  # Redis down or slow: limit per process rather than fail the call
+            logger.warning("rate limiter: shared cache unavailable (%s); counting per process", exc)
+            cache_breaker.failed()
+        else:
+            cache_breaker.succeeded()
+    if count is None:
+        metrics.RATE_LIMIT_FALLBACKS.inc()
         count = _local_count(key, window)
     if count > limit:
         raise RateLimited(retry_after=max(1, int((window + 1) * period - now + 0.999)))
@@ -294,18 +302,28 @@ def _local_count(key: str, window: int) -> int:
 
 def _cache_get(key: str) -> Any:
     """The result cache is an optimisation: on a Redis error the call runs uncached (issue 16)."""
+    if not cache_breaker.allows():
+        return None
     try:
-        return cache.get(key)
+        value = cache.get(key)
     except Exception as exc:
         logger.warning("result cache unavailable (%s); running uncached", exc)
+        cache_breaker.failed()
         return None
+    cache_breaker.succeeded()
+    return value
 
 
 def _cache_set(key: str, value: Any, timeout: int) -> None:
+    if not cache_breaker.allows():
+        return
     try:
         cache.set(key, value, timeout=timeout)
     except Exception as exc:
         logger.warning("result cache unavailable (%s); result not cached", exc)
+        cache_breaker.failed()
+    else:
+        cache_breaker.succeeded()
 
 
 def cache_key(*, tool: Tool, arguments: dict[str, Any], user: User | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -25,9 +26,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _check_database() -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return {"status": "ok", "vendor": connection.vendor}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"status": "ok", "vendor": connection.vendor}
+    finally:
+        connection.close()  # a check thread's own connection, not kept
 
 
 def _check_cache() -> dict:
@@ -58,23 +62,37 @@ def _check_broker() -> dict:
     from mcpsite.celery import app
 
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=settings.READYZ_TIMEOUT)
     return {"status": "ok", "mode": "broker"}
+
+
+_CHECKS = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "channel_layer": _check_channel_layer,
+    "broker": _check_broker,
+}
+# The checks run side by side on these threads; a check that hangs (a SIGSTOPped Redis)
+# holds its thread until its own client timeout, and /readyz answers without it.
+_checks_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readyz")
 
 
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, dict] = {}
-    for name, check in (
-        ("database", _check_database),
-        ("cache", _check_cache),
-        ("channel_layer", _check_channel_layer),
-        ("broker", _check_broker),
-    ):
+    started = {name: _checks_pool.submit(check) for name, check in _CHECKS.items()}
+    wait(started.values(), timeout=settings.READYZ_TIMEOUT)
+    for name, future in started.items():
+        # Without the database nothing works: down. Without Redis (cache, channel layer,
+        # broker) inline calls still run (uncached, refused background calls): degraded.
+        failing = "down" if name == "database" else "degraded"
+        if not future.done():
+            checks[name] = {"status": failing, "error": f"no answer within {settings.READYZ_TIMEOUT:g} s"}
+            continue
         try:
-            checks[name] = check()
+            checks[name] = future.result()
         except Exception as exc:
-            checks[name] = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+            checks[name] = {"status": failing, "error": f"{type(exc).__name__}: {exc}"[:300]}
     for extra in EXTRA_CHECKS:
         try:
             checks.update(extra())

@@ -157,6 +157,11 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # of hanging it (issue 16): the cache is an optimisation, never a reason to fail.
 REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.5)
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+# After a cache (Redis) error, calls skip the cache for this many seconds before one probes
+# it again (mcpsite/breaker.py): a dead Redis costs one timeout, not one per call.
+REDIS_BREAKER_SECONDS = env.float("REDIS_BREAKER_SECONDS", default=5.0)
+# /readyz answers within this many seconds: a check still waiting (a hung Redis) is "down".
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=0.8)
 
 if REDIS_URL:
     CACHES = {

@@ -64,3 +64,74 @@ def test_the_rate_limit_still_holds_per_process_when_redis_refuses(user, dead_re
         execute_tool(user=user, tool_name="test_echo", arguments={"value": value}, via="api")
     with pytest.raises(RateLimited):
         execute_tool(user=user, tool_name="test_echo", arguments={"value": 9}, via="api")
+
+
+class HungRedis:
+    """A TCP server that accepts connections and never answers: Redis stopped with SIGSTOP,
+    as a client sees it (the kernel still completes the handshake). Counts connections."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.accepted: list[socket.socket] = []
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self.sock.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+@pytest.fixture
+def hung_redis_cache():
+    hung = HungRedis()
+    settings_ = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": hung.url,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    with override_settings(CACHES=settings_):
+        yield hung
+    hung.close()
+
+
+def test_after_one_timeout_calls_skip_a_hung_redis_until_the_breaker_probes_again(user, hung_redis_cache, settings):
+    from mcpsite.breaker import cache_breaker
+
+    settings.REDIS_BREAKER_SECONDS = 60
+    first = execute_tool(user=user, tool_name="test_echo", arguments={"value": 1}, via="api")
+    assert first.status == ToolExecution.Status.SUCCESS and cache_breaker.is_open
+    tried = len(hung_redis_cache.accepted)
+    assert tried >= 1
+    for value in range(2, 12):
+        execution = execute_tool(user=user, tool_name="test_echo", arguments={"value": value}, via="api")
+        assert execution.status == ToolExecution.Status.SUCCESS and execution.result == {"value": value}
+    # Ten more calls, cacheable and rate limited, and not one more attempt on the hung server.
+    assert len(hung_redis_cache.accepted) == tried
+
+    settings.REDIS_BREAKER_SECONDS = 0  # the pause is over: the next call probes again
+    cache_breaker.failed()
+    execute_tool(user=user, tool_name="test_echo", arguments={"value": 99}, via="api")
+    assert len(hung_redis_cache.accepted) > tried
+
+
+def test_readyz_answers_degraded_at_once_while_the_cache_hangs(client, hung_redis_cache):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded" and body["checks"]["cache"]["status"] == "degraded"
+    assert body["checks"]["database"]["status"] == "ok"
