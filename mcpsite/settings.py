@@ -352,6 +352,9 @@ MCP_STATELESS = env.bool("MCP_STATELESS", default=False)
 MCP_SESSION_IDLE_TIMEOUT = env.float("MCP_SESSION_IDLE_TIMEOUT", default=1800.0)
 # Open stateful sessions per process; a new session beyond it gets 503.
 MCP_MAX_SESSIONS = env.int("MCP_MAX_SESSIONS", default=1000)
+# Open handshake-era sessions one token may hold in a process (429 beyond), so that one
+# client cannot take every session MCP_MAX_SESSIONS allows.
+MCP_MAX_SESSIONS_PER_TOKEN = env.int("MCP_MAX_SESSIONS_PER_TOKEN", default=50)
 # Largest request body on /mcp, in bytes (413 beyond).
 MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 # Browser origins allowed to call /mcp besides the hub's own ("http://host:*" allows any port).

@@ -19,7 +19,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp_server.conftest import PYTHON_SERVER, Hub
+from tests.mcp_server.conftest import PYTHON_SERVER, Hub, start_hub, stop_hub
 
 pytestmark = pytest.mark.slow
 
@@ -480,3 +480,26 @@ def test_a_request_id_already_in_flight_on_a_session_is_refused_at_once(hub):
     # The id is free again once its request is answered.
     again = post(hub, call, token=token, headers=headers)
     assert again.status_code == 200 and any("result" in m for m in sse_messages(again))
+
+
+@pytest.fixture(scope="module")
+def capped_hub(tmp_path_factory):
+    started = start_hub(tmp_path_factory.mktemp("capped"), MCP_MAX_SESSIONS_PER_TOKEN="3")
+    try:
+        yield started
+    finally:
+        stop_hub(started)
+
+
+def test_one_token_cannot_take_every_session_and_others_still_open_theirs(capped_hub):
+    hub = capped_hub
+    alice = [open_session(hub, hub.tokens["alice"]) for _ in range(3)]
+    refused = post(hub, INITIALIZE, token=hub.tokens["alice"])
+    assert refused.status_code == 429
+    assert "MCP_MAX_SESSIONS_PER_TOKEN" in refused.json()["error"]["message"]
+    assert open_session(hub, hub.tokens["bob"])  # another user's token is not held back
+
+    ended = httpx2.delete(hub.url, headers={"Authorization": f"Bearer {hub.tokens['alice']}",
+                                            "Mcp-Session-Id": alice[0], "MCP-Protocol-Version": "2025-11-25"}, timeout=30)
+    assert ended.status_code in (200, 204)
+    assert open_session(hub, hub.tokens["alice"])  # a place was freed

@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from channels.db import database_sync_to_async
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -60,6 +60,22 @@ METHOD_SCOPES = {
     "resources/templates/list": SCOPE_EXECUTIONS_READ,
     "resources/subscribe": SCOPE_EXECUTIONS_READ,
 }
+
+
+class _HubSessionManager(StreamableHTTPSessionManager):
+    """The SDK's session manager with a cap per credential besides its cap per process, so
+    that one token cannot open every session the process allows (MCP_MAX_SESSIONS_PER_TOKEN;
+    the HTTP layer answers 429 before this, and this holds the cap exactly under races)."""
+
+    def open_sessions_of(self, requestor: Any) -> int:
+        # Upstream gap: the SDK has no per-credential limit and no public view of who owns
+        # which session; it keeps that in _session_owners, read here and nowhere else.
+        return sum(1 for owner in self._session_owners.values() if owner == requestor)
+
+    def _admit_session(self, requestor: Any) -> Any:
+        if requestor is not None and self.open_sessions_of(requestor) >= settings.MCP_MAX_SESSIONS_PER_TOKEN:
+            return None  # the SDK answers 503 "Too many open sessions"
+        return super()._admit_session(requestor)
 
 
 @dataclass
@@ -117,6 +133,7 @@ class MCPApplication:
             return
 
         in_flight: tuple[str, str] | None = None
+        message: dict[str, Any] = {}
         if scope["method"] == "POST":
             body = await _read_body(receive, settings.MCP_MAX_BODY_BYTES)
             problem, message = _post_problem(headers, body)
@@ -148,6 +165,18 @@ class MCPApplication:
             if running.error is not None:
                 await _rpc_error(send, 503, INTERNAL_ERROR, "The MCP server is not available.")
                 return
+            if (
+                scope["method"] == "POST" and message.get("method") == "initialize" and not self.stateless
+                and "mcp-session-id" not in headers and isinstance(scope.get("user"), AuthenticatedUser)
+                and running.manager.open_sessions_of(authorization_context(scope["user"]))
+                >= settings.MCP_MAX_SESSIONS_PER_TOKEN
+            ):
+                await _rpc_error(
+                    send, 429, INVALID_REQUEST,
+                    f"This token already has {settings.MCP_MAX_SESSIONS_PER_TOKEN} open MCP sessions "
+                    "(MCP_MAX_SESSIONS_PER_TOKEN): end one (DELETE with its Mcp-Session-Id) or let it expire.",
+                )
+                return
             await _last_resort(running.manager.handle_request, scope, receive, send)
         finally:
             if in_flight is not None:
@@ -170,7 +199,7 @@ class MCPApplication:
     def _new_manager(self) -> StreamableHTTPSessionManager:
         from tools.mcp_server.event_store import event_store
 
-        return StreamableHTTPSessionManager(
+        return _HubSessionManager(
             app=self.hub.server,
             stateless=settings.MCP_STATELESS,
             # Priming events, retry hints and Last-Event-ID resumption on 2025-11-25 streams.
