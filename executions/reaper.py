@@ -11,7 +11,9 @@ that finishes meanwhile is left alone, and running the reaper twice is harmless)
   covers a web process that died during an inline or eager call.
 
 So with the defaults a SIGKILLed worker's execution is ended within
-EXECUTION_LOST_AFTER + EXECUTION_REAPER_INTERVAL = 45 s.
+EXECUTION_LOST_AFTER + EXECUTION_REAPER_INTERVAL = 45 s. Celery beat runs the reaper where
+workers run; in the embedded mode (eager Celery, no beat) each serving process runs it on a
+thread of its own (``start_in_process``).
 
 A third rule ends calls left waiting for their MCP client's answers (``input_required``):
 a 2026-07-28 call after MCP_INPUT_TIMEOUT (its requestState has expired, no answer can
@@ -21,6 +23,8 @@ resume it), a task once its MCP_TASK_TTL is over: ``timeout``.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -95,3 +99,36 @@ def _reap_unanswered(now: datetime) -> list[ToolExecution]:
             if finished.status == Status.TIMEOUT:
                 ended.append(finished)
     return ended
+
+
+# --- In the web process, where no Celery beat runs ------------------------------------------
+
+_in_process_started = False
+_in_process_lock = threading.Lock()
+
+
+def start_in_process() -> None:
+    """With eager Celery (the embedded default) there is no beat to run the reaper: run it
+    on a daemon thread of the serving process, every EXECUTION_REAPER_INTERVAL seconds.
+    Idempotent; a no-op where workers and beat run it."""
+    global _in_process_started
+    if not settings.CELERY_TASK_ALWAYS_EAGER or settings.EXECUTION_REAPER_INTERVAL <= 0:
+        return
+    with _in_process_lock:
+        if _in_process_started:
+            return
+        _in_process_started = True
+    threading.Thread(target=_reap_forever, name="execution-reaper", daemon=True).start()
+
+
+def _reap_forever() -> None:
+    from django.db import close_old_connections
+
+    while True:
+        time.sleep(settings.EXECUTION_REAPER_INTERVAL)
+        try:
+            executions_reap()
+        except Exception:
+            logger.exception("the in-process reaper failed; it tries again")
+        finally:
+            close_old_connections()

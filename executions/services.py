@@ -643,8 +643,7 @@ def _record_and_run(
         started=None if background else created,
         task_ttl_ms=task_ttl_ms,
     )
-    if on_created is not None:
-        on_created(execution)
+    _announce(execution, on_created)
     if task_ttl_ms is not None:
         transaction.on_commit(lambda: execution_dispatch(execution_id=str(execution.id)))
         return execution
@@ -679,6 +678,22 @@ def _record_and_run(
     return execution
 
 
+def _announce(execution: ToolExecution, on_created: Callable | None) -> None:
+    """Tell the door the row exists. A door whose caller went away meanwhile (a socket
+    closed as the call started) fails here: the row is ended as cancelled rather than
+    left running or pending with no one to finish it."""
+    if on_created is None:
+        return
+    try:
+        on_created(execution)
+    except BaseException:
+        ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
+            status=Status.CANCELLED, error="The caller went away before the call started.", finished=timezone.now(),
+            duration_ms=0,
+        )
+        raise
+
+
 def _resume(
     *, execution_id: str, user: User | None, tool: Tool, validated: Any, policy: ToolPolicy,
     on_progress: Callable | None, on_log: Callable | None, on_created: Callable | None,
@@ -692,8 +707,7 @@ def _resume(
     if claimed != 1:
         raise ExecutionRejected("This call is no longer waiting for input: it was answered already, cancelled or expired.")
     execution = ToolExecution.objects.get(pk=execution_id)
-    if on_created is not None:
-        on_created(execution)
+    _announce(execution, on_created)
     ctx = _make_context(execution, user, on_progress, on_log, None, client_input)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
     return _finish(execution, status, result, error)

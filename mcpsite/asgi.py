@@ -10,7 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from executions import toolpool  # noqa: E402
+from executions import reaper, toolpool  # noqa: E402
 from mcpsite import daphne_options  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
@@ -29,6 +29,8 @@ async def http_app(scope, receive, send):
     federation.start()
     # The tool processes start beside the first request, not in the first tool call.
     toolpool.start_in_background()
+    # Without workers there is no beat: the reaper runs here (a no-op with workers).
+    reaper.start_in_process()
     if scope["path"] in (MCP_PATH, MCP_PATH + "/", METADATA_PATH):
         await mcp_app(scope, receive, send)
     else:

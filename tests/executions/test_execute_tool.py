@@ -275,3 +275,13 @@ def test_an_eager_background_call_gives_the_door_its_progress_callbacks(user):
     progress = []
     execute_tool(user=user, tool_name="test_background", arguments={}, via="ws", on_progress=progress.append)
     assert [(e["progress"], e["message"]) for e in progress] == [(1, "step 1"), (2, "step 2")]
+
+
+def test_a_caller_gone_when_the_row_is_announced_leaves_it_cancelled_not_running(user):
+    def door_closed(execution):
+        raise ConnectionError("the socket closed as the call started")
+
+    with pytest.raises(ConnectionError):
+        execute_tool(user=user, tool_name="test_echo", arguments={"value": 1}, via="ws", on_created=door_closed)
+    row = ToolExecution.objects.get()
+    assert row.status == Status.CANCELLED and "went away" in row.error and row.finished is not None

@@ -83,3 +83,33 @@ def test_it_ends_calls_whose_client_never_answered_once_their_state_or_task_has_
     assert forgotten.status == Status.TIMEOUT and "never answered" in forgotten.error and forgotten.input_requests is None
     assert expired_task.status == Status.TIMEOUT
     assert answering.status == live_task.status == Status.INPUT_REQUIRED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_the_embedded_mode_the_web_process_runs_the_reaper_itself(user, settings, monkeypatch):
+    import time
+
+    from executions import reaper
+
+    settings.CELERY_TIME_LIMIT_GRACE = 10
+    settings.EXECUTION_REAPER_INTERVAL = 0.2
+    monkeypatch.setattr(reaper, "_in_process_started", False)
+    lost = running(user, tool_name="text_statistics", started_ago=120)
+    reaper.start_in_process()
+    reaper.start_in_process()  # once per process
+    assert sum(t.name == "execution-reaper" for t in __import__("threading").enumerate()) >= 1
+    for _ in range(100):
+        lost.refresh_from_db()
+        if lost.status != Status.RUNNING:
+            break
+        time.sleep(0.05)
+    assert lost.status == Status.ERROR and "hard time limit" in lost.error
+
+
+def test_with_workers_the_web_process_leaves_the_reaper_to_beat(settings, monkeypatch):
+    from executions import reaper
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(reaper, "_in_process_started", False)
+    reaper.start_in_process()
+    assert reaper._in_process_started is False

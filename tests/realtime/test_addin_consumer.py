@@ -493,3 +493,21 @@ async def test_revoking_another_token_of_the_same_user_leaves_the_socket_open(us
     await communicator.receive_nothing(timeout=0.5)
     await assert_still_open(communicator)
     await communicator.disconnect()
+
+
+async def test_sockets_that_close_as_their_calls_start_leave_no_execution_in_progress(token):
+    """Flood and close: each socket sends a call and is gone at once. Every row ends
+    (done, or cancelled because the caller went away); none stays running or pending."""
+    for n in range(20):
+        communicator = await signed_in(token)
+        await communicator.send_json_to(
+            {"type": "tool_execute", "id": n, "tool": "text_statistics", "arguments": {"text": f"Call {n}."}}
+        )
+        await communicator.disconnect()
+    for _ in range(200):
+        in_progress = await ToolExecution.objects.filter(status__in=[Status.PENDING, Status.RUNNING]).acount()
+        if not in_progress:
+            break
+        await asyncio.sleep(0.05)
+    assert in_progress == 0
+    assert await ToolExecution.objects.acount() <= 20
