@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from executions.fields import StoredJSONField
+
 
 class Via(models.TextChoices):
     MCP = "mcp", "MCP"
@@ -65,8 +67,8 @@ class ToolExecution(models.Model):
     )
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
     via = models.CharField(max_length=8, choices=Via.choices)
-    arguments = models.JSONField(default=dict, blank=True)
-    result = models.JSONField(null=True, blank=True)
+    arguments = StoredJSONField(default=dict, blank=True)
+    result = StoredJSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     mode = models.CharField(max_length=16, default="inline")
@@ -76,8 +78,8 @@ class ToolExecution(models.Model):
     progress_message = models.CharField(max_length=500, blank=True, default="")
     # While input_required: the open questions to the client, {key: {"method", "params"}};
     # and the answers given so far, {key: result}, which the next run of the tool reads.
-    input_requests = models.JSONField(null=True, blank=True)
-    input_responses = models.JSONField(default=dict, blank=True)
+    input_requests = StoredJSONField(null=True, blank=True)
+    input_responses = StoredJSONField(default=dict, blank=True)
     # An MCP task (the tasks extension): how long, in ms, its client may read it after it
     # was created; null for a plain call.
     task_ttl_ms = models.PositiveBigIntegerField(null=True, blank=True)

@@ -10,13 +10,10 @@ from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.authentication import bearer_challenge
-from mcpsite import jsonlimits
 from mcpsite.logging import request_id_var
 from executions.services import (
     ArgumentsInvalid,
@@ -38,25 +35,6 @@ _REJECTION_STATUS = {
     QueueUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     ScopeMissing: status.HTTP_403_FORBIDDEN,
 }
-
-
-class JSONParser(DRFJSONParser):
-    """DRF's JSON parser with the hub's limits (mcpsite/jsonlimits.py): a body nested
-    2,000 levels deep answered 500 from the parser's recursion."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return jsonlimits.loads(stream.read())
-        except jsonlimits.JSONRefused as exc:
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-
-
-class Pagination(LimitOffsetPagination):
-    """``?limit=&offset=`` paging with a ceiling: a larger ``limit`` is served as
-    ``max_limit`` rows (an unbounded one reached the database as an integer it cannot
-    hold and answered 500). An offset past the end is an empty page, not a query."""
-
-    max_limit = 500
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -228,11 +228,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
-        "mcpsite.api.JSONParser",
+        "mcpsite.rest.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "mcpsite.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "mcpsite.rest.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "mcpsite.api.exception_handler",
 }

@@ -247,3 +247,28 @@ def test_an_admin_tool_answers_a_user_exactly_as_an_unknown_tool(api_client):
     assert hidden.json()["code"] == unknown.json()["code"] == "tool_not_found"
     assert hidden.json()["message"] == unknown.json()["message"].replace("test_rest_no_such", AdminOnly.name)
     assert not ToolExecution.objects.exists()
+
+
+@pytest.mark.parametrize("depth", [70, 990, 1_500])
+def test_a_stored_value_too_deep_to_show_does_not_break_the_pages_that_show_its_row(api_client, client, admin_user, depth):
+    """Rows written before the doors limited nesting (or by other means): the API's list
+    and detail, and the admin's list and change page, still answer, with a marker."""
+    from django.db import connection
+
+    api_client.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "a b"}}, format="json")
+    row = ToolExecution.objects.get()
+    with connection.cursor() as cursor:  # past the doors, straight into the column
+        cursor.execute(
+            f"UPDATE {ToolExecution._meta.db_table} SET arguments = %s, result = %s WHERE id = %s",
+            ["[" * depth + "]" * depth, '{"a": ' + "[" * depth + "]" * depth + "}", row.pk.hex
+             if connection.vendor == "sqlite" else row.pk],
+        )
+    detail = api_client.get(f"/api/v1/executions/{row.pk}/")
+    assert detail.status_code == 200
+    assert "cannot be shown" in detail.json()["arguments"]["not_shown"]
+    assert api_client.get("/api/v1/executions/").status_code == 200
+
+    client.force_login(admin_user)
+    assert client.get("/admin/executions/toolexecution/").status_code == 200
+    page = client.get(f"/admin/executions/toolexecution/{row.pk}/change/")
+    assert page.status_code == 200 and b"cannot be shown" in page.content
