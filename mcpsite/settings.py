@@ -307,6 +307,8 @@ FIND_REPLACE_REGEX_TIMEOUT = env.float("FIND_REPLACE_REGEX_TIMEOUT", default=1.0
 ADDIN_ALLOWED_ORIGINS = env.list("ADDIN_ALLOWED_ORIGINS", default=["127.0.0.1", "localhost", "[::1]"])
 # Seconds a new connection has to send its auth frame before it is closed (4001).
 ADDIN_WS_AUTH_TIMEOUT = env.float("ADDIN_WS_AUTH_TIMEOUT", default=5.0)
+# Signed-in task pane sockets one token may hold open in a process (closed with 4030 beyond).
+ADDIN_WS_MAX_PER_TOKEN = env.int("ADDIN_WS_MAX_PER_TOKEN", default=20)
 # Frames larger than this close the connection (1009); larger results are sent as a link
 # to the REST API. Daphne refuses messages over 1 MiB unless started with a larger
 # --websocket-max-message-size, so raise both together.

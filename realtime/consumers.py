@@ -17,6 +17,7 @@ Close codes (also in the README):
 A result too large for one frame comes as ``result_url`` (the REST API's execution)
 instead of ``result``.
     4029  more frames than ADDIN_WS_RATE_LIMIT allows (a flood)
+    4030  the token already holds ADDIN_WS_MAX_PER_TOKEN open sockets in this process
 A foreign or missing Origin is refused at the handshake (HTTP 403).
 """
 
@@ -48,6 +49,10 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_TOO_LARGE = 1009
 CLOSE_FLOOD = 4029
+CLOSE_TOO_MANY_SOCKETS = 4030
+
+# Signed-in sockets of this process per credential (fair shares: ADDIN_WS_MAX_PER_TOKEN).
+_sockets_per_credential: dict[str, int] = {}
 
 # A session's last_activity is written at most this often, not on every frame.
 ACTIVITY_WRITE_SECONDS = 30.0
@@ -125,6 +130,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         self.last_activity_write = time.monotonic()
         self.closing = False
         self.credential_groups: list[str] = []
+        self.credential: str | None = None  # counted in _sockets_per_credential while open
         self.expiry_timer: asyncio.TimerHandle | None = None
         await self.accept()
         self.auth_timer = self.loop.call_later(settings.ADDIN_WS_AUTH_TIMEOUT, self._auth_timed_out)
@@ -145,6 +151,11 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if self.credential is not None:
+            left = _sockets_per_credential.pop(self.credential, 1) - 1
+            if left > 0:
+                _sockets_per_credential[self.credential] = left
+            self.credential = None
         self.auth_timer.cancel()
         if self.expiry_timer is not None:
             self.expiry_timer.cancel()
@@ -268,6 +279,16 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error(content.get("id"), "unauthorized", f"The token is not valid: {exc.description}")
             await self._close(CLOSE_UNAUTHENTICATED)
             return
+        if _sockets_per_credential.get(principal.client_id, 0) >= settings.ADDIN_WS_MAX_PER_TOKEN:
+            await self._send_error(
+                content.get("id"), "too_many_connections",
+                f"This token already has {settings.ADDIN_WS_MAX_PER_TOKEN} open task pane connections "
+                "(ADDIN_WS_MAX_PER_TOKEN); close one first.",
+            )
+            await self._close(CLOSE_TOO_MANY_SOCKETS)
+            return
+        _sockets_per_credential[principal.client_id] = _sockets_per_credential.get(principal.client_id, 0) + 1
+        self.credential = principal.client_id
         self.user, self.token, self.scopes = principal.user, token, principal.scopes
         self.auth_timer.cancel()
         await self._follow_credential(principal)

@@ -511,3 +511,23 @@ async def test_sockets_that_close_as_their_calls_start_leave_no_execution_in_pro
         await asyncio.sleep(0.05)
     assert in_progress == 0
     assert await ToolExecution.objects.acount() <= 20
+
+
+async def test_one_token_cannot_open_more_than_its_share_of_sockets(token, settings, user):
+    from accounts.services import token_create
+
+    settings.ADDIN_WS_MAX_PER_TOKEN = 2
+    first, second = await signed_in(token), await signed_in(token)
+    third = await connect()
+    await third.send_json_to({"type": "auth", "token": token})
+    refused = await third.receive_json_from(timeout=TIMEOUT)
+    assert refused["type"] == "error" and refused["code"] == "too_many_connections"
+    assert await closed_with(third) == 4030
+    # Another token is not held back, and a closed socket frees its place.
+    _, other = await database_sync_to_async(token_create)(user=user, name="other")
+    await (await signed_in(other)).disconnect()
+    await first.disconnect()
+    again = await signed_in(token)
+    await assert_still_open(again)
+    for communicator in (second, again):
+        await communicator.disconnect()
