@@ -105,6 +105,7 @@ def _reap_unanswered(now: datetime) -> list[ToolExecution]:
 
 _in_process_started = False
 _in_process_lock = threading.Lock()
+_in_process_stop = threading.Event()
 
 
 def start_in_process() -> None:
@@ -118,14 +119,21 @@ def start_in_process() -> None:
         if _in_process_started:
             return
         _in_process_started = True
+        _in_process_stop.clear()
     threading.Thread(target=_reap_forever, name="execution-reaper", daemon=True).start()
+
+
+def stop_in_process() -> None:
+    """Stop the reaper thread (tests); ``start_in_process`` may start it again."""
+    global _in_process_started
+    _in_process_stop.set()
+    _in_process_started = False
 
 
 def _reap_forever() -> None:
     from django.db import close_old_connections
 
-    while True:
-        time.sleep(settings.EXECUTION_REAPER_INTERVAL)
+    while not _in_process_stop.wait(settings.EXECUTION_REAPER_INTERVAL):
         try:
             executions_reap()
         except Exception:

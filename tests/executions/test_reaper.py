@@ -97,12 +97,15 @@ def test_in_the_embedded_mode_the_web_process_runs_the_reaper_itself(user, setti
     lost = running(user, tool_name="text_statistics", started_ago=120)
     reaper.start_in_process()
     reaper.start_in_process()  # once per process
-    assert sum(t.name == "execution-reaper" for t in __import__("threading").enumerate()) >= 1
-    for _ in range(100):
-        lost.refresh_from_db()
-        if lost.status != Status.RUNNING:
-            break
-        time.sleep(0.05)
+    try:
+        assert sum(t.name == "execution-reaper" for t in __import__("threading").enumerate()) >= 1
+        for _ in range(100):
+            lost.refresh_from_db()
+            if lost.status != Status.RUNNING:
+                break
+            time.sleep(0.05)
+    finally:
+        reaper.stop_in_process()
     assert lost.status == Status.ERROR and "hard time limit" in lost.error
 
 

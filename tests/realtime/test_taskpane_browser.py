@@ -154,8 +154,9 @@ def test_analyze_document_moves_the_progress_bar_then_shows_the_result(pane):
 
 
 def test_a_run_can_be_cancelled_from_the_pane(pane):
-    text = "\n\n".join(f"Part {n}. " + "Many words make a long document to analyse. " * 10 for n in range(1500))
-    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics"]}')
+    # 600 sections: long enough to cancel, within analyze_document's 300,000 characters.
+    text = "\n\n".join(f"Part {n}. " + "Many words make a long document to analyse. " * 10 for n in range(600))
+    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics", "keywords"]}')
     pane.wait_for_selector("#executions li[data-status=running] .execution-message:not(:empty)")
     execution.locator(".cancel").click()
     pane.wait_for_selector("#executions li[data-status=cancelled]")
@@ -164,8 +165,8 @@ def test_a_run_can_be_cancelled_from_the_pane(pane):
 
 
 def test_a_run_resumes_after_the_connection_drops(pane):
-    text = "\n\n".join(f"Chapter {n}. " + "Long texts take a while to analyse here. " * 10 for n in range(1500))
-    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics"]}')
+    text = "\n\n".join(f"Chapter {n}. " + "Long texts take a while to analyse here. " * 10 for n in range(600))
+    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics", "keywords"]}')
     execution_id = execution.get_attribute("data-execution-id")
     pane.wait_for_selector("#executions li[data-status=running] .execution-message:not(:empty)")
     # A reload drops the socket; the pane signs in again from its session and resubscribes.
