@@ -113,7 +113,8 @@ def start_in_process() -> None:
     on a daemon thread of the serving process, every EXECUTION_REAPER_INTERVAL seconds.
     Idempotent; a no-op where workers and beat run it."""
     global _in_process_started
-    if not settings.CELERY_TASK_ALWAYS_EAGER or settings.EXECUTION_REAPER_INTERVAL <= 0:
+    # Called on every request: no lock once started.
+    if _in_process_started or not settings.CELERY_TASK_ALWAYS_EAGER or settings.EXECUTION_REAPER_INTERVAL <= 0:
         return
     with _in_process_lock:
         if _in_process_started:
