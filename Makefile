@@ -41,7 +41,7 @@ run: migrate
 	@$(PY) manage.py ensure_admin --host $(HOST) --port $(PORT)
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mcpsite.asgi:application
 
-# One worker with beat (-B), which runs the reaper every EXECUTION_REAPER_INTERVAL seconds.
+# One worker with beat (-B); beat runs the reaper every EXECUTION_REAPER_INTERVAL seconds (web processes do too).
 # More workers: start them without -B (one beat per deployment is enough; a second is harmless).
 worker: migrate
 	$(VENV)/bin/celery -A mcpsite worker -B --loglevel INFO --concurrency 2

@@ -11,9 +11,15 @@ that finishes meanwhile is left alone, and running the reaper twice is harmless)
   covers a web process that died during an inline or eager call.
 
 So with the defaults a SIGKILLed worker's execution is ended within
-EXECUTION_LOST_AFTER + EXECUTION_REAPER_INTERVAL = 45 s. Celery beat runs the reaper where
-workers run; in the embedded mode (eager Celery, no beat) each serving process runs it on a
-thread of its own (``start_in_process``).
+EXECUTION_LOST_AFTER + EXECUTION_REAPER_INTERVAL = 45 s. Every serving process runs the
+reaper on a thread of its own (``start_in_process``): its schedule never waits in a queue
+behind long tool tasks, and the embedded mode (eager Celery) has no beat at all. Celery
+beat (`make worker`) runs it as well, as a second line; a beat run that waited in the queue
+longer than one interval is dropped (the next one comes anyway).
+
+A pending execution whose task never started (the broker lost the message, the process
+that was to run it died) is ended as ``error`` once it has waited EXECUTION_QUEUE_TIMEOUT
+(an MCP task: its TTL); a worker that gets the message later finds the row taken.
 
 A third rule ends calls left waiting for their MCP client's answers (``input_required``):
 a 2026-07-28 call after MCP_INPUT_TIMEOUT (its requestState has expired, no answer can
@@ -29,6 +35,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
 from executions import services
@@ -81,7 +88,32 @@ def executions_reap() -> list[ToolExecution]:
             if finished.status == Status.ERROR and finished.error == reason:
                 logger.warning("reaped execution %s: %s", execution.id, reason)
                 ended.append(finished)
+    ended += _reap_never_started(now)
     ended += _reap_unanswered(now)
+    return ended
+
+
+def _reap_never_started(now: datetime) -> list[ToolExecution]:
+    ended = []
+    queue_timeout = timedelta(seconds=settings.EXECUTION_QUEUE_TIMEOUT)
+    pending = ToolExecution.objects.filter(
+        Q(task_ttl_ms__isnull=True, created__lt=now - queue_timeout) | Q(task_ttl_ms__isnull=False),
+        status=Status.PENDING,
+    ).only("id", "created", "task_ttl_ms")
+    for execution in pending:
+        if execution.task_ttl_ms is None:
+            limit = queue_timeout
+        else:
+            limit = timedelta(milliseconds=execution.task_ttl_ms)
+        if execution.created + limit < now:
+            reason = (
+                f"The call waited {limit.total_seconds():g} s for a worker and never started "
+                "(its task was lost); ended by the reaper."
+            )
+            finished = services.execution_finish(execution_id=str(execution.id), status=Status.ERROR, error=reason)
+            if finished.status == Status.ERROR and finished.error == reason:
+                logger.warning("reaped execution %s: %s", execution.id, reason)
+                ended.append(finished)
     return ended
 
 
@@ -109,12 +141,13 @@ _in_process_stop = threading.Event()
 
 
 def start_in_process() -> None:
-    """With eager Celery (the embedded default) there is no beat to run the reaper: run it
-    on a daemon thread of the serving process, every EXECUTION_REAPER_INTERVAL seconds.
-    Idempotent; a no-op where workers and beat run it."""
+    """Run the reaper on a daemon thread of this serving process, every
+    EXECUTION_REAPER_INTERVAL seconds: with eager Celery there is no beat, and with
+    workers beat's runs wait in the queue behind long tools. Idempotent. Several
+    processes reaping at once is harmless (every end is a conditional update)."""
     global _in_process_started
     # Called on every request: no lock once started.
-    if _in_process_started or not settings.CELERY_TASK_ALWAYS_EAGER or settings.EXECUTION_REAPER_INTERVAL <= 0:
+    if _in_process_started or settings.EXECUTION_REAPER_INTERVAL <= 0:
         return
     with _in_process_lock:
         if _in_process_started:

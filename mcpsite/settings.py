@@ -323,10 +323,19 @@ CELERY_TIME_LIMIT_GRACE = env.float("CELERY_TIME_LIMIT_GRACE", default=30.0)
 EXECUTION_HEARTBEAT_SECONDS = env.float("EXECUTION_HEARTBEAT_SECONDS", default=5.0)
 # A running background execution without a heartbeat for this long has lost its worker.
 EXECUTION_LOST_AFTER = env.float("EXECUTION_LOST_AFTER", default=30.0)
-# How often the reaper (celery beat, `make worker`) looks for lost executions.
+# How often the reaper looks for lost executions (a thread of every serving process, and
+# celery beat in `make worker`).
 EXECUTION_REAPER_INTERVAL = env.float("EXECUTION_REAPER_INTERVAL", default=15.0)
+# A background execution still pending (its task never started) after this many seconds
+# is ended as error: its task was lost. Raise it where tasks may queue longer than this.
+EXECUTION_QUEUE_TIMEOUT = env.float("EXECUTION_QUEUE_TIMEOUT", default=900.0)
 CELERY_BEAT_SCHEDULE = {
-    "reap-executions": {"task": "executions.reap_executions", "schedule": EXECUTION_REAPER_INTERVAL},
+    # A run that waited behind long tools for a whole interval is dropped: the next one comes.
+    "reap-executions": {
+        "task": "executions.reap_executions",
+        "schedule": EXECUTION_REAPER_INTERVAL,
+        "options": {"expires": max(EXECUTION_REAPER_INTERVAL, 1.0)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

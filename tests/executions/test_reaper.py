@@ -109,10 +109,50 @@ def test_in_the_embedded_mode_the_web_process_runs_the_reaper_itself(user, setti
     assert lost.status == Status.ERROR and "hard time limit" in lost.error
 
 
-def test_with_workers_the_web_process_leaves_the_reaper_to_beat(settings, monkeypatch):
+def test_with_workers_the_web_process_runs_the_reaper_too(settings, monkeypatch):
+    """Beat's runs wait in the queue behind long tools; the web process's thread does not."""
     from executions import reaper
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.EXECUTION_REAPER_INTERVAL = 60
     monkeypatch.setattr(reaper, "_in_process_started", False)
     reaper.start_in_process()
-    assert reaper._in_process_started is False
+    try:
+        assert reaper._in_process_started is True
+    finally:
+        reaper.stop_in_process()
+
+
+def pending(user, *, created_ago: float, task_ttl_ms: int | None = None) -> ToolExecution:
+    execution = ToolExecution.objects.create(
+        tool_name="analyze_document", user=user, via="api", status=Status.PENDING, mode="background",
+        task_ttl_ms=task_ttl_ms,
+    )
+    ToolExecution.objects.filter(pk=execution.pk).update(created=timezone.now() - timedelta(seconds=created_ago))
+    return execution
+
+
+def test_it_ends_pending_executions_whose_task_never_started(user, settings):
+    settings.EXECUTION_QUEUE_TIMEOUT = 600
+    lost = pending(user, created_ago=601)
+    queued = pending(user, created_ago=500)
+    lost_task = pending(user, created_ago=61, task_ttl_ms=60_000)
+    queued_task = pending(user, created_ago=601, task_ttl_ms=3_600_000)
+
+    assert {e.pk for e in executions_reap()} == {lost.pk, lost_task.pk}
+    for execution in (lost, queued, lost_task, queued_task):
+        execution.refresh_from_db()
+    assert lost.status == Status.ERROR and "never started" in lost.error and lost.finished is not None
+    assert lost_task.status == Status.ERROR
+    assert queued.status == queued_task.status == Status.PENDING
+
+
+def test_a_task_that_arrives_after_the_reaper_ended_its_row_does_not_run(user, settings):
+    from executions.services import execution_run
+
+    settings.EXECUTION_QUEUE_TIMEOUT = 600
+    lost = pending(user, created_ago=601)
+    executions_reap()
+    assert execution_run(execution_id=str(lost.pk)) is None
+    lost.refresh_from_db()
+    assert lost.status == Status.ERROR and lost.started is None

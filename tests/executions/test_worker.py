@@ -180,3 +180,27 @@ def test_a_sigkilled_workers_execution_is_ended_as_error_by_the_reaper(tmp_path,
         survivor.stop()
     assert ended.status == Status.ERROR and "worker" in ended.error and "lost" in ended.error
     assert runs(marker) == 1
+
+
+def test_the_web_process_reaps_a_lost_execution_without_waiting_for_beat(tmp_path, user, settings, monkeypatch):
+    """Beat's reaper runs in the worker's queue, behind long tools (97-101 s observed where
+    45 s was documented); every serving process also reaps on a thread of its own."""
+    from executions import reaper
+
+    doomed = Worker(tmp_path)
+    try:
+        execution = execute_tool(user=user, tool_name="test_steps", arguments={"steps": 600, "delay": 0.05}, via="api")
+        wait_for(lambda: (e := row(execution.pk)).status == Status.RUNNING and (e.progress or 0) >= 2)
+    finally:
+        doomed.kill()
+
+    # No worker and no beat left: only this (web) process's thread can end the row.
+    settings.EXECUTION_LOST_AFTER = 2
+    settings.EXECUTION_REAPER_INTERVAL = 0.5
+    monkeypatch.setattr(reaper, "_in_process_started", False)
+    reaper.start_in_process()
+    try:
+        ended = wait_for(lambda: (e := row(execution.pk)).is_final and e, timeout=20)
+    finally:
+        reaper.stop_in_process()
+    assert ended.status == Status.ERROR and "lost" in ended.error
