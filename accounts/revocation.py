@@ -42,7 +42,7 @@ def announce(group: str, reason: str) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(group, {"type": REVOKED_EVENT, "reason": reason})
+            async_to_sync(layer.group_send)(group, {"type": REVOKED_EVENT, "reason": reason, "group": group})
         except Exception:  # the layer down must not undo a revocation; the next frame re-checks the token
             logger.warning("could not tell open sockets of %s to close", group, exc_info=True)
 

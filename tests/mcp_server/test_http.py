@@ -503,3 +503,103 @@ def test_one_token_cannot_take_every_session_and_others_still_open_theirs(capped
                                             "Mcp-Session-Id": alice[0], "MCP-Protocol-Version": "2025-11-25"}, timeout=30)
     assert ended.status_code in (200, 204)
     assert open_session(hub, hub.tokens["alice"])  # a place was freed
+
+
+# --- sessions follow their token -----------------------------------------------------------------
+
+
+def new_token(hub: Hub, username: str) -> str:
+    return hub.manage("create_token", username, "--create-user").stdout.strip()
+
+
+def shell(hub: Hub, code: str) -> str:
+    output = hub.manage("shell", "-c", code).stdout.strip()
+    return output.splitlines()[-1] if output else ""
+
+
+def open_stream(hub: Hub, token: str, session_id: str) -> Any:
+    """A 2025-11-25 session's GET stream, read on a thread; returns an event set when it ends
+    (the server sends the stream's headers with its first event, so it may end unanswered)."""
+    import threading
+    import time
+
+    ended = threading.Event()
+
+    def read() -> None:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream", "Mcp-Session-Id": session_id,
+                   "MCP-Protocol-Version": "2025-11-25"}
+        try:
+            with httpx2.stream("GET", hub.url, headers=headers, timeout=httpx2.Timeout(10, read=120)) as response:
+                for _ in response.iter_bytes():
+                    pass
+        except httpx2.HTTPError:
+            pass
+        finally:
+            ended.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(1)  # the stream is open on the server
+    assert not ended.is_set()
+    return ended
+
+
+def admin_delete_token(hub: Hub, token: str) -> None:
+    """Revoke a token the way an operator does: the delete confirmation in the admin."""
+    import re
+
+    shell(hub, "from accounts.models import User; User.objects.filter(username='operator').exists() or "
+               "User.objects.create_superuser('operator', password='pw-for-the-test')")
+    token_id = shell(hub, "from accounts.models import APIToken; "
+                          f"print(APIToken.objects.get(token_key={token[:15]!r}).pk)")
+    with httpx2.Client(base_url=hub.base, timeout=30, follow_redirects=True) as web:
+        login = web.get("/admin/login/")
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+        signed_in = web.post("/admin/login/?next=/admin/", data={
+            "csrfmiddlewaretoken": csrf, "username": "operator", "password": "pw-for-the-test", "next": "/admin/"})
+        assert signed_in.status_code == 200 and "logout" in signed_in.text.lower()
+        page = web.get(f"/admin/accounts/apitoken/{token_id}/delete/")
+        assert page.status_code == 200, page.text[:500]
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        deleted = web.post(f"/admin/accounts/apitoken/{token_id}/delete/",
+                           data={"csrfmiddlewaretoken": csrf, "post": "yes"})
+        assert deleted.status_code == 200
+
+
+def list_tools(hub: Hub, token: str, session_id: str) -> httpx2.Response:
+    return post(hub, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, token=token,
+                headers={"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+
+
+def test_revoking_a_token_in_the_admin_ends_the_mcp_sessions_opened_with_it(hub):
+    token = new_token(hub, "carol")
+    other = new_token(hub, "carol")  # the same user's other token keeps its session
+    before = open_mcp_sessions(hub)
+    session_id = open_session(hub, token)
+    kept_id = open_session(hub, other)
+    assert list_tools(hub, token, session_id).status_code == list_tools(hub, other, kept_id).status_code == 200
+    ended = open_stream(hub, token, session_id)
+    kept_stream_ended = open_stream(hub, other, kept_id)
+    assert open_mcp_sessions(hub) == before + 2
+
+    admin_delete_token(hub, token)
+
+    # The session's open stream closes at once (not at the idle timeout) and it is gone.
+    assert ended.wait(10), "the revoked token's session stream stayed open"
+    assert open_mcp_sessions(hub) == before + 1
+    assert not kept_stream_ended.is_set()
+    assert list_tools(hub, token, session_id).status_code == 401
+    assert list_tools(hub, other, kept_id).status_code == 200
+
+
+def test_a_session_ends_when_its_token_expires(hub):
+    token = new_token(hub, "dave")
+    shell(hub, "from datetime import timedelta; from django.utils import timezone; "
+               "from accounts.models import APIToken; "
+               f"APIToken.objects.filter(token_key={token[:15]!r}).update(expiry=timezone.now() + timedelta(seconds=4))")
+    before = open_mcp_sessions(hub)
+    session_id = open_session(hub, token)
+    assert list_tools(hub, token, session_id).status_code == 200
+    assert open_mcp_sessions(hub) == before + 1
+    ended = open_stream(hub, token, session_id)
+    assert ended.wait(15), "the session outlived its token"
+    assert open_mcp_sessions(hub) == before

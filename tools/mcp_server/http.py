@@ -45,6 +45,7 @@ from starlette.authentication import AuthCredentials
 
 from mcpsite import jsonlimits
 from mcpsite.origins import origin_matches, parse_origin
+from tools.mcp_server.following import SessionFollower, opening_principal
 from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,23 @@ METHOD_SCOPES = {
 class _HubSessionManager(StreamableHTTPSessionManager):
     """The SDK's session manager with a cap per credential besides its cap per process, so
     that one token cannot open every session the process allows (MCP_MAX_SESSIONS_PER_TOKEN;
-    the HTTP layer answers 429 before this, and this holds the cap exactly under races)."""
+    the HTTP layer answers 429 before this, and this holds the cap exactly under races);
+    and sessions that end with their credential (``following``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.follower = SessionFollower(self.end_session)
+
+    async def end_session(self, session_id: str) -> None:
+        """End a session as a DELETE would: its streams close and its id answers 404."""
+        transport = self._server_instances.get(session_id)
+        if transport is not None:
+            await self._discard_session(session_id, transport)
+
+    async def _discard_session(self, session_id: str, transport: Any) -> None:
+        # Upstream: the one place every ending of a session (DELETE, idle, crash) passes.
+        self.follower.forget(session_id)
+        await super()._discard_session(session_id, transport)
 
     def open_sessions_of(self, requestor: Any) -> int:
         # Upstream gap: the SDK has no per-credential limit and no public view of who owns
@@ -75,7 +92,11 @@ class _HubSessionManager(StreamableHTTPSessionManager):
     def _admit_session(self, requestor: Any) -> Any:
         if requestor is not None and self.open_sessions_of(requestor) >= settings.MCP_MAX_SESSIONS_PER_TOKEN:
             return None  # the SDK answers 503 "Too many open sessions"
-        return super()._admit_session(requestor)
+        transport = super()._admit_session(requestor)
+        principal = opening_principal.get()
+        if transport is not None and principal is not None:
+            self.follower.follow(transport.mcp_session_id, principal)
+        return transport
 
 
 @dataclass
@@ -177,6 +198,7 @@ class MCPApplication:
                     "(MCP_MAX_SESSIONS_PER_TOKEN): end one (DELETE with its Mcp-Session-Id) or let it expire.",
                 )
                 return
+            opening_principal.set(scope.get("mcpsite.principal"))
             await _last_resort(running.manager.handle_request, scope, receive, send)
         finally:
             if in_flight is not None:
@@ -216,8 +238,12 @@ class MCPApplication:
     async def _run(self, running: _Running) -> None:
         try:
             async with running.manager.run():
+                follower = asyncio.get_running_loop().create_task(running.manager.follower.run())
                 running.ready.set()
-                await running.stop.wait()
+                try:
+                    await running.stop.wait()
+                finally:
+                    follower.cancel()
         except Exception as exc:  # the rest of the site keeps serving; /mcp answers 503
             logger.exception("the MCP session manager failed")
             running.error = exc
@@ -281,6 +307,7 @@ class MCPApplication:
             expires_at=int(principal.expires_at.timestamp()) if principal.expires_at else None, resource=door_url,
         )
         scope["auth"], scope["user"] = AuthCredentials(scopes), AuthenticatedUser(access)
+        scope["mcpsite.principal"] = principal
         return None
 
     async def _unauthorized(self, send: Any, headers: dict[str, str], scope: dict[str, Any], error: str, description: str) -> None:
