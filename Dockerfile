@@ -26,4 +26,6 @@ HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; ur
 # The web process; compose.yaml runs the worker from the same image with another command
 # (and its own health check). ensure_admin creates the first admin on the first start only:
 # from ADMIN_USERNAME/ADMIN_PASSWORD, or with a generated password printed once to the log.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && daphne -b 0.0.0.0 -p 8000 mcpsite.asgi:application"]
+# `exec`: daphne replaces the shell, so that `docker stop`'s SIGTERM reaches it and it drains
+# (SHUTDOWN_GRACE_SECONDS) instead of being killed when the stop timeout runs out.
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && exec daphne -b 0.0.0.0 -p 8000 mcpsite.asgi:application"]

@@ -37,7 +37,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from accounts.models import User
-from executions import events, metrics, toolpool
+from executions import events, metrics, shutdown, toolpool
 from executions.models import Session, ToolExecution, Via
 from mcpsite import jsonlimits
 from mcpsite.breaker import cache_breaker
@@ -117,6 +117,16 @@ class QueueUnavailable(ExecutionRejected):
             "The task queue is unavailable, so the background call was not started (it is recorded "
             f"as an error, execution {execution_id}). Try again shortly."
         )
+
+
+class ShuttingDown(ExecutionRejected):
+    """This process is draining before it exits (SIGTERM): another one takes the call."""
+
+    code = "shutting_down"
+    retry_after = 2
+
+    def __init__(self) -> None:
+        super().__init__("The server is shutting down and takes no new calls; retry in a moment.")
 
 
 class ScopeMissing(ExecutionRejected):
@@ -418,30 +428,36 @@ def _run_with_timeout(
     tool process, which is killed at the deadline or on cancellation.
     """
     saved: dict[str, Any] = {}
+    if cancel_event is None:
+        cancel_event = threading.Event()  # also set when this process shuts down
 
     def cancelled() -> bool:
         _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
-        return (cancel_event is not None and cancel_event.is_set()) or ToolExecution.objects.filter(
+        return cancel_event.is_set() or ToolExecution.objects.filter(
             pk=execution.pk, status=Status.CANCELLED
         ).exists()
 
-    if tool.runs_in_process:
-        call = toolpool.call_for(
-            tool=tool, arguments=arguments, user=ctx.user, execution_id=ctx.execution_id, timeout=timeout
-        )
-        # What the tool process's context needs to know of the caller's client.
-        call.client_capabilities = [c for c in ("sampling", "elicitation", "roots") if ctx.client_can(c)]
-        release = getattr(ctx.client_request, "release_stream", None)
-        outcome = toolpool.get_pool().run(
-            call, timeout=timeout, on_progress=ctx.report_progress, on_log=ctx.log,
-            client_request=ctx.client_request, tick=cancelled, client_input=ctx.client_input, release_stream=release,
-        )
-        status, result, error = outcome.status, outcome.result, outcome.error
-        if status == toolpool.CRASHED:
-            ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
-            status = Status.ERROR
-    else:
-        status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
+    with shutdown.track(execution.pk, cancel_event):
+        if tool.runs_in_process:
+            call = toolpool.call_for(
+                tool=tool, arguments=arguments, user=ctx.user, execution_id=ctx.execution_id, timeout=timeout
+            )
+            # What the tool process's context needs to know of the caller's client.
+            call.client_capabilities = [c for c in ("sampling", "elicitation", "roots") if ctx.client_can(c)]
+            release = getattr(ctx.client_request, "release_stream", None)
+            outcome = toolpool.get_pool().run(
+                call, timeout=timeout, on_progress=ctx.report_progress, on_log=ctx.log,
+                client_request=ctx.client_request, tick=cancelled, client_input=ctx.client_input,
+                release_stream=release,
+            )
+            status, result, error = outcome.status, outcome.result, outcome.error
+            if status == toolpool.CRASHED:
+                ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
+                status = Status.ERROR
+        else:
+            status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
+    if status == Status.CANCELLED and shutdown.draining() and cancel_event.is_set():
+        error = shutdown.REASON
     _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
     return status, result, error
 
@@ -562,6 +578,8 @@ def execute_tool(
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
     try:
+        if shutdown.draining():
+            raise ShuttingDown()
         tool, policy = tool_resolve(user=user, tool_name=tool_name, scopes=scopes)
         # Before the schema: a value too deep to walk, or a number no JSON column can
         # hold, would fail in validation, in the INSERT or on every page that shows it.

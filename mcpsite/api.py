@@ -21,6 +21,7 @@ from executions.services import (
     ExecutionRejected,
     RateLimited,
     ScopeMissing,
+    ShuttingDown,
     ToolBusy,
     ToolNotFound,
     ToolUnavailable,
@@ -33,6 +34,7 @@ _REJECTION_STATUS = {
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
     ToolBusy: status.HTTP_503_SERVICE_UNAVAILABLE,
     QueueUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ShuttingDown: status.HTTP_503_SERVICE_UNAVAILABLE,
     ScopeMissing: status.HTTP_403_FORBIDDEN,
 }
 
@@ -48,7 +50,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers = {}
         if isinstance(exc, ArgumentsInvalid):
             body["errors"] = exc.errors
-        if isinstance(exc, (RateLimited, ToolBusy, QueueUnavailable)):
+        if isinstance(exc, (RateLimited, ToolBusy, QueueUnavailable, ShuttingDown)):
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, QueueUnavailable):
             body["execution_id"] = exc.execution_id

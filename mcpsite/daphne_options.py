@@ -1,23 +1,37 @@
-"""Options of daphne's WebSocket protocol (autobahn) that its command line does not offer.
+"""What daphne's command line does not offer: a WebSocket option and a drain on shutdown.
 
+**Frames over the limit close with 1009.**
 daphne refuses a message over its size limit (1 MiB, as ADDIN_WS_MAX_FRAME_BYTES) through
 autobahn, which by default *drops* the TCP connection: the task pane then sees 1006
 (abnormal closure) and cannot tell why. With ``failByDrop`` off autobahn closes with the
 closing handshake and 1009 (message too big), the code the README documents. daphne sets
 its own options on the factory after creating it, leaving ``failByDrop`` alone, so it is
-set here as the factory is made. Imported by ``mcpsite.asgi``; a no-op without daphne.
+set here as the factory is made.
+
+**SIGTERM drains.** daphne cancels every open request as its reactor shuts down (its
+``kill_all_applications``), so a caller got no answer even for a call that then finished,
+and the process lived on until the last tool thread returned. Here the executions drain
+first (``executions.shutdown``: no new calls, SHUTDOWN_GRACE_SECONDS for the running ones,
+the rest cancelled), their answers are sent, and then daphne closes what is left.
+
+Imported by ``mcpsite.asgi``; a no-op without daphne.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+# After the drain, how long the requests whose calls ended have to send their answers.
+ANSWER_SECONDS = 2.0
 
 
 def install() -> None:
     try:
-        from daphne import ws_protocol
+        from daphne import server, ws_protocol
     except ImportError:  # served by another ASGI server
         return
+    _drain_before_kill(server.Server)
     factory = ws_protocol.WebSocketFactory
     if getattr(factory, "_mcpsite_closes_cleanly", False):
         return
@@ -29,3 +43,30 @@ def install() -> None:
 
     factory.__init__ = __init__
     factory._mcpsite_closes_cleanly = True
+
+
+def _drain_before_kill(server_class: Any) -> None:
+    if getattr(server_class, "_mcpsite_drains", False):
+        return
+    from twisted.internet.defer import Deferred
+
+    original = server_class.kill_all_applications
+
+    async def drain_then_kill(server: Any) -> None:
+        from executions import shutdown
+
+        await shutdown.drain()
+        answering = [
+            details["application_instance"] for details in list(server.connections.values())
+            if not details["application_instance"].done()
+        ]
+        if answering:
+            # Streams (SSE, WebSockets) never end by themselves: this only bounds the wait.
+            await asyncio.wait(answering, timeout=ANSWER_SECONDS)
+        await original(server).asFuture(asyncio.get_running_loop())
+
+    def kill_all_applications(self: Any) -> Any:
+        return Deferred.fromFuture(asyncio.ensure_future(drain_then_kill(self)))
+
+    server_class.kill_all_applications = kill_all_applications
+    server_class._mcpsite_drains = True

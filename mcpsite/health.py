@@ -15,6 +15,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from executions import shutdown
+
 # Extra checks other apps add (federation adds remote servers). Each returns
 # (name, {"status": "ok"|"degraded"|"down", ...}); "degraded" does not fail readiness.
 EXTRA_CHECKS: list[Callable[[], list[tuple[str, dict]]]] = []
@@ -79,6 +81,8 @@ _checks_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readyz")
 
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
+    if shutdown.draining():  # SIGTERM: send new work elsewhere while running calls finish
+        return JsonResponse({"status": "shutting_down", "checks": {}}, status=503)
     checks: dict[str, dict] = {}
     started = {name: _checks_pool.submit(check) for name, check in _CHECKS.items()}
     wait(started.values(), timeout=settings.READYZ_TIMEOUT)

@@ -316,6 +316,10 @@ ADDIN_WS_MAX_FRAME_BYTES = env.int("ADDIN_WS_MAX_FRAME_BYTES", default=1024 * 10
 # Frames per connection (N/s, N/m); a client sending more is closed (4029).
 ADDIN_WS_RATE_LIMIT = env.str("ADDIN_WS_RATE_LIMIT", default="20/s")
 
+# Seconds a web process told to stop (SIGTERM) lets its running tool calls finish before
+# it cancels them and exits. Keep the container's stop timeout above it (compose.yaml).
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=20.0)
+
 # --- Background executions on workers -----------------------------------------------------
 # Celery's soft limit is the tool's timeout plus this grace, its hard limit twice the grace.
 CELERY_TIME_LIMIT_GRACE = env.float("CELERY_TIME_LIMIT_GRACE", default=30.0)

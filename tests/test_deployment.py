@@ -3,10 +3,13 @@ files are read as compose reads them, and the worker's health check runs for rea
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -81,3 +84,49 @@ def test_the_worker_health_check_passes_for_a_running_worker_and_fails_without_o
         assert check() == 0
     finally:
         stop_group(worker)
+
+
+def test_the_web_service_stops_later_than_its_drain_takes():
+    from django.conf import settings
+
+    period = compose()["services"]["web"]["stop_grace_period"]
+    assert period.endswith("s") and float(period[:-1]) >= settings.SHUTDOWN_GRACE_SECONDS + 10
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_images_command_reaches_daphne(tmp_path):
+    """`docker stop` signals the container's first process: the shell of CMD. Without
+    `exec` the shell died and daphne kept serving until the stop timeout killed it."""
+    from tests.processes import free_port
+
+    port = free_port()
+    cmd = json.loads(dockerfile_cmd())[2]
+    venv = Path(sys.executable).parent
+    cmd = (cmd.replace("python ", f"{sys.executable} ").replace("exec daphne", f"exec {venv / 'daphne'}")
+           .replace("0.0.0.0", "127.0.0.1").replace("-p 8000", f"-p {port}"))
+    if "exec " not in cmd:
+        cmd = cmd.replace("daphne ", f"{venv / 'daphne'} ")
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "ADMIN_PASSWORD": "container-test", "LOG_FORMAT": "plain"}
+    env.pop("REDIS_URL", None)
+    shell = subprocess.Popen(["sh", "-c", cmd], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the container command never served")
+        shell.send_signal(signal.SIGTERM)
+        shell.wait(timeout=30)
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # nothing serves any more
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        try:
+            os.killpg(shell.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

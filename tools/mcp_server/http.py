@@ -455,8 +455,14 @@ def _stop_with_daphne(app: MCPApplication, loop: asyncio.AbstractEventLoop) -> N
     if getattr(reactor, "_asyncioEventloop", None) is not loop:
         return
 
+    async def drain_then_close() -> None:
+        from executions import shutdown
+
+        await shutdown.drain()  # running calls get their grace before their sessions close
+        await app.shutdown()
+
     def before_shutdown() -> Deferred:
-        return Deferred.fromFuture(asyncio.ensure_future(app.shutdown(), loop=loop))
+        return Deferred.fromFuture(asyncio.ensure_future(drain_then_close(), loop=loop))
 
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
 
