@@ -32,7 +32,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db_connection
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -432,10 +432,17 @@ def _run_with_timeout(
         cancel_event = threading.Event()  # also set when this process shuts down
 
     def cancelled() -> bool:
-        _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
-        return cancel_event.is_set() or ToolExecution.objects.filter(
-            pk=execution.pk, status=Status.CANCELLED
-        ).exists()
+        if cancel_event.is_set():
+            return True
+        try:
+            _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+            return ToolExecution.objects.filter(pk=execution.pk, status=Status.CANCELLED).exists()
+        except DatabaseError as exc:
+            # The database went away under the call (a restart, a failover): the tool runs
+            # on, and the next look connects again.
+            logger.warning("execution %s could not look at its row: %s", execution.pk, exc)
+            db_connection.close_if_unusable_or_obsolete()
+            return False
 
     with shutdown.track(execution.pk, cancel_event):
         if tool.runs_in_process:

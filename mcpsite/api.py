@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.db import connection as db_connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
@@ -27,6 +30,8 @@ from executions.services import (
     ToolUnavailable,
 )
 
+logger = logging.getLogger(__name__)
+
 _REJECTION_STATUS = {
     ToolNotFound: status.HTTP_404_NOT_FOUND,
     ToolUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -44,6 +49,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"code": "request_too_large", "message": "The request body is larger than the server accepts."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (a restart, a failover): this request fails, the next one
+        # connects again. Not a defect of the request: 503, retry.
+        logger.warning("database unavailable: %s", exc)
+        db_connection.close_if_unusable_or_obsolete()
+        return Response(
+            {"code": "database_unavailable", "message": "The database is unavailable; retry in a moment."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"},
         )
     if isinstance(exc, ExecutionRejected):
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}

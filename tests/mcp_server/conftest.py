@@ -63,8 +63,9 @@ def prepare_hub(data: Path, **settings: str) -> Hub:
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")}
     env.update(
         DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'db.sqlite3'}", LOG_FORMAT="plain",
-        FEDERATION_RELOAD_INTERVAL="0.5", FEDERATION_HEALTH_INTERVAL="0", **settings,
+        FEDERATION_RELOAD_INTERVAL="0.5", FEDERATION_HEALTH_INTERVAL="0",
     )
+    env.update(settings)  # may replace the defaults above (DATABASE_URL)
     port = free_port()
     hub = Hub(base=f"http://127.0.0.1:{port}", env=env, data=data)
     hub.manage("migrate", "--noinput")

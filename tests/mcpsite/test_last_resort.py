@@ -25,6 +25,14 @@ def test_an_unexpected_error_under_the_api_is_json_with_the_request_id(failing_s
     assert any("a defect that slipped through" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
 
 
+def test_a_lost_database_connection_under_the_api_is_a_503_to_retry(failing_site):
+    """A PostgreSQL restart or failover fails the request in flight, not as a defect
+    (tests/faults/test_postgres_down.py cuts real connections under a running hub)."""
+    response = failing_site.get("/api/v1/database-gone/")
+    assert response.status_code == 503 and response["Retry-After"]
+    assert response.json()["code"] == "database_unavailable"
+
+
 def test_an_unexpected_error_outside_the_api_stays_the_html_page(failing_site):
     response = failing_site.get("/boom/")
     assert response.status_code == 500 and response["Content-Type"].startswith("text/html")
