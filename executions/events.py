@@ -22,6 +22,9 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+
+from mcpsite.breaker import channel_layer_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -67,18 +70,27 @@ def publish(execution_id: object, event: Event) -> None:
             listener(event)
         except Exception:
             logger.exception("execution event listener failed")
-    if channel_layer_is_shared():
+    if channel_layer_is_shared() and channel_layer_breaker.allows():
         try:
-            layer = get_channel_layer()
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                async_to_sync(layer.group_send)(group_name(key), event)
-            else:
-                # Called from an async tool: send without blocking its event loop.
-                task = loop.create_task(layer.group_send(group_name(key), event))
-                _pending.add(task)
-                task.add_done_callback(_pending.discard)
-        except Exception:
-            # Losing a progress event must never fail the tool call itself.
-            logger.warning("could not publish execution event to the channel layer", exc_info=True)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(_send)(group_name(key), event)
+        else:
+            # Called from an async tool: send without blocking its event loop.
+            task = loop.create_task(_send(group_name(key), event))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+
+
+async def _send(group: str, event: Event) -> None:
+    """One group send, bounded by REDIS_SOCKET_TIMEOUT (the layer's own socket timeout is
+    long, for its blocking receives): a hung Redis costs a call that much once, then the
+    breaker skips the layer for REDIS_BREAKER_SECONDS."""
+    try:
+        await asyncio.wait_for(get_channel_layer().group_send(group, event), timeout=settings.REDIS_SOCKET_TIMEOUT)
+    except Exception:
+        # Losing a progress event must never fail the tool call itself.
+        logger.warning("could not publish execution event to the channel layer", exc_info=True)
+        channel_layer_breaker.failed()
+    else:
+        channel_layer_breaker.succeeded()

@@ -74,3 +74,5 @@ class Breaker:
 
 # One per service and process.
 cache_breaker = Breaker("cache")
+# Sends of execution events to the channel layer (executions.events).
+channel_layer_breaker = Breaker("channel_layer")
