@@ -11,7 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from executions import reaper, toolpool  # noqa: E402
-from mcpsite import daphne_options  # noqa: E402
+from mcpsite import client_gone, daphne_options  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
 from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
@@ -34,7 +34,7 @@ async def http_app(scope, receive, send):
     if scope["path"] in (MCP_PATH, MCP_PATH + "/", METADATA_PATH):
         await mcp_app(scope, receive, send)
     else:
-        await django_asgi_app(scope, receive, send)
+        await django_asgi_app(*client_gone.watch(scope, receive), send)
 
 
 application = ProtocolTypeRouter({

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from executions.models import Session, Via
 from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
 from executions.services import ToolNotFound, execute_tool, session_start, tools_for_user
+from mcpsite import client_gone
 from tools.base import Mode, Tool
 
 
@@ -87,6 +88,8 @@ class ToolExecuteView(APIView):
         execution = execute_tool(
             user=request.user, tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
             session=api_session(request), scopes=request_scopes(request),
+            # An inline call whose client disconnects is cancelled, not run for nobody.
+            cancel_event=client_gone.event_for(request._request),
         )
         data: dict[str, Any] = ToolExecutionSerializer(execution, context={"request": request}).data
         if execution.mode == Mode.BACKGROUND:

@@ -603,3 +603,21 @@ def test_a_session_ends_when_its_token_expires(hub):
     ended = open_stream(hub, token, session_id)
     assert ended.wait(15), "the session outlived its token"
     assert open_mcp_sessions(hub) == before
+
+
+def test_a_rest_call_whose_client_disconnects_is_cancelled_not_run_for_nobody(hub):
+    """Django cancels the request's task when the client goes, but not the view's thread:
+    the inline call ran to its end. Now the disconnect cancels it."""
+    import time
+
+    if "slowpy__sleep" not in hub.manage("mcp_servers", "list").stdout:
+        hub.manage("mcp_servers", "add", "slowpy", "--command", f"{sys.executable} {PYTHON_SERVER} stdio")
+    with pytest.raises(httpx2.ReadTimeout):  # the client gives up after a second and hangs up
+        httpx2.post(f"{hub.base}/api/v1/tools/slowpy__sleep/execute/", json={"arguments": {"seconds": 60}},
+                    headers={"Authorization": f"Bearer {hub.tokens['bob']}"}, timeout=3)
+    for _ in range(100):
+        rows = executions(hub, tool="slowpy__sleep")
+        if rows and rows[0]["status"] != "running":
+            break
+        time.sleep(0.1)
+    assert rows[0]["status"] == "cancelled" and "client disconnected" in rows[0]["error"]
