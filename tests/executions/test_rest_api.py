@@ -272,3 +272,19 @@ def test_a_stored_value_too_deep_to_show_does_not_break_the_pages_that_show_its_
     assert client.get("/admin/executions/toolexecution/").status_code == 200
     page = client.get(f"/admin/executions/toolexecution/{row.pk}/change/")
     assert page.status_code == 200 and b"cannot be shown" in page.content
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_auth_scheme_is_case_insensitive(client, token, scheme):
+    """RFC 7235: the scheme name is case-insensitive (a lower-case one answered 500 once)."""
+    headers = {"HTTP_AUTHORIZATION": f"{scheme} {token}"}
+    assert client.get("/api/v1/tools/", **headers).status_code == 200
+    response = client.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi there."}},
+                           content_type="application/json", **headers)
+    assert response.status_code == 200 and response.json()["status"] == "success"
+
+
+@pytest.mark.parametrize("header", ["bearer", "bearer  ", "Bearer\t", "bearer x y z", "Basic dTpw", "bearer \u00e9"])
+def test_a_malformed_authorization_header_is_401_json(client, header):
+    response = client.get("/api/v1/tools/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and response.json()["code"]
