@@ -20,7 +20,10 @@ Imported by ``mcpsite.asgi``; a no-op without daphne.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+logger = logging.getLogger("daphne.server")
 
 # After the drain, how long the requests whose calls ended have to send their answers.
 ANSWER_SECONDS = 2.0
@@ -50,22 +53,25 @@ def _drain_before_kill(server_class: Any) -> None:
         return
     from twisted.internet.defer import Deferred
 
-    original = server_class.kill_all_applications
-
     async def drain_then_kill(server: Any) -> None:
         from executions import shutdown
 
         await shutdown.drain()
-        answering = [
-            details["application_instance"] for details in list(server.connections.values())
-            if not details["application_instance"].done()
-        ]
-        if answering:
-            # Streams (SSE, WebSockets) never end by themselves: this only bounds the wait.
-            await asyncio.wait(answering, timeout=ANSWER_SECONDS)
-        await original(server).asFuture(asyncio.get_running_loop())
+        # A connection that has not sent its request yet has no application instance.
+        instances = [details.get("application_instance") for details in list(server.connections.values())]
+        running = [instance for instance in instances if instance is not None and not instance.done()]
+        if running:
+            # The requests whose calls ended send their answers; streams (SSE, WebSockets)
+            # never end by themselves, so the wait is bounded.
+            await asyncio.wait(running, timeout=ANSWER_SECONDS)
+        left = [instance for instance in running if not instance.done()]
+        for instance in left:
+            instance.cancel()
+        logger.info("Killed %i pending application instances", len(left))
+        await asyncio.gather(*left, return_exceptions=True)
 
     def kill_all_applications(self: Any) -> Any:
+        # Replaces daphne's own, which cancelled every open request at once.
         return Deferred.fromFuture(asyncio.ensure_future(drain_then_kill(self)))
 
     server_class.kill_all_applications = kill_all_applications
