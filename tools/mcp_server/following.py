@@ -84,7 +84,9 @@ class SessionFollower:
         """Receive revocations until cancelled (runs beside the session manager)."""
         if self._layer is None:
             return
-        self._channel = await self._layer.new_channel("mcp-sessions.")
+        # The default prefix: channels-redis reads all of a process's channels through one
+        # receive, keyed by that prefix; a channel with another prefix would starve the rest.
+        self._channel = await self._layer.new_channel()
         self._ready.set()
         while True:
             try:
