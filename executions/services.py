@@ -464,8 +464,8 @@ def _run_with_timeout(
         else:
             status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
     if status == Status.CANCELLED and cancel_event.is_set():
-        # Why the door cancelled, where it says (the client left; this process stops).
-        error = shutdown.REASON if shutdown.draining() else getattr(cancel_event, "reason", error)
+        # Why it was cancelled, where the one who set the event said (client gone, shutdown).
+        error = getattr(cancel_event, "reason", error)
     _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
     return status, result, error
 

@@ -53,10 +53,6 @@ def track(execution_id: object, cancel_event: threading.Event) -> Iterator[None]
             _running.pop(execution_id, None)
 
 
-def running() -> int:
-    return len(_running)
-
-
 async def drain(grace: float | None = None, *, settle: float = 10.0) -> None:
     """Refuse new calls, wait up to ``grace`` seconds for the running ones, cancel the
     rest and wait up to ``settle`` seconds for them to record it. Once per process: a
@@ -76,6 +72,7 @@ async def _drain(grace: float, settle: float) -> None:
             left = list(_running.values())
         logger.warning("shutting down: cancelling %d call(s) still running after %g s", len(left), grace)
         for cancel_event in left:
+            cancel_event.reason = REASON  # type: ignore[attr-defined]  # what the row will say
             cancel_event.set()
         if not await _wait_until_idle(settle):
             logger.error("shutting down with %d call(s) still running; the reaper will end them", len(_running))

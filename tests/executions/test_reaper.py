@@ -61,13 +61,18 @@ def test_the_command_reports_what_it_ended(user):
     assert "Ended 0 lost execution(s)." in out.getvalue()
 
 
+def row_created(seconds_ago: float, **fields) -> ToolExecution:
+    """A row as if created ``seconds_ago`` (``created`` is set on insert, so moved after)."""
+    execution = ToolExecution.objects.create(**fields)
+    ToolExecution.objects.filter(pk=execution.pk).update(created=timezone.now() - timedelta(seconds=seconds_ago))
+    return execution
+
+
 def waiting(user, *, created_ago: float, task_ttl_ms: int | None = None) -> ToolExecution:
-    execution = ToolExecution.objects.create(
-        tool_name="confirm_delete", user=user, via="mcp", status=Status.INPUT_REQUIRED, mode="inline",
+    return row_created(
+        created_ago, tool_name="confirm_delete", user=user, via="mcp", status=Status.INPUT_REQUIRED, mode="inline",
         started=timezone.now(), task_ttl_ms=task_ttl_ms, input_requests={"confirm": {"method": "elicitation/create"}},
     )
-    ToolExecution.objects.filter(pk=execution.pk).update(created=timezone.now() - timedelta(seconds=created_ago))
-    return execution
 
 
 def test_it_ends_calls_whose_client_never_answered_once_their_state_or_task_has_expired(user, settings):
@@ -124,12 +129,10 @@ def test_with_workers_the_web_process_runs_the_reaper_too(settings, monkeypatch)
 
 
 def pending(user, *, created_ago: float, task_ttl_ms: int | None = None) -> ToolExecution:
-    execution = ToolExecution.objects.create(
-        tool_name="analyze_document", user=user, via="api", status=Status.PENDING, mode="background",
+    return row_created(
+        created_ago, tool_name="analyze_document", user=user, via="api", status=Status.PENDING, mode="background",
         task_ttl_ms=task_ttl_ms,
     )
-    ToolExecution.objects.filter(pk=execution.pk).update(created=timezone.now() - timedelta(seconds=created_ago))
-    return execution
 
 
 def test_it_ends_pending_executions_whose_task_never_started(user, settings):

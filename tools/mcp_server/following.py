@@ -77,9 +77,6 @@ class SessionFollower:
                 del self._sessions_of[group]
                 asyncio.get_running_loop().create_task(self._leave(group))
 
-    def following(self) -> int:
-        return len(self._groups_of)
-
     async def run(self) -> None:
         """Receive revocations until cancelled (runs beside the session manager)."""
         if self._layer is None:
