@@ -2,13 +2,18 @@
 
 Two kinds of bearer token reach the hub: API tokens from ``create_token`` (knox, hashed,
 ``mcps_`` prefix) and OAuth access tokens from the hub's own authorization server
-(django-oauth-toolkit). ``principal_for_token`` checks either against the database on
-every request, so an expired or revoked token is refused at once.
+(django-oauth-toolkit). ``principal_for_token`` checks either against the database, then
+keeps the answer in this process (``mcpsite.processcache``): revoking or changing a
+token, or changing, deactivating or deleting a user, empties that cache in every process
+at once (``accounts.revocation``), and a token past its expiry is never taken from it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -22,6 +27,10 @@ from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import APIToken, User
+from mcpsite import processcache
+from mcpsite.db import release_connection
+
+logger = logging.getLogger(__name__)
 
 SCOPE_TOOLS_READ = "tools:read"
 SCOPE_TOOLS_CALL = "tools:call"
@@ -50,6 +59,7 @@ class Principal:
     expires_at: datetime | None = None
     token_key: str = ""
     client_name: str = ""
+    api_token_digest: str = ""  # the APIToken row of an API token (its primary key)
 
     def allows(self, scope: str) -> bool:
         return self.scopes is None or scope in self.scopes
@@ -84,11 +94,37 @@ def user_for_token(token: str) -> tuple[User, APIToken] | None:
         user, api_token = TokenAuthentication().authenticate_credentials(token.encode())
     except (AuthenticationFailed, UnicodeError):
         return None
-    # Marked at most once a minute, so that a busy client does not write on each call.
-    now = timezone.now()
-    if api_token.last_used is None or now - api_token.last_used > timedelta(minutes=1):
-        APIToken.objects.filter(pk=api_token.pk).update(last_used=now)
+    _mark_used(api_token.pk, api_token.last_used)
     return user, api_token
+
+
+# APIToken.last_used is written at most once a minute per token, by this thread, so that
+# neither a busy client nor the token cache puts a write on the call's path.
+LAST_USED_EVERY = timedelta(minutes=1)
+_last_used: dict[str, datetime] = {}
+_last_used_lock = threading.Lock()
+_last_used_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="token-last-used")
+
+
+def _mark_used(digest: str, stored: datetime | None) -> None:
+    now = timezone.now()
+    with _last_used_lock:
+        seen = max(filter(None, (stored, _last_used.get(digest))), default=None)
+        if seen is not None and now - seen <= LAST_USED_EVERY:
+            return
+        if len(_last_used) > 10_000:
+            _last_used.clear()
+        _last_used[digest] = now
+    _last_used_writer.submit(_write_last_used, digest, now)
+
+
+def _write_last_used(digest: str, now: datetime) -> None:
+    try:
+        APIToken.objects.filter(pk=digest).update(last_used=now)
+    except Exception:  # a record of use, never a reason to fail anything
+        logger.warning("could not record a token's last use", exc_info=True)
+    finally:
+        release_connection()
 
 
 def admin_ensure(*, username: str, password: str = "", email: str = "") -> tuple[User, str] | None:
@@ -123,6 +159,35 @@ def principal_for_token(token: str, *, door_url: str | None, audience_required: 
     """
     if not token or len(token) > 500:
         raise TokenRefused("The token is invalid, expired or revoked.")
+    principal = principal_known(token, door_url=door_url, audience_required=audience_required)
+    if principal is not None:
+        return principal
+    read_at = processcache.generation()
+    principal = _principal_from_database(token, door_url=door_url, audience_required=audience_required)
+    _principals.put(_principal_key(token, door_url, audience_required), principal, read_at)
+    return principal
+
+
+def principal_known(token: str, *, door_url: str | None, audience_required: bool = False) -> Principal | None:
+    """``principal_for_token`` when this process has checked the token already and nothing
+    changed since: no database, so an async door may call it on its event loop."""
+    principal = _principals.get(_principal_key(token, door_url, audience_required))
+    if principal is None or (principal.expires_at is not None and principal.expires_at <= timezone.now()):
+        return None
+    if principal.api_token_digest:
+        _mark_used(principal.api_token_digest, None)
+    return principal
+
+
+def _principal_key(token: str, door_url: str | None, audience_required: bool) -> tuple[bytes, str | None, bool]:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest(), door_url, audience_required
+
+
+# (sha256 of the token, door URL, audience required) -> Principal; refusals are not kept.
+_principals = processcache.ProcessCache("principals")
+
+
+def _principal_from_database(token: str, *, door_url: str | None, audience_required: bool) -> Principal:
     if token.startswith(settings.REST_KNOX["TOKEN_PREFIX"]):
         found = user_for_token(token)
         if found is None:
@@ -131,7 +196,7 @@ def principal_for_token(token: str, *, door_url: str | None, audience_required: 
         return Principal(
             user=user, scopes=scopes_parse(api_token.scopes) if api_token.scopes else None,
             client_id=f"token:{api_token.token_key}", kind="api_token", expires_at=api_token.expiry,
-            token_key=api_token.token_key, client_name=api_token.name,
+            token_key=api_token.token_key, client_name=api_token.name, api_token_digest=api_token.pk,
         )
     return _oauth_principal(token, door_url=door_url, audience_required=audience_required)
 

@@ -7,3 +7,4 @@ class ExecutionsConfig(AppConfig):
 
     def ready(self) -> None:
         from executions import checks  # noqa: F401  (system checks)
+        from mcpsite import db  # noqa: F401  (forked workers do not share the pool's connections)

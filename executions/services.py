@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -39,8 +40,9 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import events, metrics, shutdown, toolpool
 from executions.models import Session, ToolExecution, Via
-from mcpsite import jsonlimits
+from mcpsite import jsonlimits, processcache
 from mcpsite.breaker import cache_breaker
+from mcpsite.db import release_connection
 from tools.base import (
     ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
 )
@@ -161,9 +163,41 @@ class ToolPolicy:
     groups: frozenset[int] = frozenset()  # ids of the groups limited to; empty: everyone
 
 
-def tool_policy(tool: Tool, config: ToolConfig | None = None) -> ToolPolicy:
-    if config is None:
-        config = ToolConfig.objects.filter(tool_name=tool.name).first()
+@dataclass(frozen=True)
+class _Override:
+    """One ToolConfig row as the call path needs it."""
+
+    enabled: bool
+    timeout: float | None
+    rate_limit: str
+    cache_ttl: int | None
+    groups: frozenset[int]
+
+
+# Every ToolConfig, read once and kept until one changes (tools.signals): the call path
+# reads no configuration from the database.
+_configs = processcache.ProcessCache("tool-configs")
+
+
+def _overrides() -> dict[str, _Override]:
+    overrides = _configs.get("all")
+    if overrides is None:
+        read_at = processcache.generation()
+        groups: dict[int, set[int]] = {}
+        for config_id, group_id in ToolConfig.groups.through.objects.values_list("toolconfig_id", "group_id"):
+            groups.setdefault(config_id, set()).add(group_id)
+        overrides = {
+            config.tool_name: _Override(
+                enabled=config.enabled, timeout=config.timeout_seconds, rate_limit=config.rate_limit,
+                cache_ttl=config.cache_ttl_seconds, groups=frozenset(groups.get(config.pk, ())),
+            )
+            for config in ToolConfig.objects.all()
+        }
+        _configs.put("all", overrides, read_at)
+    return overrides
+
+
+def tool_policy(tool: Tool) -> ToolPolicy:
     default_timeout = (
         settings.TOOL_BACKGROUND_TIMEOUT if tool.mode == Mode.BACKGROUND else settings.TOOL_DEFAULT_TIMEOUT
     )
@@ -172,13 +206,14 @@ def tool_policy(tool: Tool, config: ToolConfig | None = None) -> ToolPolicy:
     rate_limit = settings.TOOL_RATE_LIMIT
     enabled = True
     groups: frozenset[int] = frozenset()
+    config = _overrides().get(tool.name)
     if config is not None:
-        groups = frozenset(config.groups.values_list("pk", flat=True))
+        groups = config.groups
         enabled = config.enabled
-        timeout = config.timeout_seconds or timeout
+        timeout = config.timeout or timeout
         rate_limit = config.rate_limit or rate_limit
-        if tool.cacheable and config.cache_ttl_seconds is not None:
-            cache_ttl = config.cache_ttl_seconds
+        if tool.cacheable and config.cache_ttl is not None:
+            cache_ttl = config.cache_ttl
     return ToolPolicy(enabled=enabled, timeout=timeout, rate_limit=rate_limit, cache_ttl=cache_ttl, groups=groups)
 
 
@@ -196,10 +231,7 @@ def scope_require(*, scopes: Collection[str] | None, scope: str) -> None:
 
 def tool_group_limits() -> dict[str, set[int]]:
     """Tools a ToolConfig limits to Django groups: tool name -> the ids of those groups."""
-    limits: dict[str, set[int]] = {}
-    for name, group_id in ToolConfig.groups.through.objects.values_list("toolconfig__tool_name", "group_id"):
-        limits.setdefault(name, set()).add(group_id)
-    return limits
+    return {name: set(o.groups) for name, o in _overrides().items() if o.groups}
 
 
 def _user_group_ids(user: User | None) -> set[int]:
@@ -214,7 +246,7 @@ def _in_groups(user: User | None, allowed: set[int] | None, user_groups: set[int
 def tools_for_user(user: User | None, *, scopes: Collection[str] | None = None) -> list[Tool]:
     """The tools a user may see and call: enabled by config, allowed for their role and groups."""
     scope_require(scopes=scopes, scope="tools:read")
-    disabled = set(ToolConfig.objects.filter(enabled=False).values_list("tool_name", flat=True))
+    disabled = {name for name, o in _overrides().items() if not o.enabled}
     limits = tool_group_limits()
     user_groups = _user_group_ids(user) if limits else set()
     return [
@@ -360,9 +392,9 @@ def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
             return asyncio.run(tool.run(arguments, ctx))
         return tool.run(arguments, ctx)
     finally:
-        # A runner thread lives on between calls: a connection the tool (or a registry
-        # read in it) opened would stay open with it, idle, until the process ends.
-        db_connection.close()
+        # A runner thread lives on between calls: a pooled connection the tool (or a
+        # registry read in it) took goes back to the pool.
+        release_connection()
 
 
 def _make_context(
@@ -443,6 +475,8 @@ def _run_with_timeout(
             logger.warning("execution %s could not look at its row: %s", execution.pk, exc)
             db_connection.close_if_unusable_or_obsolete()
             return False
+        finally:
+            release_connection()  # not held while the tool works
 
     with shutdown.track(execution.pk, cancel_event):
         if tool.runs_in_process:
@@ -460,6 +494,7 @@ def _run_with_timeout(
             status, result, error = outcome.status, outcome.result, outcome.error
             if status == toolpool.CRASHED:
                 ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
+                execution.crashed = True
                 status = Status.ERROR
         else:
             status, result, error = _run_on_thread(tool, arguments, ctx, timeout, cancelled)
@@ -501,7 +536,7 @@ def _run_on_thread(
             raise
         except Exception as exc:
             logger.exception("tool %s failed", tool.name)
-            ToolExecution.objects.filter(pk=execution.pk).update(crashed=True)
+            ToolExecution.objects.filter(pk=ctx.execution_id).update(crashed=True)
             return Status.ERROR, None, f"{type(exc).__name__}: {exc}"
     try:
         result = _jsonable(result)
@@ -534,7 +569,12 @@ def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> T
     updated = ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
         status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None
     )
-    execution.refresh_from_db()
+    if updated:
+        # What was written is what the row holds: no read back.
+        execution.status, execution.result, execution.error = status, result, error
+        execution.finished, execution.duration_ms, execution.input_requests = now, duration_ms, None
+    else:
+        execution.refresh_from_db()  # someone else ended it first (a cancellation)
     if updated:
         metrics.record_finished(execution)
     events.publish(
@@ -611,7 +651,7 @@ def execute_tool(
 
     stored_arguments = arguments
     if session is not None:
-        Session.objects.filter(pk=session.pk).update(last_activity=timezone.now())
+        session_touch(session)
 
     key = cache_key(tool=tool, arguments=arguments, user=user) if policy.cache_ttl > 0 else None
     if key is not None:
@@ -670,6 +710,7 @@ def _record_and_run(
         task_ttl_ms=task_ttl_ms,
     )
     _announce(execution, on_created)
+    release_connection()  # a pooled connection is not held while the tool works
     if task_ttl_ms is not None:
         transaction.on_commit(lambda: execution_dispatch(execution_id=str(execution.id)))
         return execution
@@ -742,12 +783,12 @@ def _resume(
 def execute_tool_on_pool_thread(**kwargs: Any) -> ToolExecution:
     """``execute_tool`` for an async door that runs it with
     ``sync_to_async(thread_sensitive=False)``, so that concurrent calls run side by side:
-    the pool thread may not run a database call again for a long time, so its
-    connection is closed when the call is done."""
+    the pool thread may not run a database call again for a long time, so a pooled
+    connection goes back to the pool when the call is done."""
     try:
         return execute_tool(**kwargs)
     finally:
-        db_connection.close()
+        release_connection()
 
 
 def execution_run(*, execution_id: str) -> ToolExecution | None:
@@ -829,7 +870,7 @@ def _run_eager_task(execution_id: str) -> None:
     try:
         run_execution.apply(args=[execution_id], task_id=execution_id)
     finally:
-        db_connection.close()
+        release_connection()
 
 
 def execution_answer(
@@ -897,6 +938,53 @@ def execution_cancel(*, execution: ToolExecution, user: User | None) -> ToolExec
 
 def session_start(*, user: User | None, kind: str, client_info: dict[str, Any] | None = None) -> Session:
     return Session.objects.create(user=user, kind=kind, client_info=client_info or {})
+
+
+# (kind, user id, client) -> the open Session of a client that has no connection of its
+# own (a REST token, a stateless MCP client): found or created once, then kept.
+_client_sessions = processcache.ProcessCache("client-sessions")
+
+
+def session_for_client(
+    *, user: User | None, kind: str, client: str, client_info: dict[str, Any], idle_timeout: float | None = None,
+) -> Session:
+    """The open Session of one client of ``user``, reused across its calls; with
+    ``idle_timeout`` a session unused that long is left and a new one begins."""
+    session = session_known(user=user, kind=kind, client=client, idle_timeout=idle_timeout)
+    if session is not None:
+        return session
+    key = (kind, user.pk if user is not None else None, client)
+    since = timezone.now() - timedelta(seconds=idle_timeout) if idle_timeout is not None else None
+    read_at = processcache.generation()
+    found = Session.objects.filter(kind=kind, user=user, data__client=client, ended__isnull=True)
+    if since is not None:
+        found = found.filter(last_activity__gte=since)
+    session = found.order_by("-last_activity").first()
+    if session is None:
+        session = Session.objects.create(user=user, kind=kind, client_info=client_info, data={"client": client})
+    _client_sessions.put(key, session, read_at)
+    return session
+
+
+def session_known(*, user: User | None, kind: str, client: str, idle_timeout: float | None = None) -> Session | None:
+    """``session_for_client`` when this process has the session already (no database)."""
+    session = _client_sessions.get((kind, user.pk if user is not None else None, client))
+    if session is None or session.ended is not None:
+        return None
+    if idle_timeout is not None and (timezone.now() - session.last_activity).total_seconds() > idle_timeout:
+        return None
+    return session
+
+
+def session_touch(session: Session) -> None:
+    """Mark the session active, writing at most once per SESSION_ACTIVITY_WRITE_SECONDS."""
+    now = timezone.now()
+    if session.last_activity is not None and (
+        now - session.last_activity
+    ).total_seconds() < settings.SESSION_ACTIVITY_WRITE_SECONDS:
+        return
+    Session.objects.filter(pk=session.pk).update(last_activity=now)
+    session.last_activity = now
 
 
 def session_end(*, session: Session) -> None:

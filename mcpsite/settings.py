@@ -122,8 +122,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # makes a writer in another thread fail at once ("table is locked"), which no
     # deployment ever sees.
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(DATA_DIR / "test-db.sqlite3"))
-# A reused connection is pinged before a request uses it, so after a PostgreSQL restart
-# the next request reconnects instead of failing on a dead socket (issue 16).
+    # Each thread keeps its connection (opening one, with its PRAGMAs, on every call cost
+    # more than the call: issue 10).
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Connections come from a pool (psycopg_pool) and go back to it when a request, a
+    # thread hop or a tool call ends: after warm-up a call opens no connection (issue 10).
+    # Each serving or worker process has its own pool of at most DATABASE_POOL_MAX_SIZE.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+        # A thread that finds every connection taken waits this long, then the request fails.
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+# A connection is checked before it is used (from the pool, or kept by a thread), so after
+# a PostgreSQL restart the next request reconnects instead of failing on a dead socket
+# (issue 16).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "django_prometheus.db.backends."
@@ -365,6 +380,12 @@ MCP_ALLOW_ANONYMOUS = env.bool("MCP_ALLOW_ANONYMOUS", default=False)
 MCP_STATELESS = env.bool("MCP_STATELESS", default=False)
 # Seconds without a request after which a stateful MCP session is closed.
 MCP_SESSION_IDLE_TIMEOUT = env.float("MCP_SESSION_IDLE_TIMEOUT", default=1800.0)
+# What a call reads on every call (token -> user, tool configuration, sessions) is kept in
+# each process; any change empties it everywhere at once (mcpsite/processcache.py), and an
+# entry is never kept longer than this.
+PROCESS_CACHE_SECONDS = env.float("PROCESS_CACHE_SECONDS", default=30.0)
+# A session's last_activity is written at most this often, not on every call.
+SESSION_ACTIVITY_WRITE_SECONDS = env.float("SESSION_ACTIVITY_WRITE_SECONDS", default=60.0)
 # Open stateful sessions per process; a new session beyond it gets 503.
 MCP_MAX_SESSIONS = env.int("MCP_MAX_SESSIONS", default=1000)
 # Open handshake-era sessions one token may hold in a process (429 beyond), so that one

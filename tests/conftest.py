@@ -31,10 +31,16 @@ def _clear_cache():
     # a circuit breaker that a test with a dead Redis opened.
     from mcpsite.breaker import cache_breaker, channel_layer_breaker
 
+    from mcpsite import processcache
+
     cache_breaker.reset()
     channel_layer_breaker.reset()
     cache.clear()
+    # Nor what a process keeps of tokens and tool configurations: a test database is
+    # emptied between tests without the signals a real change sends.
+    processcache.forget_here()
     yield
+    processcache.forget_here()
     cache.clear()
     cache_breaker.reset()
     channel_layer_breaker.reset()

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from executions.models import Session, Via
 from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
-from executions.services import ToolNotFound, execute_tool, session_start, tools_for_user
+from executions.services import ToolNotFound, execute_tool, session_for_client, tools_for_user
 from mcpsite import client_gone
 from tools.base import Mode, Tool
 
@@ -44,13 +44,10 @@ def api_session(request: Request) -> Session:
     """One API session per token (or per browser login), reused across calls."""
     auth = request.auth
     key = f"token:{auth.token_key}" if hasattr(auth, "token_key") else f"login:{request.session.session_key or ''}"
-    session = Session.objects.filter(kind=Session.Kind.API, user=request.user, data__client=key, ended__isnull=True).first()
-    if session is None:
-        session = session_start(user=request.user, kind=Session.Kind.API,
-                                client_info={"user_agent": request.headers.get("User-Agent", "")[:200]})
-        session.data = {"client": key}
-        session.save(update_fields=["data"])
-    return session
+    return session_for_client(
+        user=request.user, kind=Session.Kind.API, client=key,
+        client_info={"user_agent": request.headers.get("User-Agent", "")[:200]},
+    )
 
 
 class ToolListView(APIView):

@@ -46,7 +46,7 @@ from starlette.authentication import AuthCredentials
 from mcpsite import jsonlimits
 from mcpsite.origins import origin_matches, parse_origin
 from tools.mcp_server.following import SessionFollower, opening_principal
-from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token
+from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token, principal_known
 
 logger = logging.getLogger(__name__)
 
@@ -296,8 +296,8 @@ class MCPApplication:
             return "Send Authorization: Bearer <token>."
         door_url = f"{_base_url(scope, headers)}{MCP_PATH}"
         try:
-            principal = await database_sync_to_async(principal_for_token)(
-                token.strip(), door_url=door_url, audience_required=True,
+            principal = principal_known(token.strip(), door_url=door_url, audience_required=True) or (
+                await database_sync_to_async(principal_for_token)(token.strip(), door_url=door_url, audience_required=True)
             )
         except TokenRefused as exc:
             return exc.description

@@ -269,9 +269,14 @@ class HubServer:
             conn.exit_stack.push_async_callback(_end_session, session)
             return caller
         # Stateless requests (2026-07-28, or MCP_STATELESS): a Session per client and
-        # user, kept while it is used.
-        user = await _load_user(user_id)
-        session = await database_sync_to_async(_stateless_session)(user, client)
+        # user, kept while it is used. Who calls and the session come from this process's
+        # caches when it has seen them: no database on the common path.
+        principal = ctx.request.scope.get("mcpsite.principal")
+        user = principal.user if principal is not None else await _load_user(user_id)
+        session = services.session_known(
+            user=user, kind=Session.Kind.MCP, client=_stateless_client(client),
+            idle_timeout=settings.MCP_SESSION_IDLE_TIMEOUT,
+        ) or await database_sync_to_async(_stateless_session)(user, client)
         return Caller(user, session, scopes)
 
     # --- tools ---------------------------------------------------------------------------
@@ -649,22 +654,17 @@ async def _end_session(session: Session) -> None:
     await database_sync_to_async(services.session_end)(session=session)
 
 
+def _stateless_client(client: dict[str, Any]) -> str:
+    return f"mcp-stateless:{client.get('name', '')}"
+
+
 def _stateless_session(user: User, client: dict[str, Any]) -> Session:
-    since = timezone.now() - timedelta(seconds=settings.MCP_SESSION_IDLE_TIMEOUT)
     name = client.get("name", "")
-    session = (
-        Session.objects.filter(
-            user=user, kind=Session.Kind.MCP, ended__isnull=True, last_activity__gte=since,
-            client_info__transport="streamable-http (stateless)", client_info__name=name,
-        )
-        .order_by("-last_activity")
-        .first()
+    return services.session_for_client(
+        user=user, kind=Session.Kind.MCP, client=_stateless_client(client),
+        client_info={**client, "name": name, "transport": "streamable-http (stateless)"},
+        idle_timeout=settings.MCP_SESSION_IDLE_TIMEOUT,
     )
-    if session is None:
-        session = services.session_start(
-            user=user, kind=Session.Kind.MCP, client_info={**client, "name": name, "transport": "streamable-http (stateless)"}
-        )
-    return session
 
 
 def _cancel(execution: ToolExecution, user: User) -> None:

@@ -1,0 +1,381 @@
+"""Throughput of a tool call under concurrent load: the hub against the bare SDK server.
+
+Both serve the same text_statistics code over Streamable HTTP on loopback:
+  bare  the official SDK's low-level ``Server`` (uvicorn), calling the tool code directly
+  hub   daphne serving mcpsite: the whole path (token, policy, rate limit, the
+        ToolExecution row, the tool process, the result)
+Load comes from ``wrk`` (a Lua script varies the text of every request, so that the
+hub's result cache never answers); the WebSocket door is driven by a Python client.
+Servers are pinned to CPU 0 and the load to the others when ``taskset`` exists and the
+machine has two CPUs or more. Runs are interleaved (every target once per round) and
+the median of the rounds is reported: req/s, p50, p99, and req/s against the bare
+server's in the same era and concurrency (the ratio is what compares between runs).
+
+    .venv/bin/python bench/bench_throughput.py [--seconds 8] [--rounds 3]
+
+Doors: MCP 2026-07-28 (stateless requests), MCP 2025-11-25 (a session, after the
+handshake), REST execute, the task pane's WebSocket ``tool_execute``. With
+``DATABASE_URL`` set (PostgreSQL; the bench migrates that database and adds its rows),
+the hub also runs as two web processes to show how throughput scales (not pinned).
+Last, the hub process's RSS after every call above and one call of every built-in.
+Needs wrk (``apt-get install wrk``) and websockets (``make install-dev``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_mcp import ROOT, free_port, wait_for
+
+BARE_SERVER = """
+import sys
+sys.path.insert(0, {root!r})
+import os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
+import django
+django.setup()
+import uvicorn
+import mcp_types as types
+from mcp.server import Server
+from tools.builtin.text_statistics import TextStatisticsTool
+
+tool = TextStatisticsTool()
+
+
+async def list_tools(ctx, params):
+    return types.ListToolsResult(tools=[types.Tool(name=tool.name, input_schema=tool.input_schema)])
+
+
+async def call_tool(ctx, params):
+    result = tool.run(tool.validate(params.arguments or {{}}), None).model_dump()
+    return types.CallToolResult(content=[types.TextContent(type="text", text=str(result))], structured_content=result)
+
+
+server = Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
+uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+# One request per call; %d becomes a number unique to the request (the text varies).
+LUA = """
+local counter = 0
+local thread_no = 0
+function setup(thread)
+  thread:set("first", thread_no * 100000000)
+  thread_no = thread_no + 1
+end
+function init(args)
+  counter = first
+end
+function request()
+  counter = counter + 1
+  local body = string.format([[%s]], counter)
+  return wrk.format("POST", "%s", %s, body)
+end
+"""
+
+TEXT = "Call %d is short. Long ones, with clauses and asides, rarely do."
+
+
+def _lua_headers(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items()) + "}"
+
+
+@dataclass
+class Target:
+    name: str
+    era: str
+    port: int
+    path: str
+    headers: dict[str, str]
+    body: str  # with one %d
+
+    def lua(self) -> str:
+        return LUA % (self.body.replace("%", "%%").replace("%%d", "%d"), self.path, _lua_headers(self.headers))
+
+
+@dataclass
+class Figures:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def mcp_modern(port: int, token: str | None) -> Target:
+    body = json.dumps({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "text_statistics", "arguments": {"text": TEXT}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }},
+    })
+    headers = {
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "text_statistics",
+    }
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return Target("", "2026-07-28", port, "/mcp", headers, body)
+
+
+def mcp_session(port: int, token: str | None) -> Target:
+    """2025-11-25: the handshake once, then every request on its session."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    initialize = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", data=initialize.encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        session_id = response.headers["mcp-session-id"]
+        response.read()
+    headers.update({"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+    notify = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/mcp", data=notify, headers=headers),
+                           timeout=30).read()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "text_statistics", "arguments": {"text": TEXT}}})
+    return Target("", "2025-11-25", port, "/mcp", headers, body)
+
+
+def rest(port: int, token: str) -> Target:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    return Target("", "REST", port, "/api/v1/tools/text_statistics/execute/", headers,
+                  json.dumps({"arguments": {"text": TEXT}}))
+
+
+def pin(cpus: str) -> list[str]:
+    return ["taskset", "-c", cpus] if PINNED else []
+
+
+def run_wrk(target: Target, connections: int, seconds: float, workdir: Path) -> Figures:
+    script = workdir / f"{abs(hash((target.name, target.era, target.port)))}.lua"
+    script.write_text(target.lua())
+    threads = min(connections, 2)
+    out = subprocess.run(
+        [*pin(LOAD_CPUS), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", str(script), f"http://127.0.0.1:{target.port}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return parse_wrk(out)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(out: str) -> Figures:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Figures(rps, p50, p99, errors)
+
+
+async def ws_load(port: int, token: str, connections: int, seconds: float) -> Figures:
+    """Each connection signs in, then sends tool_execute and waits for the result, again and again."""
+    import websockets
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def one(n: int) -> None:
+        nonlocal errors
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/addin/", origin=f"http://127.0.0.1:{port}") as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token, "client": "bench"}))
+            json.loads(await ws.recv())
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                start = time.perf_counter()
+                await ws.send(json.dumps({"type": "tool_execute", "id": str(i), "tool": "text_statistics",
+                                          "arguments": {"text": TEXT % (n * 100000000 + i)}}))
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] in ("execution_result", "error"):
+                        break
+                if frame["type"] == "error" or frame.get("status") != "success":
+                    errors += 1
+                latencies.append(time.perf_counter() - start)
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(n + 1) for n in range(connections)))
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return Figures(len(latencies) / elapsed, latencies[len(latencies) // 2] * 1000,
+                   latencies[int(len(latencies) * 0.99)] * 1000, errors)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    process = subprocess.Popen([*pin(SERVER_CPUS), *command], cwd=ROOT, env=env, stdout=log.open("w"),
+                               stderr=subprocess.STDOUT)
+    wait_for(port, process)
+    return process
+
+
+def daphne(port: int) -> list[str]:
+    return [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"]
+
+
+def call_every_builtin(port: int, token: str) -> None:
+    arguments = {
+        "text_statistics": {"text": "One. Two."}, "spell_check": {"text": "Speling is hard."},
+        "summarize": {"text": "One sentence here. Another one there. A third one."},
+        "extract_keywords": {"text": "Django channels carry websocket frames."},
+        "detect_language": {"text": "Ceci est une phrase en français."},
+        "calculate": {"expression": "2 * (3 + 4)"}, "convert_units": {"value": 3, "from_unit": "km", "to_unit": "mi"},
+    }
+    listed = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/tools/", headers={"Authorization": f"Bearer {token}"}), timeout=30).read())
+    for tool in listed:
+        if tool["source"] != "builtin" or tool["name"] not in arguments:
+            continue
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/tools/{tool['name']}/execute/",
+            data=json.dumps({"arguments": arguments[tool["name"]]}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=60).read()
+        except urllib.error.HTTPError:
+            pass  # a tool whose arguments differ here: its library is loaded all the same
+
+
+CPUS = os.cpu_count() or 1
+PINNED = bool(shutil.which("taskset")) and CPUS >= 2
+SERVER_CPUS = "0"
+LOAD_CPUS = f"1-{CPUS - 1}" if CPUS > 1 else "0"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", default="1,10")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench_throughput needs wrk: apt-get install wrk")
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    data = Path(tempfile.mkdtemp(prefix="mcpsite-bench-throughput-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    on_postgres = env.get("DATABASE_URL", "").startswith("postgres")
+    # No rate limit and no result cache: every request runs the tool. The tool pool may
+    # queue every connection of the load (one user here).
+    env.update(DATA_DIR=str(data), LOG_LEVEL="WARNING", TOOL_RATE_LIMIT="0", TOOL_CACHE_TTL="0",
+               TOOL_POOL_QUEUE="64", TOOL_POOL_PER_USER="64", MCP_MAX_SESSIONS_PER_TOKEN="100")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    token = subprocess.run([*manage, "create_token", "bench", "--create-user"], cwd=ROOT, env=env, check=True,
+                           capture_output=True, text=True).stdout.strip()
+
+    hub_port, bare_port = free_port(), free_port()
+    (data / "bare.py").write_text(BARE_SERVER.format(root=str(ROOT), port=bare_port))
+    hub = start(daphne(hub_port), env, hub_port, data / "hub.log")
+    bare = start([sys.executable, str(data / "bare.py")], env, bare_port, data / "bare.log")
+    processes = [hub, bare]
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{hub_port}/healthz", timeout=10).read()
+        rss_start = rss_mb(hub.pid)
+        targets = {
+            ("bare", "2026-07-28"): mcp_modern(bare_port, None),
+            ("hub", "2026-07-28"): mcp_modern(hub_port, token),
+            ("bare", "2025-11-25"): mcp_session(bare_port, None),
+            ("hub", "2025-11-25"): mcp_session(hub_port, token),
+            ("hub", "REST"): rest(hub_port, token),
+        }
+        for (name, _), target in targets.items():
+            target.name = name
+        for target in targets.values():  # warm up: tool processes, caches, JIT of nothing
+            run_wrk(target, 2, 2, data)
+        asyncio.run(ws_load(hub_port, token, 2, 2))
+
+        results: dict[tuple[str, str, int], list[Figures]] = {}
+        for _ in range(args.rounds):
+            for level in levels:
+                for key, target in targets.items():
+                    results.setdefault((*key, level), []).append(run_wrk(target, level, args.seconds, data))
+                figures = asyncio.run(ws_load(hub_port, token, level, args.seconds))
+                results.setdefault(("hub", "WebSocket", level), []).append(figures)
+
+        print(f"text_statistics, {args.rounds} rounds of {args.seconds:g} s, median of the rounds; "
+              f"{'servers on CPU 0, load on ' + LOAD_CPUS if PINNED else 'not pinned'}; "
+              f"hub on {'PostgreSQL' if on_postgres else 'SQLite'}")
+        print(f"{'door':<12}{'server':<7}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
+        for level in levels:
+            for era in ("2026-07-28", "2025-11-25", "REST", "WebSocket"):
+                base = statistics.median(f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)])
+                for name in ("bare", "hub"):
+                    runs = results.get((name, era, level))
+                    if not runs:
+                        continue
+                    rps = statistics.median(f.rps for f in runs)
+                    print(f"{era:<12}{name:<7}{level:>5}{rps:>9.1f}{statistics.median(f.p50_ms for f in runs):>9.2f}"
+                          f"{statistics.median(f.p99_ms for f in runs):>9.2f}{sum(f.errors for f in runs):>8}"
+                          f"{rps / base:>8.2f}")
+        print("(ratio: req/s against the bare server's in the same era and concurrency; REST and WebSocket "
+              "against its 2026-07-28)")
+
+        if on_postgres:
+            second_port = free_port()
+            global PINNED
+            PINNED = False  # two servers and the load share the machine's CPUs
+            second = start(daphne(second_port), env, second_port, data / "hub2.log")
+            processes.append(second)
+            one_target, two_target = mcp_modern(hub_port, token), mcp_modern(second_port, token)
+            for target in (one_target, two_target):
+                target.name = "hub"
+                run_wrk(target, 2, 2, data)
+            level = max(levels)
+            one = statistics.median(run_wrk(one_target, level, args.seconds, data).rps for _ in range(args.rounds))
+            twos = []
+            for _ in range(args.rounds):
+                with tempfile.TemporaryDirectory() as tmp:
+                    halves = [subprocess.Popen(
+                        ["wrk", "-t", "1", "-c", str(max(1, level // 2)), "-d", f"{args.seconds}s", "--latency",
+                         "-s", str(Path(tmp) / f"{i}.lua"), f"http://127.0.0.1:{t.port}"],
+                        stdout=subprocess.PIPE, text=True) for i, t in enumerate((one_target, two_target))
+                        if (Path(tmp) / f"{i}.lua").write_text(t.lua()) or True]
+                    twos.append(sum(parse_wrk(h.communicate()[0]).rps for h in halves))
+            two = statistics.median(twos)
+            print(f"PostgreSQL, 2026-07-28, concurrency {level}: one web process {one:.1f} req/s, "
+                  f"two {two:.1f} req/s ({two / one:.2f}x)")
+
+        served = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{hub_port}/api/v1/executions/?page_size=1",
+            headers={"Authorization": f"Bearer {token}"}), timeout=60).read()).get("count")
+        call_every_builtin(hub_port, token)
+        print(f"hub web process RSS: {rss_start:.0f} MB at start, {rss_mb(hub.pid):.0f} MB after "
+              f"{served} recorded calls and one call of every built-in")
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Database connections kept between calls (issue 10).
+
+PostgreSQL connections come from a pool (``OPTIONS["pool"]`` in settings): closing one
+gives it back. SQLite connections stay with their thread (``CONN_MAX_AGE = None``). A
+thread that is done with the database for a while (a pool thread after a call, a call
+waiting on its tool) calls ``release_connection()``: with the pool the connection goes
+back for others; a SQLite connection stays for the thread's next call.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.db import connection
+
+# Pools a forked child inherited from its parent: kept referenced and never used.
+_inherited: list[dict[object, object]] = []
+
+
+def pooled() -> bool:
+    return bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+
+
+def release_connection() -> None:
+    """Give this thread's connection back to the pool (no-op for a kept SQLite connection).
+    Never inside a transaction: that would end it."""
+    if pooled() and not connection.in_atomic_block:
+        connection.close()
+
+
+def _forget_pools_in_child() -> None:
+    # A forked child (a Celery prefork worker) must not take its parent's pooled
+    # connections: their sockets are the parent's. Nor may it close them (closing sends
+    # the server a terminate message on the parent's socket), so they are kept, unused,
+    # and the child opens a pool of its own on first use.
+    try:
+        from django.db.backends.postgresql.base import DatabaseWrapper
+    except Exception:  # psycopg not importable: no pools
+        return
+    if DatabaseWrapper._connection_pools:
+        _inherited.append(dict(DatabaseWrapper._connection_pools))
+        DatabaseWrapper._connection_pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
