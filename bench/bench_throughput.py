@@ -68,7 +68,8 @@ server = Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
 uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_level="warning")
 """
 
-# One request per call; %d becomes a number unique to the request (the text varies).
+# One request per call; NNN becomes a number unique to the request (its text and its
+# JSON-RPC id: a session refuses an id that is still in flight).
 LUA = """
 local counter = 0
 local thread_no = 0
@@ -81,12 +82,12 @@ function init(args)
 end
 function request()
   counter = counter + 1
-  local body = string.format([[%s]], counter)
+  local body = string.gsub([[%s]], "NNN", tostring(counter))
   return wrk.format("POST", "%s", %s, body)
 end
 """
 
-TEXT = "Call %d is short. Long ones, with clauses and asides, rarely do."
+TEXT = "Call NNN is short. Long ones, with clauses and asides, rarely do."
 
 
 def _lua_headers(headers: dict[str, str]) -> str:
@@ -100,10 +101,10 @@ class Target:
     port: int
     path: str
     headers: dict[str, str]
-    body: str  # with one %d
+    body: str  # NNN: the request's number
 
     def lua(self) -> str:
-        return LUA % (self.body.replace("%", "%%").replace("%%d", "%d"), self.path, _lua_headers(self.headers))
+        return LUA % (self.body, self.path, _lua_headers(self.headers))
 
 
 @dataclass
@@ -116,7 +117,7 @@ class Figures:
 
 def mcp_modern(port: int, token: str | None) -> Target:
     body = json.dumps({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "jsonrpc": "2.0", "id": "NNN", "method": "tools/call",
         "params": {"name": "text_statistics", "arguments": {"text": TEXT}, "_meta": {
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
@@ -147,7 +148,7 @@ def mcp_session(port: int, token: str | None) -> Target:
     notify = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/mcp", data=notify, headers=headers),
                            timeout=30).read()
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+    body = json.dumps({"jsonrpc": "2.0", "id": "NNN", "method": "tools/call",
                        "params": {"name": "text_statistics", "arguments": {"text": TEXT}}})
     return Target("", "2025-11-25", port, "/mcp", headers, body)
 
@@ -167,16 +168,19 @@ def run_wrk(target: Target, connections: int, seconds: float, workdir: Path) -> 
     script.write_text(target.lua())
     threads = min(connections, 2)
     out = subprocess.run(
-        [*pin(LOAD_CPUS), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+        [*pin(LOAD_CPUS), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
          "-s", str(script), f"http://127.0.0.1:{target.port}"],
         capture_output=True, text=True, check=True,
     ).stdout
-    return parse_wrk(out)
+    try:
+        return parse_wrk(out)
+    except AttributeError:
+        raise SystemExit(f"could not read wrk's output:\n{out}") from None
 
 
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def parse_wrk(out: str) -> Figures:
@@ -206,7 +210,7 @@ async def ws_load(port: int, token: str, connections: int, seconds: float) -> Fi
                 i += 1
                 start = time.perf_counter()
                 await ws.send(json.dumps({"type": "tool_execute", "id": str(i), "tool": "text_statistics",
-                                          "arguments": {"text": TEXT % (n * 100000000 + i)}}))
+                                          "arguments": {"text": TEXT.replace("NNN", str(n * 100000000 + i))}}))
                 while True:
                     frame = json.loads(await ws.recv())
                     if frame["type"] in ("execution_result", "error"):
@@ -272,6 +276,7 @@ LOAD_CPUS = f"1-{CPUS - 1}" if CPUS > 1 else "0"
 
 
 def main() -> None:
+    global PINNED
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -287,7 +292,8 @@ def main() -> None:
     # No rate limit and no result cache: every request runs the tool. The tool pool may
     # queue every connection of the load (one user here).
     env.update(DATA_DIR=str(data), LOG_LEVEL="WARNING", TOOL_RATE_LIMIT="0", TOOL_CACHE_TTL="0",
-               TOOL_POOL_QUEUE="64", TOOL_POOL_PER_USER="64", MCP_MAX_SESSIONS_PER_TOKEN="100")
+               TOOL_POOL_QUEUE="64", TOOL_POOL_PER_USER="64", MCP_MAX_SESSIONS_PER_TOKEN="100",
+               ADDIN_WS_RATE_LIMIT="100000/s")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     token = subprocess.run([*manage, "create_token", "bench", "--create-user"], cwd=ROOT, env=env, check=True,
@@ -342,7 +348,6 @@ def main() -> None:
 
         if on_postgres:
             second_port = free_port()
-            global PINNED
             PINNED = False  # two servers and the load share the machine's CPUs
             second = start(daphne(second_port), env, second_port, data / "hub2.log")
             processes.append(second)
@@ -356,7 +361,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 with tempfile.TemporaryDirectory() as tmp:
                     halves = [subprocess.Popen(
-                        ["wrk", "-t", "1", "-c", str(max(1, level // 2)), "-d", f"{args.seconds}s", "--latency",
+                        ["wrk", "-t", "1", "-c", str(max(1, level // 2)), "-d", f"{max(1, round(args.seconds))}s", "--latency",
                          "-s", str(Path(tmp) / f"{i}.lua"), f"http://127.0.0.1:{t.port}"],
                         stdout=subprocess.PIPE, text=True) for i, t in enumerate((one_target, two_target))
                         if (Path(tmp) / f"{i}.lua").write_text(t.lua()) or True]

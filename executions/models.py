@@ -35,6 +35,9 @@ class Session(models.Model):
     last_activity = models.DateTimeField(auto_now_add=True)
     ended = models.DateTimeField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # How many executions the session holds, counted as each is recorded: a list of
+    # sessions must not count a stateless client's hundred thousand calls per row.
+    execution_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created"]
@@ -97,9 +100,13 @@ class ToolExecution(models.Model):
         ordering = ["-created"]
         indexes = [
             models.Index(fields=["tool_name", "-created"]),
+            models.Index(fields=["tool_name", "status", "-created"]),  # the lists' usual filter pair
+            # The dashboard's percentiles: a tool's durations in order, with what filters them.
+            models.Index(fields=["tool_name", "duration_ms", "created", "status"]),
             models.Index(fields=["status", "-created"]),
             models.Index(fields=["via", "-created"]),
             models.Index(fields=["user", "-created"]),
+            models.Index(fields=["session", "-created"]),  # a session's page: its latest calls
             models.Index(fields=["-created"]),
         ]
 

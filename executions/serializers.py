@@ -23,7 +23,7 @@ class ToolExecutionSerializer(serializers.ModelSerializer):
 
 class SessionSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", default=None, read_only=True)
-    executions = serializers.IntegerField(source="execution_count", read_only=True)
+    executions = serializers.IntegerField(source="execution_count", read_only=True)  # kept as calls are recorded
 
     class Meta:
         model = Session

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db_connection
 from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -663,6 +664,7 @@ def execute_tool(
                 session=session, via=via, arguments=stored_arguments, result=cached, status=Status.SUCCESS,
                 mode=str(tool.mode), cache_hit=True, created=now, started=now, finished=now, duration_ms=0,
             )
+            _count_in_session(session)
             metrics.record_finished(execution)
             if on_created is not None:
                 on_created(execution)
@@ -709,6 +711,7 @@ def _record_and_run(
         started=None if background else created,
         task_ttl_ms=task_ttl_ms,
     )
+    _count_in_session(session)
     _announce(execution, on_created)
     release_connection()  # a pooled connection is not held while the tool works
     if task_ttl_ms is not None:
@@ -743,6 +746,11 @@ def _record_and_run(
     if cache_key_ is not None and execution.status == Status.SUCCESS:
         _cache_set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution
+
+
+def _count_in_session(session: Session | None) -> None:
+    if session is not None:
+        Session.objects.filter(pk=session.pk).update(execution_count=F("execution_count") + 1)
 
 
 def _announce(execution: ToolExecution, on_created: Callable | None) -> None:

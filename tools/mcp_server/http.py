@@ -24,6 +24,7 @@ shuts down (or by ``shutdown()``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import sys
@@ -40,7 +41,8 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.auth import ProtectedResourceMetadata
-from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, LOG_LEVEL_META_KEY, PARSE_ERROR
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.authentication import AuthCredentials
 
 from mcpsite import jsonlimits
@@ -72,6 +74,19 @@ class _HubSessionManager(StreamableHTTPSessionManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.follower = SessionFollower(self.end_session)
+
+    # The SDK takes JSON or SSE for the whole manager; the hub answers a 2026-07-28 request
+    # as plain JSON when nothing will stream before its response (no progress token, no
+    # log level asked for: ``_streams_nothing``), which spares the SSE framing. The
+    # manager reads this attribute per request for that era; the handshake era's session
+    # transports read it as they are created, when it is False (a session may stream).
+    @property
+    def json_response(self) -> bool:
+        return _json_answer.get()
+
+    @json_response.setter
+    def json_response(self, value: bool) -> None:
+        pass  # decided per request
 
     async def end_session(self, session_id: str) -> None:
         """End a session as a DELETE would: its streams close and its id answers 404."""
@@ -199,6 +214,7 @@ class MCPApplication:
                 )
                 return
             opening_principal.set(scope.get("mcpsite.principal"))
+            _json_answer.set(scope["method"] == "POST" and _streams_nothing(headers, message))
             await _last_resort(running.manager.handle_request, scope, receive, send)
         finally:
             if in_flight is not None:
@@ -227,7 +243,7 @@ class MCPApplication:
             # Priming events, retry hints and Last-Event-ID resumption on 2025-11-25 streams.
             event_store=None if settings.MCP_STATELESS else event_store(),
             retry_interval=settings.MCP_SSE_RETRY_MS,
-            json_response=False,
+            json_response=False,  # per request: _HubSessionManager.json_response
             # Host and Origin are checked above; the transport still checks the content type.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
             session_idle_timeout=settings.MCP_SESSION_IDLE_TIMEOUT,
@@ -332,6 +348,21 @@ class MCPApplication:
         )
         body = {"jsonrpc": "2.0", "id": message.get("id"), "error": {"code": INVALID_REQUEST, "message": description}}
         await _json(send, 403, body, [(b"www-authenticate", challenge.encode())])
+
+
+# Whether the request being served is answered as one JSON body (see _HubSessionManager).
+_json_answer: contextvars.ContextVar[bool] = contextvars.ContextVar("mcpsite_json_answer", default=False)
+
+
+def _streams_nothing(headers: dict[str, str], message: dict[str, Any]) -> bool:
+    """A 2026-07-28 request whose answer is its result alone: nothing to stream before it."""
+    version = headers.get("mcp-protocol-version")
+    if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS or "method" not in message:
+        return False
+    if message["method"] == "subscriptions/listen":
+        return False
+    meta = (message.get("params") or {}).get("_meta")
+    return not (isinstance(meta, dict) and ("progressToken" in meta or LOG_LEVEL_META_KEY in meta))
 
 
 async def _read_body(receive: Any, limit: int) -> bytes | None:
