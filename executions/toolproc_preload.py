@@ -1,6 +1,6 @@
 """Imported once by the tool pool's fork server (``executions.toolpool``).
 
-Django is set up and every built-in tool module imported here, before any tool process
+Django is set up and every built-in tool module and library loaded here, before any tool process
 is forked: each process then starts in milliseconds, warm, and shares these pages with
 its siblings instead of loading the tool libraries again.
 """
@@ -13,7 +13,12 @@ import django  # noqa: E402
 
 django.setup()
 
+from tools.lazy import load_all  # noqa: E402
 from tools.registry import registry  # noqa: E402
+
+# The tool libraries, which the web process never loads (tools.lazy): loaded once here,
+# every tool process forked from this one shares them.
+load_all()
 
 # A tool process runs only the tools it is sent; the loaders (federation reads its stored
 # listings from the database) are the serving process's business.

@@ -27,8 +27,10 @@ def builtin_tool_classes() -> list[type]:
     for module_name in BUILTIN_MODULES:
         module = importlib.import_module(f"tools.builtin.{module_name}")
         classes.extend(
+            # type(obj), not isinstance: that would ask a lazy library module (tools.lazy)
+            # for its __class__, and so load it here.
             obj for obj in vars(module).values()
-            if isinstance(obj, type) and issubclass(obj, Tool) and obj.__module__ == module.__name__ and obj.name
+            if issubclass(type(obj), type) and issubclass(obj, Tool) and obj.__module__ == module.__name__ and obj.name
         )
     return classes
 

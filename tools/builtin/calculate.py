@@ -16,12 +16,12 @@ import tokenize
 from collections.abc import Callable
 from typing import Any
 
-import pint
-from pint import pint_eval
-from pint.util import string_preprocessor
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
+from tools.lazy import lazy_module
+
+pint = lazy_module("pint")  # pint.pint_eval and pint.util come with it
 
 MAX_EXPRESSION_LENGTH = 500
 # 10**308 is the float limit anyway; a bigger exponent only makes sense to overflow or
@@ -161,7 +161,7 @@ def _check_number(value: Any) -> Any:
 
 def _tokens(text: str) -> list[tokenize.TokenInfo]:
     try:
-        tokens = list(pint_eval.tokenizer(text))
+        tokens = list(pint.pint_eval.tokenizer(text))
     except (tokenize.TokenError, SyntaxError) as exc:
         raise ToolError(f"Could not read the expression: {exc}") from None
     kept = []
@@ -176,7 +176,7 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
     return kept
 
 
-def _evaluate(node: pint_eval.EvalTreeNode) -> tuple[Any, str, str]:
+def _evaluate(node: pint.pint_eval.EvalTreeNode) -> tuple[Any, str, str]:
     """Return (value, text as understood, operator of the node for parenthesising)."""
     ureg = unit_registry()
     if node.right is not None:
@@ -224,11 +224,11 @@ def _evaluate(node: pint_eval.EvalTreeNode) -> tuple[Any, str, str]:
 
 def _parse(text: str) -> tuple[Any, str]:
     # Stripped first: Python's tokenizer reads leading blanks as an indent.
-    prepared = string_preprocessor(unit_registry()._apply_preprocessors(text.strip())).strip()
+    prepared = pint.util.string_preprocessor(unit_registry()._apply_preprocessors(text.strip())).strip()
     tokens = _tokens(prepared)
     if len(tokens) <= 1:
         raise ToolError("The expression is empty.")
-    tree = pint_eval.build_eval_tree(tokens, op_priority=_PRIORITY)
+    tree = pint.pint_eval.build_eval_tree(tokens, op_priority=_PRIORITY)
     value, understood, _ = _evaluate(tree)
     return value, understood
 

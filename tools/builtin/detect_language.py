@@ -3,10 +3,12 @@ from __future__ import annotations
 import functools
 import re
 
-from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext
+from tools.lazy import lazy_module
+
+lingua = lazy_module("lingua")
 
 # European languages and the most spoken world languages: a bounded set keeps the
 # detector's memory and first-call time small.
@@ -22,8 +24,8 @@ MIN_CONFIDENCE = 0.5
 
 
 @functools.cache
-def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(*(getattr(Language, n) for n in LANGUAGES)).build()
+def _detector() -> lingua.LanguageDetector:
+    return lingua.LanguageDetectorBuilder.from_languages(*(getattr(lingua.Language, n) for n in LANGUAGES)).build()
 
 
 class DetectLanguageInput(BaseModel):

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import yake
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext
+from tools.lazy import lazy_module
+
+yake = lazy_module("yake")
 
 Language = Literal["en", "es", "fr", "pt", "de", "it", "nl", "ru", "ar", "pl", "sv", "da", "fi", "no", "tr"]
 

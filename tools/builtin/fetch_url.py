@@ -38,11 +38,13 @@ import zlib
 from dataclasses import dataclass
 
 import httpx2
-import trafilatura
 from django.conf import settings
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Mode, Tool, ToolContext, ToolError
+from tools.lazy import lazy_module
+
+trafilatura = lazy_module("trafilatura")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

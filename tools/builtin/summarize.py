@@ -1,18 +1,25 @@
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from segtok.segmenter import split_multi
 from segtok.tokenizer import word_tokenizer
-from sumy.nlp.stemmers import null_stemmer
-from sumy.parsers.plaintext import PlaintextParser
-from sumy.summarizers.lex_rank import LexRankSummarizer
-from sumy.summarizers.text_rank import TextRankSummarizer
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
+from tools.lazy import preload
 
-SUMMARIZERS = {"lexrank": LexRankSummarizer, "textrank": TextRankSummarizer}
+
+@preload
+@functools.cache
+def _sumy() -> Any:
+    """sumy (with NumPy and NLTK), loaded where the tool runs (tools.lazy)."""
+    from sumy.nlp import stemmers
+    from sumy.parsers import plaintext
+    from sumy.summarizers import lex_rank, text_rank
+
+    return stemmers, plaintext, {"lexrank": lex_rank.LexRankSummarizer, "textrank": text_rank.TextRankSummarizer}
 
 # Both methods compare every sentence with every other one, in Python: 1,000 sentences
 # take a few seconds, 1,500 took 20 s and a 2,000,000-character text would take hours.
@@ -66,7 +73,8 @@ class SummarizeTool(Tool):
     cacheable = True
 
     def run(self, arguments: SummarizeInput, ctx: ToolContext) -> SummarizeOutput:
-        document = PlaintextParser.from_string(arguments.text, SegtokTokenizer()).document
+        stemmers, plaintext, summarizers = _sumy()
+        document = plaintext.PlaintextParser.from_string(arguments.text, SegtokTokenizer()).document
         all_sentences = [str(s) for s in document.sentences]
         if not all_sentences:
             return SummarizeOutput(summary="", sentences=[], total_sentences=0)
@@ -76,7 +84,7 @@ class SummarizeTool(Tool):
                 "(the work grows with the square of the count). Summarize it in parts, or use "
                 "analyze_document, which summarises each section."
             )
-        summarizer = SUMMARIZERS[arguments.method](null_stemmer)
+        summarizer = summarizers[arguments.method](stemmers.null_stemmer)
         chosen = {str(s) for s in summarizer(document, arguments.sentences)}
         picked = [SummarySentence(index=i, text=s) for i, s in enumerate(all_sentences) if s in chosen]
         picked = picked[: arguments.sentences]  # a sentence repeated verbatim is taken once

