@@ -11,7 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from executions import reaper, toolpool  # noqa: E402
-from mcpsite import client_gone, daphne_options  # noqa: E402
+from mcpsite import client_gone, daphne_options, processcache  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
 from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
@@ -31,14 +31,21 @@ async def http_app(scope, receive, send):
     toolpool.start_in_background()
     # Without workers there is no beat: the reaper runs here (a no-op with workers).
     reaper.start_in_process()
+    # Other processes' changes to tokens and tool configurations (with Redis).
+    processcache.listen()
     if scope["path"] in (MCP_PATH, MCP_PATH + "/", METADATA_PATH):
         await mcp_app(scope, receive, send)
     else:
         await django_asgi_app(*client_gone.watch(scope, receive), send)
 
 
-application = ProtocolTypeRouter({
-    "http": http_app,
-    # The add-in authenticates with its first frame; the origin is checked at the handshake.
-    "websocket": AddinOriginValidator(URLRouter(websocket_urlpatterns)),
-})
+# The add-in authenticates with its first frame; the origin is checked at the handshake.
+addin_app = AddinOriginValidator(URLRouter(websocket_urlpatterns))
+
+
+async def websocket_app(scope, receive, send):
+    processcache.listen()
+    await addin_app(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
