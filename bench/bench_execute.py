@@ -102,7 +102,7 @@ def main() -> None:
     for _ in range(10):
         for key, fn in (("direct", direct), ("hop", hop), ("service", service), ("in-process", in_process)):
             results[key] += timed(fn, max(1, calls // 10))
-    ToolConfig.objects.filter(tool_name="text_statistics").update(cache_ttl_seconds=300)
+    ToolConfig.objects.update_or_create(tool_name="text_statistics", defaults={"cache_ttl_seconds": 300})
     service()
     results["cached"] = timed(service, calls)
 

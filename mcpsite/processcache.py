@@ -10,7 +10,8 @@ change that other processes could see, and never older than ``PROCESS_CACHE_SECO
 
 How a change reaches the other processes:
 - a stamp file in ``DATA_DIR`` that ``invalidate()`` replaces; a lookup compares its
-  inode and mtime (one ``stat``) with those seen when the value was read. Every process
+  inode and mtime (one ``stat``, at most every ``STAMP_CHECK_SECONDS``) with those seen
+  when the value was read. Every process
   on a machine shares ``DATA_DIR`` (the embedded SQLite database lives there), so a
   ``manage.py`` command or a second server process is heard at once;
 - with Redis, a message to the ``processcache`` group of the channel layer, which every
@@ -54,13 +55,25 @@ def _stamp_path() -> Path:
     return Path(settings.DATA_DIR) / "processcache.stamp"
 
 
+# The stamp file is looked at no more often than this: a call reads several caches, and
+# a change in another process is still seen within a blink.
+STAMP_CHECK_SECONDS = 0.05
+_stamp_seen: tuple[float, int, int] = (float("-inf"), 0, 0)  # (when looked at, inode, mtime)
+
+
 def generation() -> tuple[int, int, int]:
     """What a value read now depends on; read it *before* reading the value."""
-    try:
-        stat = os.stat(_stamp_path())
-        return _local, stat.st_ino, stat.st_mtime_ns
-    except OSError:
-        return _local, 0, 0
+    global _stamp_seen
+    looked, inode, mtime = _stamp_seen
+    now = time.monotonic()
+    if now - looked >= STAMP_CHECK_SECONDS:
+        try:
+            stat = os.stat(_stamp_path())
+            inode, mtime = stat.st_ino, stat.st_mtime_ns
+        except OSError:
+            inode, mtime = 0, 0
+        _stamp_seen = (now, inode, mtime)
+    return _local, inode, mtime
 
 
 @dataclass(slots=True)
@@ -129,6 +142,8 @@ def _after_commit() -> None:
 def _replace_stamp() -> None:
     path = _stamp_path()
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    global _stamp_seen
+    _stamp_seen = (float("-inf"), 0, 0)
     try:
         temporary.write_bytes(os.urandom(8))
         os.replace(temporary, path)  # a new inode: a change even within one mtime tick

@@ -9,6 +9,7 @@ process it runs in: the execution service gives it validated arguments and a
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -173,6 +174,13 @@ class ToolContext:
             raise ToolCancelled("The execution was cancelled.")
 
 
+
+@functools.cache
+def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    # Pydantic builds a schema anew on each call: a call needs its tool's twice (the
+    # SDK's argument check, the result), which cost more than the tool itself (issue 10).
+    return model.model_json_schema()
+
 class Tool:
     """Base of every tool, built-in or remote.
 
@@ -212,14 +220,16 @@ class Tool:
 
     @property
     def input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the arguments (shared: do not change it)."""
         if self.input_model is not None:
-            return self.input_model.model_json_schema()
+            return _model_schema(self.input_model)
         return self.raw_input_schema or {"type": "object", "properties": {}}
 
     @property
     def output_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of the structured result (shared: do not change it)."""
         if self.output_model is not None:
-            return self.output_model.model_json_schema()
+            return _model_schema(self.output_model)
         return self.raw_output_schema
 
     @property

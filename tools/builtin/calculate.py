@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
-from tools.lazy import lazy_module
+from tools.lazy import lazy_module, preload
 
 pint = lazy_module("pint")  # pint.pint_eval and pint.util come with it
 
@@ -37,6 +37,7 @@ _ALLOWED_OPERATORS = {"+", "-", "*", "/", "//", "**", "(", ")"}
 _PRIORITY = {"**": 3, "unary": 2, "*": 1, "/": 1, "//": 1, "": 1, "+": 0, "-": 0}
 
 
+@preload
 @functools.cache
 def unit_registry() -> pint.UnitRegistry:
     # Loading the definitions takes a while; one registry serves every call.

