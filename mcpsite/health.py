@@ -8,7 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -48,11 +49,22 @@ def _check_channel_layer() -> dict:
     layer = get_channel_layer()
     if layer is None:
         return {"status": "down", "error": "no channel layer configured"}
+    own = not isinstance(layer, InMemoryChannelLayer)
+    if own:
+        # An instance of its own for the round trip: channels-redis receives a process's
+        # channels through one receiver per layer instance, bound to the event loop that
+        # first received (the serving loop, where the cache listener and the MCP session
+        # follower wait); a receive from this thread's loop would wait on it in vain.
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
 
     async def roundtrip() -> None:
-        channel = await layer.new_channel()
-        await layer.send(channel, {"type": "readyz.ping"})
-        await asyncio.wait_for(layer.receive(channel), timeout=2)
+        try:
+            channel = await layer.new_channel()
+            await layer.send(channel, {"type": "readyz.ping"})
+            await asyncio.wait_for(layer.receive(channel), timeout=2)
+        finally:
+            if own:
+                await layer.close_pools()
 
     async_to_sync(roundtrip)()
     return {"status": "ok", "backend": type(layer).__name__}
