@@ -60,7 +60,6 @@ class CallStats:
         return sum(t.calls for t in self.tools)
 
 
-
 def tool_call_stats(*, hours: int = 24) -> CallStats:
     """Calls, error rate and p50/p95 duration per tool, and calls per hour, for the admin.
 
