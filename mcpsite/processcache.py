@@ -188,7 +188,13 @@ def listen() -> None:
     if loop in _listening or _remote_layer() is None:
         return
     _listening.add(loop)
-    loop.create_task(_listen(_remote_layer()), name="processcache-listener")
+    from channels import DEFAULT_CHANNEL_LAYER
+    from channels.layers import channel_layers
+
+    # A layer instance of its own: channels-redis lets one event loop receive on an
+    # instance, and the shared one is the consumers' and the MCP session follower's.
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    loop.create_task(_listen(layer), name="processcache-listener")
 
 
 async def _listen(layer: Any) -> None:
