@@ -57,6 +57,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def migrate_with_token(env: dict[str, str]) -> str:
+    """Migrate the bench's database and return a new token of a user "bench"."""
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return subprocess.run([*manage, "create_token", "bench", "--create-user"], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def wait_for(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -98,10 +112,7 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="mcpsite-bench-mcp-"))
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL")}
     env.update(DATA_DIR=str(data), LOG_LEVEL="WARNING", TOOL_RATE_LIMIT="0", TOOL_CACHE_TTL="0")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run([*manage, "create_token", "bench", "--create-user"], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    token = migrate_with_token(env)
 
     hub_port, bare_port = free_port(), free_port()
     (data / "bare.py").write_text(BARE_SERVER.format(root=str(ROOT), port=bare_port))
@@ -126,9 +137,7 @@ def main() -> None:
                 p95 = statistics.quantiles(samples, n=20)[-1]
                 print(f"{era:<12}{name:<8}{median * 1000:>9.2f}{p95 * 1000:>9.2f}{median / base:>8.2f}")
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
+        stop_all(processes)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_mcp import ROOT, free_port, wait_for
+from bench_mcp import ROOT, free_port, migrate_with_token, stop_all, wait_for
 
 BARE_SERVER = """
 import sys
@@ -294,10 +294,7 @@ def main() -> None:
     env.update(DATA_DIR=str(data), LOG_LEVEL="WARNING", TOOL_RATE_LIMIT="0", TOOL_CACHE_TTL="0",
                TOOL_POOL_QUEUE="64", TOOL_POOL_PER_USER="64", MCP_MAX_SESSIONS_PER_TOKEN="100",
                ADDIN_WS_RATE_LIMIT="100000/s")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run([*manage, "create_token", "bench", "--create-user"], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    token = migrate_with_token(env)
 
     hub_port, bare_port = free_port(), free_port()
     (data / "bare.py").write_text(BARE_SERVER.format(root=str(ROOT), port=bare_port))
@@ -377,9 +374,7 @@ def main() -> None:
         print(f"hub web process RSS: {rss_start:.0f} MB at start, {rss_mb(hub.pid):.0f} MB after "
               f"{served} recorded calls and one call of every built-in")
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
+        stop_all(processes)
 
 
 if __name__ == "__main__":

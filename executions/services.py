@@ -574,10 +574,9 @@ def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> T
         # What was written is what the row holds: no read back.
         execution.status, execution.result, execution.error = status, result, error
         execution.finished, execution.duration_ms, execution.input_requests = now, duration_ms, None
+        metrics.record_finished(execution)
     else:
         execution.refresh_from_db()  # someone else ended it first (a cancellation)
-    if updated:
-        metrics.record_finished(execution)
     events.publish(
         execution.id,
         {

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable
 
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -111,9 +113,6 @@ class ProcessCache:
             self._entries.clear()  # a flood of distinct keys cannot grow the process
         self._entries[key] = _Entry(value, read_at, time.monotonic() + settings.PROCESS_CACHE_SECONDS)
 
-    def drop(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
-
     def clear(self) -> None:
         self._entries.clear()
 
@@ -154,8 +153,6 @@ def _replace_stamp() -> None:
 
 def _remote_layer() -> Any:
     """The channel layer when it reaches other processes (Redis), else None."""
-    from channels.layers import InMemoryChannelLayer, get_channel_layer
-
     layer = get_channel_layer()
     return None if layer is None or isinstance(layer, InMemoryChannelLayer) else layer
 
@@ -188,9 +185,6 @@ def listen() -> None:
     if loop in _listening or _remote_layer() is None:
         return
     _listening.add(loop)
-    from channels import DEFAULT_CHANNEL_LAYER
-    from channels.layers import channel_layers
-
     # A layer instance of its own: channels-redis lets one event loop receive on an
     # instance, and the shared one is the consumers' and the MCP session follower's.
     layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
