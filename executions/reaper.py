@@ -38,7 +38,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
-from executions import services
+from executions import rollup, services
 from executions.models import ToolExecution
 from tools.base import Mode
 from tools.registry import registry
@@ -170,6 +170,7 @@ def _reap_forever() -> None:
     while not _in_process_stop.wait(settings.EXECUTION_REAPER_INTERVAL):
         try:
             executions_reap()
+            rollup.rollup_executions()
         except Exception:
             logger.exception("the in-process reaper failed; it tries again")
         finally:

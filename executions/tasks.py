@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from executions import reaper, services
+from executions import reaper, rollup, services
 from executions.models import ToolExecution
 
 Status = ToolExecution.Status
@@ -121,4 +121,6 @@ def run_execution(self: ExecutionTask, execution_id: str) -> str | None:
 
 @shared_task(name="executions.reap_executions")
 def reap_executions() -> int:
-    return len(reaper.executions_reap())
+    reaped = len(reaper.executions_reap())
+    rollup.rollup_executions()  # the dashboard's hours (beat runs this often enough)
+    return reaped

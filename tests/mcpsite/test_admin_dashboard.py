@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions.models import ToolExecution
+from executions.models import ToolCallHour, ToolExecution
+from executions.rollup import duration_bucket, rollup_executions
 from executions.selectors import tool_call_stats
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +51,46 @@ def test_admin_shows_execution_detail_read_only(client, admin_user):
     assert 'name="_save"' not in response.content.decode()
     listing = client.get("/admin/executions/toolexecution/?status__exact=success&via__exact=api")
     assert listing.status_code == 200 and "calculate" in listing.content.decode()
+
+
+def _finished(tool: str, status: str, duration_ms: int | None, hours_ago: float) -> ToolExecution:
+    created = timezone.now() - timedelta(hours=hours_ago)
+    return ToolExecution.objects.create(
+        tool_name=tool, via="mcp", status=status, duration_ms=duration_ms, created=created, started=created,
+        finished=None if status in ("running", "pending") else created,
+    )
+
+
+def test_rolled_up_hours_give_the_same_figures_as_the_rows():
+    """The dashboard reads ToolCallHour and the rows not rolled up yet: rolling up changes
+    nothing it shows, each row is counted once, and a call still running is counted when
+    it ends."""
+    for n in range(300):
+        status = ["success", "success", "error", "timeout", "cancelled"][n % 5]
+        _finished(["calculate", "fetch_url", "summarize"][n % 3], status, (n * 37) % 4000, hours_ago=(n % 23) + 0.5)
+    running = _finished("calculate", "running", None, hours_ago=0.1)
+    _finished("calculate", "success", 10, hours_ago=25)  # outside the window, rolled up all the same
+
+    before = tool_call_stats()
+    assert rollup_executions() == 300 + 1
+    assert rollup_executions() == 0  # nothing is counted twice
+    assert tool_call_stats() == before
+    assert ToolCallHour.objects.count() > 3 * 20
+    assert not ToolExecution.objects.filter(status="success", rolled_up=False).exists()
+
+    ToolExecution.objects.filter(pk=running.pk).update(status="error", duration_ms=5000, finished=timezone.now())
+    ended = tool_call_stats()
+    calc_before = next(t for t in before.tools if t.tool_name == "calculate")
+    calc_ended = next(t for t in ended.tools if t.tool_name == "calculate")
+    assert (calc_ended.calls, calc_ended.errors) == (calc_before.calls, calc_before.errors + 1)
+    assert rollup_executions() == 1
+    assert tool_call_stats() == ended
+    assert sum(calls for _, calls, _ in ended.hourly) == ended.total_calls == 301
+
+
+def test_durations_above_100_ms_are_bucketed_to_two_significant_figures():
+    assert [duration_bucket(ms) for ms in (0, 99, 100, 123, 999, 1234, 98_765)] == [0, 99, 100, 120, 990, 1200, 98_000]
+    for ms in (1234, 1299, 5000, 5001):
+        _execution("summarize", "success", ms)
+    stats = {t.tool_name: t for t in tool_call_stats(hours=24).tools}
+    assert (stats["summarize"].p50_ms, stats["summarize"].p95_ms) == (1200, 5000)

@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from accounts.services import token_create
 from executions.models import Session, ToolExecution
+from executions.rollup import rollup_executions
+from executions.selectors import tool_call_stats
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +72,11 @@ def test_every_page_answers_with_few_queries_at_100000_executions(client, admin_
     assert f"Tool calls, last 24 hours ({ROWS} in all)" in index
     # The figures are the history's: each tool has a fifth of the calls, a fifth of them failed.
     assert f">{ROWS // len(TOOLS)}<" in index and ">20%<" in index
+    # Rolled up (as the reaper does every few seconds), the same figures from the hours.
+    live = tool_call_stats()
+    assert rollup_executions(max_batches=ROWS) == ROWS
+    assert tool_call_stats() == live
+    assert get(client, "/admin/", max_queries=30).content.decode().count(f">{ROWS // len(TOOLS)}<") == len(TOOLS)
 
     page = get(client, f"/admin/executions/session/{history.pk}/change/", max_queries=20).content.decode()
     assert f"All {ROWS} executions of this session" in page
