@@ -105,6 +105,22 @@ def flush_redis() -> None:
         redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
 
 
+def counters(postgres: bool) -> tuple[int, int, int]:
+    """Redis's connections and commands (server-wide) and, on PostgreSQL, the bench
+    database's sessions (connections that ended) so far."""
+    import redis
+
+    info = redis.Redis.from_url(f"{REDIS}/{HUB_DB}").info("stats")
+    sessions = 0
+    if postgres:
+        import psycopg
+
+        time.sleep(1.5)  # backends report their statistics at most once a second
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            sessions = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()[0]
+    return info["total_connections_received"], info["total_commands_processed"], sessions
+
+
 def fresh_postgres() -> None:
     import psycopg
 
@@ -324,13 +340,17 @@ def main() -> None:
         # use), both web processes' pools, the result consumer.
         for name, one in rows.items():
             timed(30, one)
-        print("warm", flush=True)
 
         results: dict[str, list[tuple[float, float, float]]] = {}
         parts: dict[str, list[list[float]]] = {}
+        per_call: dict[str, list[float]] = {}
         for run in range(1, args.rounds + 1):
             for name, one in rows.items():
+                before = counters(args.postgres) if run == args.rounds else None
                 samples, clocks = timed(args.calls, one)
+                if before is not None:
+                    after = counters(args.postgres)
+                    per_call[name] = [(a - b) / args.calls for a, b in zip(after, before)]
                 results.setdefault(name, []).append(figures(samples))
                 if name in ("hub MCP bg", "hub REST bg+poll"):
                     tag = ("mcp" if "MCP" in name else "rest") + str(run)
@@ -348,6 +368,10 @@ def main() -> None:
             p50, p99, mean = (statistics.median(f[i] for f in runs) for i in range(3))
             print(f"{name:<18}{p50:>9.2f}{p99:>9.2f}{mean:>9.2f}{p50 / base:>8.2f}")
         print("(x raw: p50 against raw Celery's; issue 10 asks hub MCP bg <= 1.5)")
+        tool = statistics.median(f[0] for f in results["fetch direct"])
+        for name in ("hub MCP bg", "hub REST bg+poll"):
+            path = statistics.median(f[0] for f in results[name]) - tool
+            print(f"{name} less the tool's own time (fetch direct p50): {path:.2f} ms, {path / base:.2f}x raw Celery")
         print("where a background call's time goes, median ms (the rows' timestamps against the bench's clock):")
         print(f"{'row':<18}{'->created':>10}{'->started':>10}{'->finished':>11}{'->answered':>11}")
         for name, runs in parts.items():
@@ -356,6 +380,13 @@ def main() -> None:
         print("(sent->created: the door; created->started: commit, dispatch, broker, worker claim; "
               "started->finished: the run in the worker and its tool process; finished->answered: "
               "the result back to the door and the client)")
+
+        print("per call, last round (Redis counters are server-wide: other clients of the server count too):")
+        print(f"{'row':<18}{'Redis conns':>12}{'Redis cmds':>12}" + (f"{'PG conns':>10}" if args.postgres else ""))
+        for name, (conns, commands, sessions) in per_call.items():
+            print(f"{name:<18}{conns:>12.2f}{commands:>12.1f}" + (f"{sessions:>10.2f}" if args.postgres else ""))
+        if args.postgres:
+            print("(PG conns: connections to the bench's database that ended during the row, per call)")
 
         if args.profile:
             profile(args.profile, hub_worker, web, hub, page, args.calls)

@@ -94,3 +94,30 @@ def test_durations_above_100_ms_are_bucketed_to_two_significant_figures():
         _execution("summarize", "success", ms)
     stats = {t.tool_name: t for t in tool_call_stats(hours=24).tools}
     assert (stats["summarize"].p50_ms, stats["summarize"].p95_ms) == (1200, 5000)
+
+
+def test_the_execution_list_filters_by_mode_and_server_without_reading_the_history(client, admin_user):
+    """Mode and server offer known values (the modes, the configured servers), not a
+    SELECT DISTINCT over every execution; each still filters the list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tools.federation.models import RemoteServer
+
+    RemoteServer.objects.create(name="docs", url="http://127.0.0.1:9/mcp")
+    ToolExecution.objects.create(tool_name="calculate", via="api", status="success", mode="inline")
+    ToolExecution.objects.create(tool_name="docs.search", server="docs", via="mcp", status="success", mode="background")
+    client.force_login(admin_user)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/executions/toolexecution/").content.decode()
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"] and ("mode" in q["sql"] or "server" in q["sql"])]
+    assert "?mode=background" in page and "?server=docs" in page and "built-in" in page
+    def listed(query: str) -> set[str]:
+        html = client.get(f"/admin/executions/toolexecution/?{query}").content.decode()
+        return {name for name in ("calculate", "docs.search") if f'field-tool_name">{name}<' in html}
+
+    assert listed("") == {"calculate", "docs.search"}
+    assert listed("mode=background") == {"docs.search"}
+    assert listed("mode=inline") == {"calculate"}
+    assert listed("server=") == {"calculate"}
+    assert listed("server=docs") == {"docs.search"}
