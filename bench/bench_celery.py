@@ -121,11 +121,18 @@ def counters(postgres: bool) -> tuple[int, int, int]:
     return info["total_connections_received"], info["total_commands_processed"], sessions
 
 
-def fresh_postgres() -> None:
+def drop_postgres() -> None:
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS bench_celery WITH (FORCE)")
+
+
+def fresh_postgres() -> None:
+    import psycopg
+
+    drop_postgres()
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute("CREATE DATABASE bench_celery")
 
 
@@ -275,7 +282,7 @@ def profile(out: Path, worker: subprocess.Popen, web: subprocess.Popen, hub: Hub
         recorder.send_signal(signal.SIGINT)
     for recorder in recorders:
         recorder.wait(timeout=60)
-    p50, p99, mean = figures(samples)
+    p50 = figures(samples)[0]
     print(f"profile: {calls} MCP background calls (p50 {p50:.1f} ms) recorded in {out}/worker.txt and daphne.txt")
 
 
@@ -324,22 +331,19 @@ def main() -> None:
 
         hub, eager = Hub(hub_port, token), Hub(eager_port, token)
         page = f"http://127.0.0.1:{page_port}/page.txt"
-        run = 0
-
-        def fetch(door: Hub, tag: str):
-            return lambda n: door.mcp_call("fetch_url", {"url": f"{page}?{tag}={n}"})
-
+        # One call of each row: (round, n) -> None. The round and n are in fetch_url's URL,
+        # so that every call misses the result cache and its row can be found afterwards.
         rows = {
-            "raw Celery": lambda n: noop.delay(n).get(timeout=30),
-            "hub MCP bg": lambda n: fetch(hub, f"mcp{run}")(n),
-            "hub REST bg+poll": lambda n: hub.rest_background({"url": f"{page}?rest{run}={n}"}),
-            "hub MCP eager": lambda n: fetch(eager, f"eager{run}")(n),
-            "hub MCP inline": lambda n: hub.mcp_call("text_statistics", {"text": f"Call {n} is short. Fine."}),
+            "raw Celery": lambda run, n: noop.delay(n).get(timeout=30),
+            "hub MCP bg": lambda run, n: hub.mcp_call("fetch_url", {"url": f"{page}?mcp{run}={n}"}),
+            "hub REST bg+poll": lambda run, n: hub.rest_background({"url": f"{page}?rest{run}={n}"}),
+            "hub MCP eager": lambda run, n: eager.mcp_call("fetch_url", {"url": f"{page}?eager{run}={n}"}),
+            "hub MCP inline": lambda run, n: hub.mcp_call("text_statistics", {"text": f"Call {n} is short. Fine."}),
         }
         # Warm up: both prefork children of each worker (their tool pools start on first
         # use), both web processes' pools, the result consumer.
-        for name, one in rows.items():
-            timed(30, one)
+        for one in rows.values():
+            timed(30, lambda n: one(0, n))
 
         results: dict[str, list[tuple[float, float, float]]] = {}
         parts: dict[str, list[list[float]]] = {}
@@ -347,7 +351,7 @@ def main() -> None:
         for run in range(1, args.rounds + 1):
             for name, one in rows.items():
                 before = counters(args.postgres) if run == args.rounds else None
-                samples, clocks = timed(args.calls, one)
+                samples, clocks = timed(args.calls, lambda n: one(run, n))
                 if before is not None:
                     after = counters(args.postgres)
                     per_call[name] = [(a - b) / args.calls for a, b in zip(after, before)]
@@ -393,6 +397,8 @@ def main() -> None:
     finally:
         stop_all(processes)
         flush_redis()
+        if args.postgres:
+            drop_postgres()
 
 
 if __name__ == "__main__":
