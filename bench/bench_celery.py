@@ -9,7 +9,8 @@ round trip on the same broker (dispatch on commit, result pushed, no polling). R
                 tool) over POST /mcp; the hub (daphne, Redis db 14) records the call,
                 sends it to a real hub worker and answers with the result
   hub REST bg   POST /api/v1/tools/fetch_url/execute/ (202 + Location), then GET of
-                that location every 2 ms until the status is final
+                that location every 2 ms until the status is final (+poll); or the POST
+                with ``Prefer: wait=30``, answered with the finished row (+wait)
   hub MCP eager the same MCP call to a second web process of the same hub without a
                 broker (eager Celery: the tool runs in the web process's tool pool)
   hub MCP inline text_statistics (an inline tool) over MCP: the hub's fixed cost of a call
@@ -213,6 +214,15 @@ class Hub:
             raise SystemExit(f"execution ended {row['status']}: {row['error']}")
         return row
 
+    def rest_wait(self, arguments: dict) -> dict:
+        """POST execute with ``Prefer: wait=30``: 200 with the finished row, pushed."""
+        status, _, raw = self.request("POST", "/api/v1/tools/fetch_url/execute/", {"arguments": arguments},
+                                      {"Prefer": "wait=30"})
+        row = json.loads(raw)
+        if status != 200 or row["status"] != "success":
+            raise SystemExit(f"execute with Prefer: wait answered {status}: {raw[:500]!r}")
+        return row
+
     def rows(self, tag: str, limit: int) -> list[dict]:
         """The latest fetch_url executions whose URL carries ``tag``."""
         _, _, raw = self.request("GET", f"/api/v1/executions/?tool=fetch_url&limit={min(limit + 50, 500)}")
@@ -337,6 +347,7 @@ def main() -> None:
             "raw Celery": lambda run, n: noop.delay(n).get(timeout=30),
             "hub MCP bg": lambda run, n: hub.mcp_call("fetch_url", {"url": f"{page}?mcp{run}={n}"}),
             "hub REST bg+poll": lambda run, n: hub.rest_background({"url": f"{page}?rest{run}={n}"}),
+            "hub REST bg+wait": lambda run, n: hub.rest_wait({"url": f"{page}?wait{run}={n}"}),
             "hub MCP eager": lambda run, n: eager.mcp_call("fetch_url", {"url": f"{page}?eager{run}={n}"}),
             "hub MCP inline": lambda run, n: hub.mcp_call("text_statistics", {"text": f"Call {n} is short. Fine."}),
         }
@@ -356,8 +367,8 @@ def main() -> None:
                     after = counters(args.postgres)
                     per_call[name] = [(a - b) / args.calls for a, b in zip(after, before)]
                 results.setdefault(name, []).append(figures(samples))
-                if name in ("hub MCP bg", "hub REST bg+poll"):
-                    tag = ("mcp" if "MCP" in name else "rest") + str(run)
+                if name in ("hub MCP bg", "hub REST bg+poll", "hub REST bg+wait"):
+                    tag = ("mcp" if "MCP" in name else "wait" if "wait" in name else "rest") + str(run)
                     keyed = {str(n): c for n, c in enumerate(clocks)}
                     parts.setdefault(name, []).append(breakdown(hub.rows(tag, args.calls), keyed))
             direct = json.loads(subprocess.run([sys.executable, str(data / "direct_fetch.py"), page, str(args.calls)],
@@ -373,7 +384,7 @@ def main() -> None:
             print(f"{name:<18}{p50:>9.2f}{p99:>9.2f}{mean:>9.2f}{p50 / base:>8.2f}")
         print("(x raw: p50 against raw Celery's; issue 10 asks hub MCP bg <= 1.5)")
         tool = statistics.median(f[0] for f in results["fetch direct"])
-        for name in ("hub MCP bg", "hub REST bg+poll"):
+        for name in ("hub MCP bg", "hub REST bg+poll", "hub REST bg+wait"):
             path = statistics.median(f[0] for f in results[name]) - tool
             print(f"{name} less the tool's own time (fetch direct p50): {path:.2f} ms, {path / base:.2f}x raw Celery")
         print("where a background call's time goes, median ms (the rows' timestamps against the bench's clock):")

@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from executions import awaiting
 from executions.models import Session, ToolExecution, Via
 from executions.selectors import executions_visible_to, sessions_visible_to
 from executions.serializers import SessionSerializer, ToolExecutionSerializer
@@ -54,6 +55,25 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         if (via := params.get("via")) and via not in Via.values:
             raise ValidationError({"via": f"Must be one of {', '.join(Via.values)}."})
         return qs
+
+    @extend_schema(parameters=[OpenApiParameter(
+        "wait", OpenApiTypes.INT,
+        description=f"Seconds (up to {awaiting.WAIT_MAX_SECONDS}) to wait for a pending or running execution to end.",
+    )])
+    def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """An execution; with ``?wait=N``, answered when it ends or after N seconds."""
+        raw = request.query_params.get("wait")
+        seconds = 0
+        if raw is not None:
+            if not raw.isdigit() or int(raw) > awaiting.WAIT_MAX_SECONDS:
+                raise ValidationError({"wait": f"Seconds: a whole number from 0 to {awaiting.WAIT_MAX_SECONDS}."})
+            seconds = int(raw)
+        execution = self.get_object()
+        if seconds and not execution.is_final:
+            # The watch reads the row once it is open: an end in between is not missed.
+            if awaiting.wait_blocking(awaiting.ExecutionWatch(str(execution.pk)), seconds) is not None:
+                execution = self.get_object()
+        return Response(self.get_serializer(execution).data)
 
     @extend_schema(request=None, responses=ToolExecutionSerializer)
     @action(detail=True, methods=["post"])

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
@@ -21,6 +22,8 @@ from executions.models import ToolExecution
 
 # How often the row is read while no event arrives.
 POLL_SECONDS = 1.0
+# The longest a REST request may wait for an execution to end (Prefer: wait, ?wait=).
+WAIT_MAX_SECONDS = 60
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -43,19 +46,27 @@ class ExecutionWatch:
             await self.layer.group_discard(events.group_name(self.execution_id), self.channel)
             self.channel = None
 
-    async def wait(self, on_event: EventHandler | None = None) -> ToolExecution:
+    async def wait(self, on_event: EventHandler | None = None, known: ToolExecution | None = None) -> ToolExecution:
         """Pass progress and log events on until the execution is final; return its row.
 
-        The row is read at the start and whenever no event came for ``POLL_SECONDS``, not
-        after every progress event.
+        The row is read at the start (unless the caller passes it as ``known``: a door that
+        opened the watch before the task was sent misses no event) and whenever no event
+        came for ``POLL_SECONDS``. A final result event carries what a door answers with
+        (status, result, error): the row is not read again for it.
         """
         await self.open()
         try:
-            execution = await _get(self.execution_id)
+            execution = known if known is not None else await _get(self.execution_id)
             while not execution.is_final:
                 event = await self._next_event()
-                if event is None or event.get("type") == "execution.result":
+                if event is None:
                     execution = await _get(self.execution_id)
+                elif event.get("type") == "execution.result":
+                    if event.get("status") in ToolExecution.FINAL_STATUSES:
+                        execution.status, execution.result = event["status"], event.get("result")
+                        execution.error = event.get("error", "")
+                    else:
+                        execution = await _get(self.execution_id)
                 elif on_event is not None:
                     await on_event(event)
             return execution
@@ -75,3 +86,34 @@ class ExecutionWatch:
 @database_sync_to_async
 def _get(execution_id: str) -> ToolExecution:
     return ToolExecution.objects.get(pk=execution_id)
+
+
+def wait_blocking(watch: ExecutionWatch, seconds: float, known: ToolExecution | None = None) -> ToolExecution | None:
+    """``watch.wait`` from sync code (a REST view, on its request's thread): the execution
+    once final, or None when ``seconds`` passed first. The watch is closed either way."""
+
+    async def wait() -> ToolExecution | None:
+        try:
+            return await asyncio.wait_for(watch.wait(known=known), timeout=seconds)
+        except TimeoutError:
+            return None
+
+    return async_to_sync(wait)()
+
+
+def open_blocking(watch: ExecutionWatch) -> None:
+    async_to_sync(watch.open)()
+
+
+def close_blocking(watch: ExecutionWatch) -> None:
+    async_to_sync(watch.close)()
+
+
+def prefer_wait(header: str | None) -> int | None:
+    """Seconds from an RFC 7240 ``Prefer: wait=N`` header (other preferences and malformed
+    ones are ignored, as the RFC asks), at most WAIT_MAX_SECONDS."""
+    for preference in (header or "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(int(value.strip()), WAIT_MAX_SECONDS)
+    return None

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 
 from mcpsite.breaker import channel_layer_breaker
@@ -74,20 +75,63 @@ def publish(execution_id: object, event: Event) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            async_to_sync(_send)(group_name(key), event)
+            _publisher().send(group_name(key), event)
         else:
             # Called from an async tool: send without blocking its event loop.
-            task = loop.create_task(_send(group_name(key), event))
+            task = loop.create_task(_send(get_channel_layer(), group_name(key), event))
             _pending.add(task)
             task.add_done_callback(_pending.discard)
 
 
-async def _send(group: str, event: Event) -> None:
+class _Publisher:
+    """An event loop on a thread of its own, with a channel layer instance of its own, for
+    events published from sync code (a tool's thread, a Celery task). ``async_to_sync``
+    outside a serving loop made a new loop per event, and channels-redis a new Redis
+    connection per loop: a connection per event. Sends are in order: each waits for the
+    one before."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        threading.Thread(target=self.loop.run_forever, name="event-publisher", daemon=True).start()
+
+    def send(self, group: str, event: Event) -> None:
+        future = asyncio.run_coroutine_threadsafe(_send(self.layer, group, event), self.loop)
+        # _send is bounded by REDIS_SOCKET_TIMEOUT; this bound only guards a stalled loop.
+        try:
+            future.result(timeout=settings.REDIS_SOCKET_TIMEOUT + 1)
+        except TimeoutError:
+            future.cancel()
+            logger.warning("publishing an execution event timed out")
+
+
+_publisher_instance: _Publisher | None = None
+
+
+def _publisher() -> _Publisher:
+    global _publisher_instance
+    if _publisher_instance is None:
+        with _lock:
+            if _publisher_instance is None:
+                _publisher_instance = _Publisher()
+    return _publisher_instance
+
+
+def _forget_publisher_in_child() -> None:
+    # A forked child (a Celery prefork worker) has no copy of the parent's thread.
+    global _publisher_instance
+    _publisher_instance = None
+
+
+os.register_at_fork(after_in_child=_forget_publisher_in_child)
+
+
+async def _send(layer: Any, group: str, event: Event) -> None:
     """One group send, bounded by REDIS_SOCKET_TIMEOUT (the layer's own socket timeout is
     long, for its blocking receives): a hung Redis costs a call that much once, then the
     breaker skips the layer for REDIS_BREAKER_SECONDS."""
     try:
-        await asyncio.wait_for(get_channel_layer().group_send(group, event), timeout=settings.REDIS_SOCKET_TIMEOUT)
+        await asyncio.wait_for(layer.group_send(group, event), timeout=settings.REDIS_SOCKET_TIMEOUT)
     except Exception:
         # Losing a progress event must never fail the tool call itself.
         logger.warning("could not publish execution event to the channel layer", exc_info=True)

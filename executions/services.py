@@ -732,11 +732,12 @@ def _record_and_run(
         unsubscribe = events.subscribe(execution_id, forward) if (on_progress or on_log) else None
         try:
             # On commit, so that a worker never picks up a row that was rolled back.
-            transaction.on_commit(lambda: _send_to_worker(execution_id))
+            transaction.on_commit(lambda: _send_to_worker(execution_id, timeout=policy.timeout))
         finally:
             if unsubscribe is not None:
                 unsubscribe()
-        execution.refresh_from_db()
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            execution.refresh_from_db()  # the task ran here, on commit: the row is final
         return execution
 
     ctx = _make_context(execution, user, on_progress, on_log, client_request, client_input)
@@ -850,13 +851,17 @@ def execution_dispatch(*, execution_id: str) -> None:
         _send_to_worker(execution_id)
 
 
-def _send_to_worker(execution_id: str) -> None:
-    """Publish the execution's task; when the broker cannot take it, end the row as
-    ``error`` (it would otherwise stay pending forever) and refuse the call."""
-    from executions.tasks import run_execution
+def _send_to_worker(execution_id: str, timeout: float | None = None) -> None:
+    """Publish the execution's task (time limits from ``timeout``, the policy's, else read
+    by the task); when the broker cannot take it, end the row as ``error`` (it would
+    otherwise stay pending forever) and refuse the call."""
+    from executions.tasks import limits_for, run_execution
 
+    options: dict[str, float] = {}
+    if timeout is not None:
+        options["soft_time_limit"], options["time_limit"] = limits_for(timeout)
     try:
-        run_execution.apply_async(args=[execution_id], task_id=execution_id)
+        run_execution.apply_async(args=[execution_id], task_id=execution_id, **options)
     except Exception as exc:  # kombu raises a range of connection errors
         logger.warning("could not queue execution %s: %s", execution_id, exc)
         now = timezone.now()

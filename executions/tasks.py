@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import task_postrun
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
@@ -41,7 +42,12 @@ def time_limits(execution_id: str) -> tuple[float, float] | None:
     tool = registry.get(tool_name) if tool_name else None
     if tool is None:
         return None
-    timeout = services.tool_policy(tool).timeout
+    return limits_for(services.tool_policy(tool).timeout)
+
+
+def limits_for(timeout: float) -> tuple[float, float]:
+    """(soft, hard) Celery time limits for a tool's timeout: the tool's own timer stops it
+    first; the soft limit a grace later, the hard limit (the pool kills) one more after."""
     grace = settings.CELERY_TIME_LIMIT_GRACE
     return timeout + grace, timeout + 2 * grace
 
@@ -51,6 +57,7 @@ class ExecutionTask(Task):
     reject_on_worker_lost = True
 
     def apply_async(self, args: Any = None, kwargs: Any = None, task_id: str | None = None, **options: Any) -> Any:
+        # The service passes the limits from the policy it holds; else they are read here.
         if args and "time_limit" not in options:
             limits = time_limits(str(args[0]))
             if limits is not None:
@@ -117,6 +124,15 @@ def run_execution(self: ExecutionTask, execution_id: str) -> str | None:
                 execution_id=execution_id, status=Status.TIMEOUT, error="The worker's soft time limit stopped the tool."
             )
     return execution.status if execution is not None else None
+
+
+@task_postrun.connect
+def _connections_back(task: Task | None = None, **kwargs: Any) -> None:
+    """After each task in a worker, as after a web request: a pooled connection goes back
+    to the pool, a broken or obsolete one is closed (CELERY_DB_REUSE_MAX keeps Celery
+    from closing them all). An eager task ran on its caller's thread and connection."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
 
 
 @shared_task(name="executions.reap_executions")

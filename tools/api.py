@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -9,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from executions.models import Session, Via
+from executions import awaiting
+from executions.models import Session, ToolExecution, Via
 from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
 from executions.services import ToolNotFound, execute_tool, session_for_client, tools_for_user
 from mcpsite import client_gone
@@ -66,7 +68,9 @@ class ToolDetailView(APIView):
 
 class ToolExecuteView(APIView):
     """Run a tool. Inline tools answer 200 with the finished execution; background
-    tools answer 202 with the execution's URL to poll."""
+    tools answer 202 with the execution's URL (GET it with ``?wait=N`` to wait for the
+    end), or, with ``Prefer: wait=N`` (RFC 7240, N up to 60), 200 with the finished
+    execution when it ends within N seconds (``Preference-Applied: wait=N``)."""
 
     @extend_schema(
         request=ExecuteRequestSerializer,
@@ -82,14 +86,31 @@ class ToolExecuteView(APIView):
     def post(self, request: Request, name: str) -> Response:
         body = ExecuteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        execution = execute_tool(
-            user=request.user, tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
-            session=api_session(request), scopes=request_scopes(request),
-            # An inline call whose client disconnects is cancelled, not run for nobody.
-            cancel_event=client_gone.event_for(request._request),
-        )
+        wait = awaiting.prefer_wait(request.headers.get("Prefer"))
+        watch: list[awaiting.ExecutionWatch] = []
+
+        def on_created(execution: ToolExecution) -> None:
+            if wait and execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
+                # Watch the worker's events before the task is sent, so that none is missed.
+                watch.append(awaiting.ExecutionWatch(str(execution.id)))
+                awaiting.open_blocking(watch[0])
+
+        try:
+            execution = execute_tool(
+                user=request.user, tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
+                session=api_session(request), scopes=request_scopes(request), on_created=on_created,
+                # An inline call whose client disconnects is cancelled, not run for nobody.
+                cancel_event=client_gone.event_for(request._request),
+            )
+        except BaseException:
+            for w in watch:
+                awaiting.close_blocking(w)
+            raise
+        waited = bool(watch) and awaiting.wait_blocking(watch[0], wait, known=execution) is not None
+        if waited:
+            execution = ToolExecution.objects.get(pk=execution.pk)  # the whole row, as it ended
         data: dict[str, Any] = ToolExecutionSerializer(execution, context={"request": request}).data
-        if execution.mode == Mode.BACKGROUND:
+        if execution.mode == Mode.BACKGROUND and not waited:
             url = reverse("api:execution-detail", args=[execution.id], request=request)
             return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
-        return Response(data)
+        return Response(data, headers={"Preference-Applied": f"wait={wait}"} if waited else None)

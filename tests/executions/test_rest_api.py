@@ -288,3 +288,19 @@ def test_the_auth_scheme_is_case_insensitive(client, token, scheme):
 def test_a_malformed_authorization_header_is_401_json(client, header):
     response = client.get("/api/v1/tools/", HTTP_AUTHORIZATION=header)
     assert response.status_code == 401 and response.json()["code"]
+
+
+def test_wait_on_an_execution_is_validated_and_answers_at_once_when_it_has_ended(api_client):
+    """``GET ?wait=N`` and ``Prefer: wait=N`` (the waits themselves are tested against a
+    real worker in test_worker.py): a bad value is a 400, an ended call answers at once,
+    an inline call ignores the preference."""
+    done = api_client.post(
+        "/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "One two."}}, format="json",
+        HTTP_PREFER="wait=5",
+    )
+    assert done.status_code == 200 and "Preference-Applied" not in done
+    url = f"/api/v1/executions/{done.json()['id']}/"
+    assert api_client.get(f"{url}?wait=5").json()["status"] == "success"
+    for bad in ("abc", "-1", "61", "1.5"):
+        response = api_client.get(f"{url}?wait={bad}")
+        assert response.status_code == 400 and "wait" in response.json()["errors"], bad

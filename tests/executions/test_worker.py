@@ -204,3 +204,24 @@ def test_the_web_process_reaps_a_lost_execution_without_waiting_for_beat(tmp_pat
     finally:
         reaper.stop_in_process()
     assert ended.status == Status.ERROR and "lost" in ended.error
+
+
+def test_rest_prefer_wait_answers_with_the_finished_execution_from_the_worker(worker, api_client):
+    """``Prefer: wait=N`` (RFC 7240): the POST answers 200 with the row as the worker
+    ended it (the result pushed over the channel layer, no polling), or 202 as before
+    when N seconds pass first; ``GET ?wait=N`` then waits for the end."""
+    url = f"/api/v1/tools/{Steps.name}/execute/"
+    quick = api_client.post(url, {"arguments": {"steps": 2, "delay": 0.01}}, format="json", HTTP_PREFER="wait=20")
+    assert quick.status_code == 200, quick.content
+    assert quick["Preference-Applied"] == "wait=20"
+    assert quick.json()["status"] == "success" and quick.json()["result"] == {"steps": 2}
+    assert quick.json()["duration_ms"] is not None  # the whole row, read once it ended
+
+    slow = api_client.post(
+        url, {"arguments": {"steps": 30, "delay": 0.1}}, format="json", HTTP_PREFER="respond-async, wait=1"
+    )
+    assert slow.status_code == 202 and "Preference-Applied" not in slow
+    assert slow.json()["status"] in ("pending", "running")
+    ended = api_client.get(f"{slow['Location']}?wait=30")
+    assert ended.status_code == 200 and ended.json()["status"] == "success"
+    assert ended.json()["result"] == {"steps": 30}

@@ -360,7 +360,7 @@ class HubServer:
                 scopes=caller.scopes,
             )
             if not execution.is_final:
-                execution = await watch[0].wait(outbox.forward_event) if watch else execution
+                execution = await watch[0].wait(outbox.forward_event, known=execution) if watch else execution
         except services.ToolNotFound as exc:
             raise MCPError(types.INVALID_PARAMS, exc.message) from None
         except services.ArgumentsInvalid as exc:

@@ -1,0 +1,40 @@
+"""The Redis cache backend with one connection pool per process.
+
+Django's ``RedisCache`` builds its client, and with it a connection pool, per cache
+instance, and ``caches`` holds an instance per thread and per async context: under ASGI
+every request opened a new Redis connection for its first cache call (the rate limit, the
+result cache, a heartbeat). Here the pools are shared by the process, keyed by server and
+options; redis-py's pool notices a fork and starts over in the child.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCacheClient
+from django_prometheus.cache.backends.redis import NativeRedisCache
+
+_pools: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+class SharedPoolRedisCacheClient(RedisCacheClient):
+    def _get_connection_pool(self, write: bool) -> Any:
+        index = self._get_connection_pool_index(write)
+        key = f"{self._servers[index]} {sorted(self._pool_options.items())!r}"
+        pool = _pools.get(key)
+        if pool is None:
+            with _lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = _pools[key] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+        return pool
+
+
+class RedisCache(NativeRedisCache):
+    """django-prometheus' Redis cache (its hit/miss metrics) on the shared pools."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = SharedPoolRedisCacheClient
