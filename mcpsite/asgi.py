@@ -2,11 +2,17 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
-# Django must be set up before anything imports models (consumers, the MCP app).
-django_asgi_app = get_asgi_application()
+# Django must be set up before anything imports models (consumers, the MCP app); as
+# django.core.asgi.get_asgi_application does, with the handler that runs the middleware
+# chain and the view in one hop (mcpsite/handler.py).
+django.setup(set_prefix=False)
+
+from mcpsite.handler import OneHopASGIHandler  # noqa: E402
+
+django_asgi_app = OneHopASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -127,6 +127,45 @@ def test_a_rest_call_runs_two_statements_once_warm(alice, client):
     assert Session.objects.filter(user=user, kind=Session.Kind.API).count() == 1
 
 
+def test_a_rest_request_takes_one_hop_from_the_event_loop(alice):
+    """Served as daphne serves it (the ASGI app), a REST call crosses from the event loop
+    to a thread once for the whole middleware chain and view (mcpsite/handler.py), plus
+    Django's own two around it (the request_started signal, closing the response), and
+    never back. With the chain in async mode it took 8 hops and one back to the loop."""
+    from asgiref.sync import AsyncToSync, SyncToAsync
+
+    user, token = alice
+    hops = {"to_thread": 0, "to_loop": 0}
+    to_thread, to_loop = SyncToAsync.__call__, AsyncToSync.__call__
+
+    async def count_to_thread(self, *args, **kwargs):
+        hops["to_thread"] += 1
+        return await to_thread(self, *args, **kwargs)
+
+    def count_to_loop(self, *args, **kwargs):
+        hops["to_loop"] += 1
+        return to_loop(self, *args, **kwargs)
+
+    async def scenario() -> list[int]:
+        statuses = []
+        async with httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=application), base_url="http://127.0.0.1:8000",
+            headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        ) as http:
+            for text in TEXTS:
+                if text == TEXTS[1]:
+                    hops.update(to_thread=0, to_loop=0)
+                response = await http.post("/api/v1/tools/text_statistics/execute/", json={"arguments": {"text": text}})
+                statuses.append(response.status_code)
+        return statuses
+
+    with mock.patch.object(SyncToAsync, "__call__", count_to_thread), \
+            mock.patch.object(AsyncToSync, "__call__", count_to_loop):
+        assert asyncio.run(scenario()) == [200, 200]
+    assert hops == {"to_thread": 3, "to_loop": 0}
+    assert_recorded(user, "api", 2)
+
+
 def mcp_client(token: str, mode: str) -> Client:
     http = httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=application), base_url="http://127.0.0.1:8000",
