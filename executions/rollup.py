@@ -47,6 +47,28 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
 
 
+Key = tuple[str, datetime]  # (tool name, hour)
+
+
+def count(
+    rows: Iterable[tuple[str, datetime, str, int | None]],
+) -> tuple[Counter[Key], Counter[Key], dict[Key, Counter[int]]]:
+    """Calls, failed calls and duration buckets per tool and hour of (tool_name, created,
+    status, duration_ms) rows: what a roll-up stores, and what the dashboard adds for the
+    rows not rolled up yet."""
+    calls: Counter[Key] = Counter()
+    errors: Counter[Key] = Counter()
+    durations: dict[Key, Counter[int]] = {}
+    for tool_name, created, status, duration_ms in rows:
+        key = (tool_name, hour_of(created))
+        calls[key] += 1
+        if status in FAILED:
+            errors[key] += 1
+        if duration_ms is not None:  # set when a call ends
+            durations.setdefault(key, Counter())[duration_bucket(duration_ms)] += 1
+    return calls, errors, durations
+
+
 def rollup_executions(*, batch: int = BATCH, max_batches: int = MAX_BATCHES_PER_RUN) -> int:
     """Count the final executions not counted yet; return how many were counted."""
     total = 0
@@ -70,16 +92,7 @@ def _rollup_batch(batch: int) -> int:
         )
         if not rows:
             return 0
-        calls: Counter[tuple[str, datetime]] = Counter()
-        errors: Counter[tuple[str, datetime]] = Counter()
-        durations: dict[tuple[str, datetime], Counter[int]] = {}
-        for _pk, tool_name, created, status, duration_ms in rows:
-            key = (tool_name, hour_of(created))
-            calls[key] += 1
-            if status in FAILED:
-                errors[key] += 1
-            if duration_ms is not None:
-                durations.setdefault(key, Counter())[duration_bucket(duration_ms)] += 1
+        calls, errors, durations = count(row[1:] for row in rows)
         _add_to_hours(calls, errors, durations)
         ToolExecution.objects.filter(pk__in=[row[0] for row in rows]).update(rolled_up=True)
         return len(rows)

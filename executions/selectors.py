@@ -85,20 +85,18 @@ def tool_call_stats(*, hours: int = 24) -> CallStats:
 
     # The rows not rolled up yet, read as rows (a few seconds' worth while the reaper runs):
     # a GROUP BY here would tempt SQLite's planner into a full index of the table.
-    final = set(ToolExecution.FINAL_STATUSES)
     live = (
         ToolExecution.objects.filter(rolled_up=False, created__gte=since).order_by()
-        .values_list("tool_name", "status", "duration_ms", "created")
+        .values_list("tool_name", "created", "status", "duration_ms")
     )
-    for tool_name, status, duration_ms, created in live.iterator(chunk_size=5000):
-        failed = status in rollup.FAILED
-        calls[tool_name] += 1
-        errors[tool_name] += failed
-        if status in final and duration_ms is not None:
-            buckets.setdefault(tool_name, Counter())[rollup.duration_bucket(duration_ms)] += 1
-        hour = by_hour.setdefault(rollup.hour_of(created), [0, 0])
-        hour[0] += 1
-        hour[1] += failed
+    live_calls, live_errors, live_durations = rollup.count(live.iterator(chunk_size=5000))
+    for (tool_name, start), n in live_calls.items():
+        calls[tool_name] += n
+        errors[tool_name] += live_errors[(tool_name, start)]
+        buckets.setdefault(tool_name, Counter()).update(live_durations.get((tool_name, start), {}))
+        hour = by_hour.setdefault(start, [0, 0])
+        hour[0] += n
+        hour[1] += live_errors[(tool_name, start)]
 
     tools = []
     for tool_name in sorted(calls, key=lambda name: (-calls[name], name)):
