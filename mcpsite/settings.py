@@ -375,6 +375,11 @@ FEDERATION_BACKOFF_MAX = env.float("FEDERATION_BACKOFF_MAX", default=30.0)
 # Fernet keys (comma-separated) for remote servers' secrets at rest: the first encrypts,
 # all decrypt (rotation). Empty: one key derived from SECRET_KEY.
 FEDERATION_SECRET_KEYS = env.list("FEDERATION_SECRET_KEYS", default=[])
+# The hub's OAuth client ID towards remote servers' authorization servers: the https URL
+# where they fetch its client metadata document (the hub serves it at
+# /federation/oauth-client.json). Empty: derived from an https MCP_PUBLIC_URL, else the
+# hub registers itself (dynamic client registration) where the server allows it.
+FEDERATION_OAUTH_CLIENT_METADATA_URL = env.str("FEDERATION_OAUTH_CLIENT_METADATA_URL", default="")
 
 # --- The MCP server at /mcp (and manage.py mcp_stdio) -------------------------------------
 # Calls without a token act as the low-privilege user "mcp-anonymous". Off by default;

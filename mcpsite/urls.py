@@ -6,6 +6,8 @@ from rest_framework.routers import DefaultRouter
 from executions.api import ExecutionViewSet, SessionViewSet
 from mcpsite import health, views
 from tools.api import ToolDetailView, ToolExecuteView, ToolListView
+from tools.federation import oauth
+from tools.federation import views as federation_views
 
 # JSON {"code", "message"} for unknown /api/ paths (a non-UUID execution id included).
 handler404 = "mcpsite.api.not_found"
@@ -34,6 +36,7 @@ urlpatterns = [
     path("addin/", include("realtime.urls")),
     # The hub as the OAuth 2.1 authorization server of its MCP endpoint (and REST API).
     path("", include("authserver.urls")),
+    path(oauth.CLIENT_METADATA_PATH.lstrip("/"), federation_views.client_metadata, name="federation-client-metadata"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

@@ -2,22 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import concurrent.futures
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 
 from tools.federation.models import RemoteServer, validate_headers
 from tools.federation.secrets import Sealed
 from django.utils.html import format_html, format_html_join
 
-from tools.federation import approvals
+from tools.federation import approvals, oauth
 from tools.federation.services import (
     FederationError,
     remote_server_approve,
     remote_server_check,
     remote_server_held_tools,
+    remote_server_sign_in,
+    remote_server_signed_in,
     remote_server_sync,
 )
 
@@ -38,10 +44,20 @@ class RemoteServerForm(forms.ModelForm):
         help_text="One 'Name: value' a line; values are stored encrypted. Leave empty to keep the stored ones.",
     )
     clear_secret_headers = forms.BooleanField(required=False, label="Remove the stored secret headers")
+    oauth_client_secret = forms.CharField(
+        label="OAuth client secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Only for a client registered by hand. Stored encrypted; leave empty to keep it.",
+    )
+    forget_oauth = forms.BooleanField(
+        required=False, label="Forget the OAuth sign-in", help_text="Drops the stored tokens and client registration."
+    )
 
     class Meta:
         model = RemoteServer
-        exclude = ("secret", "secret_headers")
+        exclude = ("secret", "secret_headers", "oauth_client_secret")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +88,10 @@ class RemoteServerForm(forms.ModelForm):
             server.secret_headers = {}
         elif self.cleaned_data.get("secret_headers"):
             server.secret_headers = self.cleaned_data["secret_headers"]
+        if self.cleaned_data.get("oauth_client_secret"):
+            server.oauth_client_secret = self.cleaned_data["oauth_client_secret"]
+        if self.cleaned_data.get("forget_oauth") or not server.oauth:
+            server.oauth_credentials = {}
         if commit:
             server.save()
             self._save_m2m()
@@ -94,7 +114,7 @@ class RemoteServerAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "transport", "healthy")
     search_fields = ("name", "url", "command")
     actions = ["test_connection", "sync_tools", "approve_changes"]
-    readonly_fields = ("held_changes", "secret_state", "secret_headers_state", "healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")
+    readonly_fields = ("held_changes", "oauth_state", "secret_state", "secret_headers_state", "healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")
     fieldsets = (
         (None, {"fields": ("name", "enabled", "transport", "url", "command")}),
         (
@@ -106,10 +126,98 @@ class RemoteServerAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (
+            "OAuth sign-in",
+            {"fields": ("oauth", "oauth_state", "oauth_client_id", "oauth_client_secret", "forget_oauth")},
+        ),
         ("Limits", {"fields": ("timeout", "max_connections")}),
         ("Tools", {"fields": ("allowed_tools", "denied_tools", "auto_approve", "held_changes")}),
         ("Status", {"fields": ("healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")}),
     )
+
+    @admin.display(description="signed in")
+    def oauth_state(self, obj: RemoteServer) -> str:
+        credentials = obj.oauth_credentials
+        if isinstance(credentials, Sealed):
+            return "tokens stored, but no configured key opens them: connect again"
+        if not obj.oauth:
+            return "-"
+        if not obj.oauth_connected:
+            return "not yet: save, then press Connect above"
+        expires = credentials.get("expires_at")
+        refresh = "refreshed on its own" if credentials["tokens"].get("refresh_token") else "no refresh token: connect again when it expires"
+        if expires:
+            from datetime import UTC, datetime
+
+            return f"yes (token valid until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC; {refresh})"
+        return f"yes ({refresh})"
+
+    # --- OAuth sign-in: the Connect button and the browser's return
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("<int:object_id>/connect/", self.admin_site.admin_view(self.connect_view), name="federation_remoteserver_connect"),
+            path("oauth/callback/", self.admin_site.admin_view(self.oauth_callback_view), name="federation_remoteserver_oauth_callback"),
+            *super().get_urls(),
+        ]
+
+    def _change_url(self, server_id: int) -> str:
+        return reverse("admin:federation_remoteserver_change", args=[server_id])
+
+    @staticmethod
+    def callback_url(request: HttpRequest) -> str:
+        return request.build_absolute_uri(reverse("admin:federation_remoteserver_oauth_callback"))
+
+    def connect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        server = get_object_or_404(RemoteServer, pk=object_id)
+        if not self.has_change_permission(request, server):
+            raise PermissionDenied
+        try:
+            sign_in = remote_server_sign_in(server=server, redirect_uri=self.callback_url(request), started_by=request.user.pk)
+            assert sign_in.flow is not None
+            url = oauth.authorization_url(sign_in, sign_in.flow)
+        except FederationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(server.pk))
+        except Exception as exc:
+            self.message_user(request, f"{server.name}: signing in failed: {oauth.describe_failure(exc)}", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(server.pk))
+        if url is None:  # the server let the hub in without asking
+            return self._signed_in(request, server)
+        return HttpResponseRedirect(url)
+
+    def oauth_callback_view(self, request: HttpRequest) -> HttpResponse:
+        sign_in = oauth.sign_in_for(request.GET.get("state", ""))
+        if sign_in is None or sign_in.flow is None or sign_in.started_by != request.user.pk:
+            self.message_user(
+                request,
+                "This sign-in is unknown here: it expired, was started by someone else, or by another web "
+                "process of the hub. Press Connect again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:federation_remoteserver_changelist"))
+        server_id = sign_in.server_id
+        sign_in.give(dict(request.GET.lists()))
+        try:
+            sign_in.flow.result(oauth.DISCOVERY_SECONDS)
+        except concurrent.futures.TimeoutError:
+            self.message_user(request, "The token exchange got no answer in time. Press Connect again.", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(server_id))
+        except Exception as exc:
+            self.message_user(request, f"Signing in failed: {oauth.describe_failure(exc)}", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(server_id))
+        return self._signed_in(request, RemoteServer.objects.get(pk=server_id))
+
+    def _signed_in(self, request: HttpRequest, server: RemoteServer) -> HttpResponse:
+        try:
+            server = remote_server_signed_in(server=server)
+        except FederationError as exc:
+            self.message_user(request, f"Signed in, but {exc}", messages.WARNING)
+        else:
+            self.message_user(request, f"{server.name}: signed in; {len(server.tools)} tools synced.", messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(server.pk))
 
     @admin.display(description="stored secret")
     def secret_state(self, obj: RemoteServer) -> str:

@@ -64,6 +64,21 @@ class RemoteServer(models.Model):
     secret_headers = EncryptedJSONField(
         blank=True, default=dict, validators=[validate_headers], help_text="HTTP headers whose values are secret (API keys). Stored encrypted."
     )
+    # OAuth 2.1 sign-in (tools.federation.oauth): the hub gets its own tokens from the
+    # server's authorization server, once an operator has connected it.
+    oauth = models.BooleanField(
+        "sign in with OAuth", default=False,
+        help_text="The server wants an OAuth sign-in: save, then press Connect (HTTP only).",
+    )
+    oauth_client_id = models.CharField(
+        "OAuth client ID", max_length=500, blank=True,
+        help_text="Only for a client registered by hand at the authorization server; empty: the hub registers itself.",
+    )
+    oauth_client_secret = EncryptedTextField(
+        "OAuth client secret", blank=True, help_text="The secret of that client, if it has one. Stored encrypted."
+    )
+    # Tokens, their expiry and the client registration, as JSON; stored encrypted.
+    oauth_credentials = EncryptedJSONField(blank=True, default=dict, editable=False)
     enabled = models.BooleanField(default=True)
     timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)], help_text="Seconds per call.")
     max_connections = models.PositiveSmallIntegerField(
@@ -111,6 +126,8 @@ class RemoteServer(models.Model):
         if self.transport == self.Transport.STREAMABLE_HTTP:
             if not self.url:
                 raise ValidationError({"url": "A Streamable HTTP server needs a URL."})
+            if self.oauth and self.secret:
+                raise ValidationError({"secret": "A server that signs in with OAuth gets its tokens itself; leave the bearer secret empty."})
         elif self.transport == self.Transport.STDIO:
             if not self.command.strip():
                 raise ValidationError({"command": "A stdio server needs a command."})
@@ -118,6 +135,13 @@ class RemoteServer(models.Model):
                 shlex.split(self.command)
             except ValueError as exc:
                 raise ValidationError({"command": f"Cannot parse the command: {exc}."}) from None
+
+    @property
+    def oauth_connected(self) -> bool:
+        from tools.federation.secrets import Sealed
+
+        credentials = self.oauth_credentials
+        return bool(credentials) and not isinstance(credentials, Sealed) and bool(credentials.get("tokens"))
 
     @property
     def argv(self) -> list[str]:

@@ -119,13 +119,18 @@ class ServerConfig:
     max_connections: int
     # Why this server cannot be connected to at all (an undecryptable secret), else "".
     error: str = ""
+    # OAuth sign-in (tools.federation.oauth): the tokens live on the row, not here (a
+    # refresh must not look like a changed configuration).
+    oauth: bool = False
+    oauth_client_id: str = ""
+    oauth_client_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_server(cls, server: Any) -> ServerConfig:
         from tools.federation.secrets import Sealed
 
         error = ""
-        if isinstance(server.secret, Sealed) or isinstance(server.secret_headers, Sealed):
+        if any(isinstance(value, Sealed) for value in (server.secret, server.secret_headers, server.oauth_client_secret)):
             error = (
                 "its stored secret cannot be decrypted: the key it was encrypted with is not in "
                 "FEDERATION_SECRET_KEYS (enter the secret again, or list the old key again)"
@@ -146,6 +151,9 @@ class ServerConfig:
             timeout=float(server.timeout),
             max_connections=max(1, int(server.max_connections)),
             error=error,
+            oauth=bool(server.oauth) and server.transport == "streamable_http",
+            oauth_client_id=server.oauth_client_id,
+            oauth_client_secret="" if error else str(server.oauth_client_secret),
         )
 
 
@@ -276,6 +284,9 @@ class ServerPool:
         self.last_error = ""
         self.peak = 0  # the most sessions open (or opening) at once, for operators and tests
         self.closed = False
+        # One OAuth provider for the pool's sessions (made on first connect): they share
+        # its tokens, and its lock lets one refresh at a time.
+        self._auth: Any = None
 
     @property
     def size(self) -> int:
@@ -288,9 +299,14 @@ class ServerPool:
         if config.transport == "stdio":
             target: Any = StdioServerParameters(command=config.argv[0], args=list(config.argv[1:]))
         else:
+            if config.oauth and self._auth is None:
+                from tools.federation.oauth import pooled_auth
+
+                self._auth = pooled_auth(config)
             http = create_mcp_http_client(
                 headers=dict(config.headers),
                 timeout=httpx2.Timeout(config.timeout, read=max(config.timeout, 300.0)),
+                auth=self._auth,
             )
             stack.push_async_callback(http.aclose)
 

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tools.federation import approvals, state
+from tools.federation import approvals, oauth, state
 from tools.federation.models import RemoteServer, tool_offered
-from tools.federation.pool import Listing, RemoteUnavailable, ServerConfig, drop_pool, pool_for, run_sync
+from tools.federation.pool import Listing, RemoteUnavailable, ServerConfig, drop_pool, pool_for, run_sync, submit
 from tools.federation.remote_tools import RemoteTool
 from tools.registry import registry
 
@@ -232,6 +232,9 @@ def remote_server_create(
     allowed_tools: list[str] | None = None,
     denied_tools: list[str] | None = None,
     auto_approve: bool = False,
+    oauth: bool = False,
+    oauth_client_id: str = "",
+    oauth_client_secret: str = "",
 ) -> RemoteServer:
     """Validate and save a new remote server (not synced yet; see ``remote_server_sync``)."""
     from django.core.exceptions import ValidationError
@@ -253,7 +256,12 @@ def remote_server_create(
         allowed_tools=allowed_tools or [],
         denied_tools=denied_tools or [],
         auto_approve=auto_approve,
+        oauth=oauth,
+        oauth_client_id=oauth_client_id,
+        oauth_client_secret=oauth_client_secret,
     )
+    if oauth and command:
+        raise FederationError("OAuth sign-in is for Streamable HTTP servers (--url).")
     if timeout is not None:
         server.timeout = timeout
     if max_connections is not None:
@@ -292,16 +300,44 @@ def remote_server_secrets_rotate() -> tuple[int, list[str]]:
     """
     from tools.federation.secrets import Sealed
 
+    fields = ("secret", "secret_headers", "oauth_client_secret", "oauth_credentials")
     rotated, unreadable = 0, []
-    for server in RemoteServer.objects.only("pk", "name", "secret", "secret_headers"):
-        if isinstance(server.secret, Sealed) or isinstance(server.secret_headers, Sealed):
+    for server in RemoteServer.objects.only("pk", "name", *fields):
+        values = {name: getattr(server, name) for name in fields}
+        if any(isinstance(value, Sealed) for value in values.values()):
             unreadable.append(server.name)
             continue
-        if not server.secret and not server.secret_headers:
+        if not any(values.values()):
             continue
         # update(): the values are encrypted afresh by the field; no signal, no resync.
-        RemoteServer.objects.filter(pk=server.pk).update(secret=server.secret, secret_headers=server.secret_headers)
+        RemoteServer.objects.filter(pk=server.pk).update(**values)
         rotated += 1
     if rotated or unreadable:
         logger.info("federation secrets re-encrypted: %d server(s), %d unreadable", rotated, len(unreadable))
     return rotated, unreadable
+
+
+def remote_server_sign_in(*, server: RemoteServer, redirect_uri: str, started_by: int | None = None) -> oauth.SignIn:
+    """Start an OAuth sign-in to ``server``, the browser to come back to ``redirect_uri``.
+
+    The sign-in runs on the federation loop: ``oauth.authorization_url(sign_in, sign_in.flow)``
+    gives the URL to open; the callback hands its query to ``sign_in.give``; ``sign_in.flow``
+    ends when the tokens are stored (then call ``remote_server_signed_in``).
+    """
+    if not server.oauth:
+        raise FederationError(f"Remote server {server.name!r} does not sign in with OAuth (tick it first).")
+    if server.transport != RemoteServer.Transport.STREAMABLE_HTTP:
+        raise FederationError("OAuth sign-in is for Streamable HTTP servers.")
+    config = ServerConfig.from_server(server)
+    if config.error:
+        raise FederationError(config.error)
+    sign_in = oauth.SignIn(redirect_uri=redirect_uri, started_by=started_by, server_id=server.pk)
+    sign_in.flow = submit(oauth.connect(config, sign_in))
+    return sign_in
+
+
+def remote_server_signed_in(*, server: RemoteServer) -> RemoteServer:
+    """After a sign-in: new sessions start with the new tokens, and the tools are fetched."""
+    drop_pool(server.pk)
+    logger.info("remote server %s: signed in with OAuth", server.name)
+    return remote_server_sync(server=RemoteServer.objects.get(pk=server.pk))

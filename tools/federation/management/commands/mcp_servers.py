@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+import concurrent.futures
+
+from tools.federation import oauth
 from tools.federation.models import RemoteServer
 from tools.federation.services import (
     FederationError,
@@ -9,6 +12,8 @@ from tools.federation.services import (
     remote_server_create,
     remote_server_delete,
     remote_server_held_tools,
+    remote_server_sign_in,
+    remote_server_signed_in,
     remote_server_sync,
 )
 
@@ -17,7 +22,7 @@ class Command(BaseCommand):
     help = "Manage the remote MCP servers whose tools the hub offers as <name>__<tool>."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{add,list,sync,check,remove}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{add,connect,list,sync,check,remove}")
         add = sub.add_parser("add", help="Add a server and sync its tools.")
         add.add_argument("name")
         target = add.add_mutually_exclusive_group(required=True)
@@ -37,7 +42,20 @@ class Command(BaseCommand):
             "--auto-approve", action="store_true",
             help="Accept changed tool definitions without review (default: a changed tool is held).",
         )
+        add.add_argument(
+            "--oauth", action="store_true",
+            help="The server wants an OAuth sign-in: prints the URL to open, waits for the browser to come back.",
+        )
+        add.add_argument("--client-id", default="", help="With --oauth: a client registered by hand (else the hub registers).")
+        add.add_argument("--client-secret", default="", help="With --oauth: that client's secret (stored encrypted).")
+        add.add_argument(
+            "--callback-port", type=int, default=0,
+            help="With --oauth: the loopback port the browser comes back to (default: any free port).",
+        )
         add.add_argument("--no-sync", action="store_true", help="Only save it; the hub connects later.")
+        connect = sub.add_parser("connect", help="Sign in to a server with OAuth (again): prints the URL to open.")
+        connect.add_argument("name")
+        connect.add_argument("--callback-port", type=int, default=0, help="The loopback port for the browser's return.")
         sub.add_parser("list", help="List the servers with their health and tools.")
         for action, text in (
             ("sync", "Fetch a server's tool list now."),
@@ -58,7 +76,9 @@ class Command(BaseCommand):
     def _add(self, *, name: str, url: str | None, server_command: str | None, header: list[str], secret: str,
              secret_header: list[str],
              timeout: float | None, max_connections: int | None, no_sync: bool,
-             allow: list[str], deny: list[str], auto_approve: bool, **_: object) -> None:
+             allow: list[str], deny: list[str], auto_approve: bool,
+             oauth: bool = False, client_id: str = "", client_secret: str = "", callback_port: int = 0,
+             **_: object) -> None:
         if RemoteServer.objects.filter(name=name).exists():
             raise CommandError(f"A remote server named {name!r} exists already.")
         try:
@@ -67,15 +87,51 @@ class Command(BaseCommand):
                 secret_headers=secret_header,
                 timeout=timeout, max_connections=max_connections,
                 allowed_tools=allow, denied_tools=deny, auto_approve=auto_approve,
+                oauth=oauth, oauth_client_id=client_id, oauth_client_secret=client_secret,
             )
         except FederationError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Added {server.name} ({server.get_transport_display()}: {server.target}).")
-        if not no_sync:
+        if oauth and not no_sync:
+            try:
+                self._connect(name=name, callback_port=callback_port)
+            except CommandError as exc:
+                raise CommandError(f"{exc} It stays added; connect it with `mcp_servers connect {name}`.") from None
+        elif not no_sync:
             try:
                 self._sync(name=name)
             except CommandError as exc:
                 raise CommandError(f"{exc} It stays added; its tools come when it answers (or run `sync`).") from None
+
+    def _connect(self, *, name: str, callback_port: int = 0, **_: object) -> None:
+        server = self._get(name)
+        try:
+            with oauth.LoopbackCallback(callback_port) as callback:
+                sign_in = remote_server_sign_in(server=server, redirect_uri=callback.redirect_uri)
+                callback.sign_in = sign_in
+                assert sign_in.flow is not None
+                url = oauth.authorization_url(sign_in, sign_in.flow)
+                if url:
+                    self.stdout.write(f"Open this URL to authorize: {url}")
+                    self.stdout.flush()
+                    self.stderr.write(f"Waiting up to {oauth.SIGN_IN_SECONDS / 60:g} minutes for the browser to come back to {callback.redirect_uri} ...")
+                count = sign_in.flow.result(oauth.SIGN_IN_SECONDS + oauth.DISCOVERY_SECONDS)
+        except OSError as exc:
+            raise CommandError(f"Cannot listen for the browser's return on 127.0.0.1: {exc}") from None
+        except FederationError as exc:
+            raise CommandError(str(exc)) from None
+        except concurrent.futures.TimeoutError:
+            raise CommandError("The sign-in did not finish in time.") from None
+        except Exception as exc:
+            raise CommandError(f"Signing in to {name} failed: {oauth.describe_failure(exc)}.") from None
+        self.stdout.write(f"Signed in to {name} ({count} tools listed).")
+        try:
+            server = remote_server_signed_in(server=server)
+        except FederationError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Synced {len(server.tools)} tools from {server.name} (protocol {server.protocol_version}):")
+        for tool_name in server.tool_names:
+            self.stdout.write(f"  {tool_name}")
 
     def _list(self, **_: object) -> None:
         servers = list(RemoteServer.objects.all())
