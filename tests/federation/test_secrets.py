@@ -144,3 +144,23 @@ def test_the_migration_encrypts_secrets_stored_in_plain_text_before():
     assert "plain-123" not in stored_columns(server.pk)[0]
     assert server.secret == "plain-123"
     assert server.secret_headers == {}
+
+
+def test_the_rotate_command_re_encrypts_oauth_client_secrets_and_tokens_too(settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FEDERATION_SECRET_KEYS = [old]
+    server = remote_server_create(
+        name="docs", url="http://127.0.0.1:9/mcp", oauth=True, oauth_client_id="hub", oauth_client_secret="cs-789"
+    )
+    RemoteServer.objects.filter(pk=server.pk).update(oauth_credentials={"tokens": {"access_token": "at-1"}})
+
+    settings.FEDERATION_SECRET_KEYS = [new, old]
+    call_command("federation_rotate_key", stdout=io.StringIO())
+    settings.FEDERATION_SECRET_KEYS = [new]
+
+    again = RemoteServer.objects.get(pk=server.pk)
+    assert again.oauth_client_secret == "cs-789"
+    assert again.oauth_credentials == {"tokens": {"access_token": "at-1"}}
+    assert again.oauth_connected
+    assert ServerConfig.from_server(again).oauth_client_secret == "cs-789"
+    assert "cs-789" not in repr(ServerConfig.from_server(again))
