@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 
 import pytest
@@ -201,3 +202,21 @@ def test_a_listen_stream_the_server_ends_is_opened_again_and_changes_still_arriv
         return wait_for(lambda: registry.get("web__extra") is not None, timeout=2)
 
     assert wait_for(grown, timeout=20, step=0.5)
+
+
+def test_a_cancelled_call_is_cancelled_at_the_remote_over_http(http_server, user):
+    add_web(http_server)
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+
+    execution = execute_tool(
+        user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI, cancel_event=cancel
+    )
+
+    assert execution.status == ToolExecution.Status.CANCELLED
+    # One server process for every session: its handler of that call was cancelled.
+    assert wait_for(
+        lambda: execute_tool(user=user, tool_name="web__cancellations", arguments={}, via=Via.CLI).result
+        == {"cancelled": [30]},
+        timeout=10,
+    )

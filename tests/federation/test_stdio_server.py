@@ -167,8 +167,10 @@ def test_a_remote_call_over_the_timeout_ends_as_timeout_and_the_pool_stays_usabl
     assert after.status == Status.SUCCESS, after.error
 
 
-def test_a_cancelled_call_is_abandoned_at_the_remote(user):
-    add_stdio("py")
+@pytest.mark.parametrize("mode", ["stdio", "stdio-legacy"])
+def test_a_cancelled_call_is_cancelled_at_the_remote(user, mode):
+    # One session (one server process), so that the next calls ask the process that ran it.
+    add_stdio("py", mode=mode, max_connections=1)
     cancel = threading.Event()
     timer = threading.Timer(0.5, cancel.set)
     timer.start()
@@ -180,6 +182,12 @@ def test_a_cancelled_call_is_abandoned_at_the_remote(user):
     assert execution.status == Status.CANCELLED
     after = execute_tool(user=user, tool_name="py__add", arguments={"a": 1, "b": 1}, via=Via.CLI)
     assert after.status == Status.SUCCESS, after.error
+    # The remote's handler was cancelled (the SDK sent notifications/cancelled), not left running.
+    assert wait_for(
+        lambda: execute_tool(user=user, tool_name="py__cancellations", arguments={}, via=Via.CLI).result
+        == {"cancelled": [30]},
+        timeout=10,
+    )
 
 
 def test_concurrent_calls_never_open_more_sessions_than_the_pool_size(user):

@@ -56,11 +56,25 @@ async def count(steps: int, ctx: Context, delay: float = 0.05) -> dict[str, int]
     return {"steps": steps}
 
 
+# Calls of `sleep` that the client cancelled, in this process (see `cancellations`).
+CANCELLED: list[float] = []
+
+
 @server.tool()
 async def sleep(seconds: float) -> dict[str, float]:
     """Sleep, then answer (the timeout and kill tests)."""
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        CANCELLED.append(seconds)
+        raise
     return {"slept": seconds}
+
+
+@server.tool()
+def cancellations() -> dict[str, list[float]]:
+    """The `sleep` calls of this process that the client cancelled (their seconds)."""
+    return {"cancelled": CANCELLED}
 
 
 @server.tool()
