@@ -30,6 +30,7 @@ import mcp_types as types
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from django.conf import settings
 from mcp import Client
+from mcp.client.auth import OAuthFlowError
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -99,7 +100,7 @@ def describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, MCPError | RemoteUnavailable):
+    if isinstance(exc, MCPError | RemoteUnavailable | OAuthFlowError):
         return text
     return f"{type(exc).__name__}: {text}"[:500]
 

@@ -145,6 +145,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{server.name}\t{server.transport}\t{server.target}\t{state}\t{health}\t{len(server.tools)} tools"
                 + (f"\t{len(held)} held: {', '.join(held)}" if held else "")
+                + (("\tOAuth: signed in" if server.oauth_connected else "\tOAuth: not signed in (run `connect`)")
+                   if server.oauth else "")
                 + (f"\t{server.last_error}" if server.healthy is False else "")
             )
 
