@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import concurrent.futures
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -177,7 +175,7 @@ class RemoteServerAdmin(admin.ModelAdmin):
         try:
             sign_in = remote_server_sign_in(server=server, redirect_uri=self.callback_url(request), started_by=request.user.pk)
             assert sign_in.flow is not None
-            url = oauth.authorization_url(sign_in, sign_in.flow)
+            url = sign_in.next_url(oauth.DISCOVERY_SECONDS)
         except FederationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(self._change_url(server.pk))
@@ -201,8 +199,12 @@ class RemoteServerAdmin(admin.ModelAdmin):
         server_id = sign_in.server_id
         sign_in.give(dict(request.GET.lists()))
         try:
-            sign_in.flow.result(oauth.DISCOVERY_SECONDS)
-        except concurrent.futures.TimeoutError:
+            # The token exchange, then either the end or another round (a server that moved
+            # to another authorization server): the browser goes there next.
+            url = sign_in.next_url(oauth.DISCOVERY_SECONDS)
+            if url is not None:
+                return HttpResponseRedirect(url)
+        except TimeoutError:
             self.message_user(request, "The token exchange got no answer in time. Press Connect again.", messages.ERROR)
             return HttpResponseRedirect(self._change_url(server_id))
         except Exception as exc:

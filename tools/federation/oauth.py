@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import html
 import logging
+import queue
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -322,22 +323,26 @@ def pooled_auth(config: Any) -> HubOAuthProvider:
 
 @dataclass
 class SignIn:
-    """One sign-in in progress: the authorization URL once known, then the person's answer."""
+    """One sign-in in progress: each authorization URL as it comes, then the person's answer.
+
+    Usually one round; a server that moves to another authorization server during the
+    flow (or one that asks again) makes more, each with its own state.
+    """
 
     redirect_uri: str
     # Who started it (the admin's callback must come back to the same person), and its flow.
     started_by: int | None = None
     server_id: int | None = None
     flow: concurrent.futures.Future[int] | None = None
-    url: concurrent.futures.Future[str] = field(default_factory=concurrent.futures.Future)
+    urls: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     answer: concurrent.futures.Future[AuthorizationCodeResult] = field(default_factory=concurrent.futures.Future)
     state: str = ""
 
     async def _on_url(self, url: str) -> None:
         self.state = (parse_qs(urlsplit(url).query).get("state") or [""])[0]
+        self.answer = concurrent.futures.Future()
         _started[self.state] = self
-        if not self.url.done():
-            self.url.set_result(url)
+        self.urls.put(url)
 
     async def _wait_answer(self) -> AuthorizationCodeResult:
         try:
@@ -349,18 +354,33 @@ class SignIn:
 
     def give(self, query: dict[str, list[str]]) -> None:
         """The callback's query string: a code, or the authorization server's error."""
-        if self.answer.done():
+        answer = self.answer
+        if answer.done():
             return
         first = {key: values[0] for key, values in query.items() if values}
         if "error" in first:
             reason = first["error"] + (f": {first['error_description']}" if first.get("error_description") else "")
-            self.answer.set_exception(OAuthFlowError(f"the authorization server refused: {reason}"))
+            answer.set_exception(OAuthFlowError(f"the authorization server refused: {reason}"))
         elif not first.get("code"):
-            self.answer.set_exception(OAuthFlowError("the callback carried no authorization code"))
+            answer.set_exception(OAuthFlowError("the callback carried no authorization code"))
         else:
-            self.answer.set_result(
-                AuthorizationCodeResult(code=first["code"], state=first.get("state"), iss=first.get("iss"))
-            )
+            answer.set_result(AuthorizationCodeResult(code=first["code"], state=first.get("state"), iss=first.get("iss")))
+
+    def next_url(self, timeout: float) -> str | None:
+        """The next URL the person must open, or None when the flow has ended (raising its
+        failure, if it failed). The first comes after discovery and registration."""
+        assert self.flow is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return self.urls.get(timeout=0.05)
+            except queue.Empty:
+                pass
+            if self.flow.done() and self.urls.empty():
+                self.flow.result()
+                return None
+        self.flow.cancel()
+        raise TimeoutError(f"the sign-in did not go on within {timeout:g} s")
 
 
 # Sign-ins of this process waiting for their callback, by OAuth state.
@@ -454,16 +474,3 @@ class LoopbackCallback:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def authorization_url(sign_in: SignIn, flow: concurrent.futures.Future[int], timeout: float = DISCOVERY_SECONDS) -> str | None:
-    """The URL the person must open, or None when the flow ended without needing one (the
-    server let the hub in as it was). Raises the flow's failure if it failed first."""
-    done, _ = concurrent.futures.wait([sign_in.url, flow], timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
-    if sign_in.url in done:
-        return sign_in.url.result()
-    if flow in done:
-        flow.result()
-        return None
-    flow.cancel()
-    raise TimeoutError(f"the authorization server's discovery got no answer within {timeout:g} s")

@@ -110,18 +110,23 @@ class Command(BaseCommand):
                 sign_in = remote_server_sign_in(server=server, redirect_uri=callback.redirect_uri)
                 callback.sign_in = sign_in
                 assert sign_in.flow is not None
-                url = oauth.authorization_url(sign_in, sign_in.flow)
-                if url:
+                timeout = oauth.DISCOVERY_SECONDS
+                # Usually one URL; a server that moves to another authorization server asks twice.
+                while (url := sign_in.next_url(timeout)) is not None:
                     self.stdout.write(f"Open this URL to authorize: {url}")
                     self.stdout.flush()
-                    self.stderr.write(f"Waiting up to {oauth.SIGN_IN_SECONDS / 60:g} minutes for the browser to come back to {callback.redirect_uri} ...")
-                count = sign_in.flow.result(oauth.SIGN_IN_SECONDS + oauth.DISCOVERY_SECONDS)
+                    self.stderr.write(
+                        f"Waiting up to {oauth.SIGN_IN_SECONDS / 60:g} minutes for the browser to come back to "
+                        f"{callback.redirect_uri} ..."
+                    )
+                    timeout = oauth.SIGN_IN_SECONDS + oauth.DISCOVERY_SECONDS
+                count = sign_in.flow.result(oauth.DISCOVERY_SECONDS)
         except OSError as exc:
             raise CommandError(f"Cannot listen for the browser's return on 127.0.0.1: {exc}") from None
         except FederationError as exc:
             raise CommandError(str(exc)) from None
-        except concurrent.futures.TimeoutError:
-            raise CommandError("The sign-in did not finish in time.") from None
+        except (TimeoutError, concurrent.futures.TimeoutError) as exc:
+            raise CommandError(f"The sign-in did not finish in time: {exc}") from None
         except Exception as exc:
             raise CommandError(f"Signing in to {name} failed: {oauth.describe_failure(exc)}.") from None
         self.stdout.write(f"Signed in to {name} ({count} tools listed).")
