@@ -27,8 +27,8 @@ def test_the_admin_lists_servers_and_tests_and_syncs_them(client, admin_user):
     assert page.status_code == 200 and b"py" in page.content
     assert client.get(f"{CHANGELIST}{server.pk}/change/").status_code == 200
 
-    assert "py: connected (2026-07-28, 11 tools)." in run_action(client, "test_connection", server)
-    assert "py: 11 tools synced." in run_action(client, "sync_tools", server)
+    assert "py: connected (2026-07-28, 12 tools)." in run_action(client, "test_connection", server)
+    assert "py: 12 tools synced." in run_action(client, "sync_tools", server)
 
 
 def test_the_admin_says_why_a_server_cannot_be_reached(client, admin_user):

@@ -30,13 +30,13 @@ def test_adding_a_stdio_server_syncs_its_tools_and_the_process_exits_without_lea
     added = manage(tmp_path, "mcp_servers", "add", "py", "--command", f"{sys.executable} {PYTHON_SERVER} stdio {marker}")
 
     assert added.returncode == 0, added.stderr
-    assert "Synced 11 tools from py (protocol 2026-07-28)" in added.stdout
+    assert "Synced 12 tools from py (protocol 2026-07-28)" in added.stdout
     assert "py__count" in manage(tmp_path, "list_tools").stdout
     # The pool closed its session at exit, which ended the server process it had started.
     running = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
     assert running.stdout == ""
 
     listed = manage(tmp_path, "mcp_servers", "list")
-    assert "\thealthy\t11 tools" in listed.stdout
+    assert "\thealthy\t12 tools" in listed.stdout
     assert manage(tmp_path, "mcp_servers", "remove", "py").returncode == 0
     assert "py__count" not in manage(tmp_path, "list_tools").stdout
