@@ -4,6 +4,12 @@ The consumer only translates frames to and from the execution service. Tool call
 on their own threads (``database_sync_to_async(thread_sensitive=False)``) so that one socket can
 have several calls in flight and still answer ``execution_cancel`` and ``ping``.
 
+A call the pane started may ask the person at the pane (elicitation in form mode, from a
+remote server or a tool's ``ctx.ask_client``): the question goes out as an
+``elicitation`` frame and the call's thread waits for the ``elicitation_answer`` frame.
+A question still open when its call ends, is cancelled, or the socket closes is
+answered ``{"action": "cancel"}`` (or, when the call is cancelled, with a tool error).
+
 Events of an execution reach the socket one of two ways, never both: through the
 execution's channel-layer group when the layer is shared (Redis: a Celery worker in
 another process publishes there), otherwise through the in-process listener of
@@ -24,10 +30,12 @@ A foreign or missing Origin is refused at the handshake (HTTP 403).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -42,6 +50,8 @@ from executions import events, services
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
 from mcpsite import jsonlimits
+from realtime import elicitation
+from tools.base import ClientRequest, ToolError
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -56,6 +66,12 @@ _sockets_per_credential: dict[str, int] = {}
 
 # A session's last_activity is written at most this often, not on every frame.
 ACTIVITY_WRITE_SECONDS = 30.0
+
+# Questions to the person at the pane open at once on one socket (each holds a call).
+MAX_OPEN_QUESTIONS = 16
+# How often a call waiting for the pane's answer looks at its cancel event.
+ANSWER_WAIT_STEP_SECONDS = 0.1
+DISMISSED = {"action": "cancel"}
 
 
 class FrameError(Exception):
@@ -84,6 +100,16 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+
+@dataclass
+class Question:
+    """An ``elicitation/create`` shown in the pane; ``answer`` is what the asking call gets."""
+
+    execution_id: str
+    schema: dict[str, Any]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    answer: concurrent.futures.Future[dict[str, Any]] = field(default_factory=concurrent.futures.Future)
 
 
 def _execution_id(content: dict[str, Any]) -> str:
@@ -126,6 +152,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         self.finished: set[str] = set()
         self.progress_sent: dict[str, float] = {}
         self.cancel_events: dict[str, threading.Event] = {}
+        self.questions: dict[str, Question] = {}  # question id -> open question
         self.calls: set[asyncio.Task[None]] = set()
         self.last_activity_write = time.monotonic()
         self.closing = False
@@ -165,6 +192,10 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             registry.remove_listener(self._tools_changed_threadsafe)
         for execution_id in list(self.watching):
             await self._unwatch(execution_id)
+        # Nobody is left to answer: the calls hear that the person dismissed the form.
+        for question in self.questions.values():
+            _settle_future(question.answer, DISMISSED)
+        self.questions.clear()
         # Calls in flight keep running: the add-in resumes them after reconnecting.
         for task in list(self.calls):
             task.cancel()
@@ -215,6 +246,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             "tool_execute": self._tool_execute,
             "execution_cancel": self._execution_cancel,
             "execution_subscribe": self._execution_subscribe,
+            "elicitation_answer": self._elicitation_answer,
         }.get(kind)
         if handler is None:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
@@ -351,6 +383,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             execution = await database_sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=self.user, tool_name=tool, arguments=arguments, via="ws", session=self.session,
                 on_created=on_created, cancel_event=cancel_event, scopes=self.scopes,
+                client_request=self._client_request(created, cancel_event),
             )
         except services.ExecutionRejected as exc:
             await self._send_error(request_id, exc.code, exc.message)
@@ -372,6 +405,82 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
     async def _accepted(self, request_id: Any, execution_id: str) -> None:
         await self.send_json({"type": "execution_accepted", "id": request_id, "execution_id": execution_id})
         await self._watch(execution_id)
+
+    # --- Questions to the person at the pane (elicitation) ------------------------------------
+
+    def _client_request(self, created: list[str], cancel_event: threading.Event) -> ClientRequest:
+        """How an inline call of this socket asks the pane's user: form elicitation only.
+        Runs on the call's thread (or its asker's) and waits there, never on the loop."""
+
+        def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            if method != "elicitation/create":
+                raise ToolError(f"The task pane answers only form elicitation (elicitation/create), not {method}.")
+            problem = elicitation.form_problem(params)
+            if problem is not None:
+                raise ToolError(problem)
+            question = Question(execution_id=created[-1], schema=params["requestedSchema"])
+            try:
+                asyncio.run_coroutine_threadsafe(self._ask(question, params["message"]), self.loop).result(timeout=30)
+            except RuntimeError:
+                return dict(DISMISSED)  # the socket's loop is gone
+            while True:
+                try:
+                    return question.answer.result(timeout=ANSWER_WAIT_STEP_SECONDS)
+                except concurrent.futures.TimeoutError:
+                    if cancel_event.is_set():
+                        self._withdraw_threadsafe(question)
+                        raise ToolError("The call was cancelled while its question waited in the task pane.") from None
+
+        ask.declares = lambda capability: capability == "elicitation"  # type: ignore[attr-defined]
+        return ask
+
+    async def _ask(self, question: Question, message: str) -> None:
+        if self.closing or question.execution_id in self.finished:
+            _settle_future(question.answer, DISMISSED)
+            return
+        if len(self.questions) >= MAX_OPEN_QUESTIONS:
+            raise ToolError(f"The task pane already has {MAX_OPEN_QUESTIONS} open questions; answer those first.")
+        frame = {
+            "type": "elicitation", "execution_id": question.execution_id, "question_id": question.id,
+            "message": message, "requested_schema": question.schema,
+        }
+        if len(await self.encode_json(frame)) > settings.ADDIN_WS_MAX_FRAME_BYTES:
+            raise ToolError("The question is too large for the task pane.")
+        self.questions[question.id] = question
+        await self.send_json(frame)
+
+    def _withdraw_threadsafe(self, question: Question) -> None:
+        try:
+            self.loop.call_soon_threadsafe(lambda: self._spawn(self._settle(question.id, DISMISSED, "ended")))
+        except RuntimeError:
+            pass  # the loop is closed: the socket, and the form with it, is gone
+
+    async def _settle(self, question_id: str, answer: dict[str, Any], reason: str, request_id: Any = None) -> None:
+        """Give the asking call its answer and take the form away ("answered" or "ended")."""
+        question = self.questions.pop(question_id, None)
+        if question is None:
+            return
+        _settle_future(question.answer, answer)
+        if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            request_id = None
+        if not self.closing:
+            await self.send_json({
+                "type": "elicitation_closed", "id": request_id, "execution_id": question.execution_id,
+                "question_id": question_id, "reason": reason,
+            })
+
+    async def _elicitation_answer(self, content: dict[str, Any]) -> None:
+        question_id = content.get("question_id")
+        if not isinstance(question_id, str) or not question_id:
+            raise FrameError("missing_field", "elicitation_answer needs the question_id.")
+        question = self.questions.get(question_id)
+        if question is None:
+            raise FrameError("not_found", "No such open question: it was answered already, or its call ended.")
+        try:
+            answer = elicitation.answer_result(question.schema, content.get("action"), content.get("content"))
+        except elicitation.AnswerRefused as exc:
+            raise FrameError(exc.code, exc.message) from None
+        await self._settle(question_id, answer, "answered", request_id=content.get("id"))
 
     async def _execution_cancel(self, content: dict[str, Any]) -> None:
         services.scope_require(scopes=self.scopes, scope="tools:call")
@@ -464,6 +573,8 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             )
         elif kind == "execution.result":
             self.finished.add(execution_id)
+            for question in [q for q in self.questions.values() if q.execution_id == execution_id]:
+                await self._settle(question.id, DISMISSED, "ended")
             frame = result_frame(execution_id, event.get("status", ""), event.get("result"), event.get("error") or "")
             if len(await self.encode_json(frame)) > settings.ADDIN_WS_MAX_FRAME_BYTES:
                 # Larger than a frame may be (daphne's limit too): the client fetches it
@@ -503,6 +614,11 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
             request_id = None
         await self.send_json({"type": "error", "id": request_id, "code": code, "message": message})
+
+
+def _settle_future(future: concurrent.futures.Future[dict[str, Any]], answer: dict[str, Any]) -> None:
+    if not future.done():
+        future.set_result(dict(answer))
 
 
 def _describe_tools(user: Any, scopes: frozenset[str] | None) -> list[dict[str, Any]]:

@@ -22,6 +22,8 @@
     pingTimer: null,
     requests: new Map(), // request id -> execution record, until execution_accepted
     executions: new Map(), // execution id -> execution record
+    questions: new Map(), // question id -> its form, while open
+    answers: new Map(), // request id of an elicitation_answer -> its form, until closed or refused
   };
 
   // --- The document: Word, or the standalone text area ----------------------------------
@@ -304,6 +306,8 @@
       if (state.ws !== ws) return;
       state.authenticated = false;
       clearInterval(state.pingTimer);
+      // The hub answered the open questions "cancel" when the socket closed.
+      for (const questionId of [...state.questions.keys()]) closeQuestion(questionId);
       setConnection("offline", "offline");
       if (event.code === CLOSE_UNAUTHENTICATED) {
         sessionStorage.removeItem(TOKEN_KEY);
@@ -342,6 +346,12 @@
         break;
       case "execution_result":
         finished(frame);
+        break;
+      case "elicitation":
+        askPerson(frame);
+        break;
+      case "elicitation_closed":
+        closeQuestion(frame.question_id);
         break;
       case "error":
         failed(frame);
@@ -468,6 +478,7 @@
 
   async function finished(frame) {
     const record = recordFor(frame.execution_id);
+    for (const form of record.element.querySelectorAll("form.question")) closeQuestion(form.dataset.questionId);
     if (frame.status === "success" && frame.result_url && frame.result === undefined) {
       // Too large for one WebSocket frame: the REST API has it, for the same token.
       try {
@@ -494,6 +505,15 @@
   }
 
   function failed(frame) {
+    const form = state.answers.get(frame.id);
+    if (form) {
+      // The answer was refused (it does not fit the question): the form stays open.
+      state.answers.delete(frame.id);
+      form.querySelector(".question-error").textContent = frame.message;
+      form.querySelector(".question-error").hidden = false;
+      for (const button of form.querySelectorAll("button")) button.disabled = false;
+      return;
+    }
     const record = state.requests.get(frame.id);
     if (record) {
       state.requests.delete(frame.id);
@@ -520,6 +540,113 @@
     if (!record.executionId) return;
     record.element.querySelector(".cancel").disabled = true;
     send({ type: "execution_cancel", id: `cancel-${state.nextId++}`, execution_id: record.executionId });
+  }
+
+  // --- Questions from a running tool (form elicitation) -----------------------------------------
+  //
+  // A tool (or the remote server behind it) asks the person: a message and a flat form of
+  // string, number, integer and boolean fields. The answer goes back as the schema's types.
+
+  function fieldOptions(field) {
+    if (Array.isArray(field.oneOf) && field.oneOf.every((option) => option && "const" in option)) {
+      return field.oneOf.map((option) => ({ value: String(option.const), label: option.title || String(option.const) }));
+    }
+    if (Array.isArray(field.enum)) {
+      const names = Array.isArray(field.enumNames) ? field.enumNames : [];
+      return field.enum.map((value, index) => ({ value: String(value), label: names[index] || String(value) }));
+    }
+    return null;
+  }
+
+  function questionField(questionId, index, name, field, required) {
+    const id = `q-${questionId}-${index}`;
+    const title = field.title || name;
+    const mark = required ? el("span", { class: "required", title: "required", text: " *" }) : null;
+    const hint = field.description ? el("span", { class: "hint field-description", text: field.description }) : null;
+    const options = fieldOptions(field);
+    let input;
+    if (field.type === "boolean") {
+      input = el("input", { type: "checkbox", id, name });
+      input.checked = field.default === true;
+      return { input, node: el("div", { class: "question-field", "data-field": name },
+        el("label", { class: "check", for: id }, input, ` ${title}`, mark), hint) };
+    }
+    if (options) {
+      input = el("select", { id, name },
+        required ? null : el("option", { value: "", text: "—" }),
+        ...options.map((option) => el("option", { value: option.value, text: option.label })));
+      if (field.default !== undefined) input.value = String(field.default);
+    } else if (field.type === "number" || field.type === "integer") {
+      input = el("input", { type: "number", id, name, step: field.type === "integer" ? "1" : "any" });
+      if (typeof field.minimum === "number") input.min = String(field.minimum);
+      if (typeof field.maximum === "number") input.max = String(field.maximum);
+      if (typeof field.default === "number") input.value = String(field.default);
+    } else {
+      // Any string, email and uri formats too: the hub checks the answer against the schema.
+      input = el("input", { type: "text", id, name });
+      if (typeof field.minLength === "number") input.minLength = field.minLength;
+      if (typeof field.maxLength === "number") input.maxLength = field.maxLength;
+      if (typeof field.default === "string") input.value = field.default;
+    }
+    input.required = required;
+    return { input, node: el("div", { class: "question-field", "data-field": name },
+      el("label", { for: id }, title, mark), hint, input) };
+  }
+
+  function askPerson(frame) {
+    const record = recordFor(frame.execution_id);
+    const schema = frame.requested_schema || {};
+    const properties = schema.properties || {};
+    const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+    const fields = Object.entries(properties).map(([name, field], index) =>
+      ({ name, field, ...questionField(frame.question_id, index, name, field, required.has(name)) }));
+    const button = (action, text, title, type = "button") => el("button", { type, class: `answer-${action}`, text, title });
+    const form = el("form", { class: "question", "data-question-id": frame.question_id, "aria-label": "Question from the tool" },
+      el("p", { class: "question-message", text: frame.message || "" }),
+      ...fields.map((field) => field.node),
+      el("p", { class: "question-error error", role: "alert", hidden: "" }),
+      el("div", { class: "question-actions" },
+        button("accept", "Accept", "Send these values", "submit"),
+        button("decline", "Decline", "Say no to the question"),
+        button("cancel", "Cancel", "Close the question without answering (the run goes on)")));
+
+    const answer = (action) => {
+      const reply = { type: "elicitation_answer", id: `answer-${state.nextId++}`, question_id: frame.question_id, action };
+      if (action === "accept") {
+        const content = {};
+        for (const { name, field, input } of fields) {
+          if (field.type === "boolean") content[name] = input.checked;
+          else if (input.value === "") continue; // left empty: not given
+          else if (field.type === "number" || field.type === "integer") content[name] = Number(input.value);
+          else content[name] = input.value;
+        }
+        reply.content = content;
+      }
+      form.querySelector(".question-error").hidden = true;
+      if (!send(reply)) {
+        form.querySelector(".question-error").textContent = "Not connected; the question is gone with the connection.";
+        form.querySelector(".question-error").hidden = false;
+        return;
+      }
+      state.answers.set(reply.id, form);
+      for (const control of form.querySelectorAll("button")) control.disabled = true;
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      answer("accept");
+    });
+    form.querySelector(".answer-decline").addEventListener("click", () => answer("decline"));
+    form.querySelector(".answer-cancel").addEventListener("click", () => answer("cancel"));
+    state.questions.set(frame.question_id, form);
+    record.element.querySelector(".execution-message").after(form);
+  }
+
+  function closeQuestion(questionId) {
+    const form = state.questions.get(questionId);
+    if (!form) return;
+    state.questions.delete(questionId);
+    for (const [id, waiting] of state.answers) if (waiting === form) state.answers.delete(id);
+    form.remove();
   }
 
   // --- Results, per tool ----------------------------------------------------------------------

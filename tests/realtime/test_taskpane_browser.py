@@ -9,7 +9,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,20 +31,33 @@ def server(request, tmp_path_factory) -> Iterator[tuple[str, str]]:
     "embedded": no Redis, background tools run eagerly in daphne. "worker" (with REDIS_URL):
     the Redis channel layer and broker, and a real worker with beat, as `make worker` runs it.
     """
-    data = tmp_path_factory.mktemp("taskpane")
+    with running_hub(tmp_path_factory.mktemp("taskpane"), worker=request.param == "worker") as served:
+        yield served
+
+
+MANAGE = [sys.executable, "manage.py"]
+
+
+@contextmanager
+def running_hub(
+    data: Path, *, worker: bool = False, prepare: Callable[[dict[str, str]], None] | None = None
+) -> Iterator[tuple[str, str]]:
+    """Daphne (and with ``worker`` a Celery worker) on a fresh SQLite database in ``data``;
+    ``prepare(env)`` runs after the migrations, before the server starts."""
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL")}
     env.update(DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'db.sqlite3'}", LOG_FORMAT="plain")
-    if request.param == "worker":
+    if worker:
         # Redis DB 14: the test process's own cache clearing empties its REDIS_URL database,
         # which would take the broker's queue bindings away from this worker.
         env["REDIS_URL"] = urllib.parse.urlsplit(os.environ["REDIS_URL"])._replace(path="/14").geturl()
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([*MANAGE, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     token = subprocess.run(
-        [*manage, "create_token", "browser", "--create-user"], cwd=ROOT, env=env, check=True, capture_output=True,
+        [*MANAGE, "create_token", "browser", "--create-user"], cwd=ROOT, env=env, check=True, capture_output=True,
         text=True,
     ).stdout.strip()
-    worker = start_worker(env, data) if request.param == "worker" else None
+    if prepare is not None:
+        prepare(env)
+    worker_process = start_worker(env, data) if worker else None
     port = free_port()
     log = open(data / "daphne.log", "wb")
     daphne = subprocess.Popen(
@@ -71,8 +85,8 @@ def server(request, tmp_path_factory) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             daphne.kill()
         log.close()
-        if worker is not None:
-            stop_group(worker)
+        if worker_process is not None:
+            stop_group(worker_process)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@
 
 Tools: echo (read-only, idempotent), add, count (progress), sleep, pid, headers (the
 HTTP request headers it received), grow (adds a tool and says the list changed),
-drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation or roots request to the client), shout
-(a log message).
+drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation or roots request to the client;
+kind=form asks a form of every field type), shout (a log message).
 """
 
 from __future__ import annotations
@@ -135,13 +135,29 @@ QUESTIONS: dict[str, types.InputRequest] = {
             message="Your name?", requested_schema={"type": "object", "properties": {"name": {"type": "string"}}}
         )
     ),
+    # A form of every field type the task pane shows.
+    "form": types.ElicitRequest(
+        params=types.ElicitRequestFormParams(
+            message="Book a table", requested_schema={
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "title": "Your name", "description": "As on the booking"},
+                    "guests": {"type": "integer", "title": "Guests", "minimum": 1, "default": 2},
+                    "outside": {"type": "boolean", "title": "Sit outside", "default": False},
+                    "time": {"type": "string", "title": "Time", "oneOf": [
+                        {"const": "19:00", "title": "Seven"}, {"const": "21:00", "title": "Nine"}]},
+                },
+                "required": ["name", "guests"],
+            },
+        )
+    ),
     "roots": types.ListRootsRequest(),
 }
 
 
 @server.tool()
 async def ask(ctx: Context, kind: str = "sampling") -> dict[str, str] | InputRequiredResult:
-    """Ask the client something (kind: sampling, elicitation or roots) and report what came back.
+    """Ask the client something (kind: sampling, elicitation, form or roots) and report what came back.
 
     2026-07-28 asks by answering with an InputRequiredResult (the client answers the
     question and calls again); 2025-11-25 sends a request to the client during the call.
