@@ -13,6 +13,7 @@ from executions import services
 from executions.models import Session, ToolExecution, Via
 from executions.services import execute_tool
 from tests.federation.conftest import add_stdio
+from tools.federation.models import RemoteServer
 from tools.mcp_server.server import Caller, HubServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -28,8 +29,11 @@ def hub(user):
 
 # stdio: the remote speaks 2026-07-28 and asks with an input-required result;
 # stdio-legacy: a 2025-11-25 remote sends elicitation/create during the call.
+# The hub's own client: legacy gets a server request during the call; auto (2026-07-28)
+# gets an input-required result from the hub, which calls the remote again with the answer.
+@pytest.mark.parametrize("hub_mode", ["legacy", "auto"])
 @pytest.mark.parametrize("remote_mode", ["stdio", "stdio-legacy"])
-async def test_a_remote_tool_that_elicits_reaches_the_hubs_mcp_client_and_gets_its_answer(hub, remote_mode):
+async def test_a_remote_tool_that_elicits_reaches_the_hubs_mcp_client_and_gets_its_answer(hub, remote_mode, hub_mode):
     await database_sync_to_async(add_stdio)("py", mode=remote_mode)
     asked: list[str] = []
 
@@ -37,13 +41,17 @@ async def test_a_remote_tool_that_elicits_reaches_the_hubs_mcp_client_and_gets_i
         asked.append(params.message)
         return types.ElicitResult(action="accept", content={"name": "Ada"})
 
-    async with Client(hub.server, mode="legacy", elicitation_callback=on_elicit) as client:
+    async with Client(hub.server, mode=hub_mode, elicitation_callback=on_elicit) as client:
         result = await client.call_tool("py__ask", {"kind": "elicitation"})
 
     assert asked == ["Your name?"]
     assert result.is_error is False, result.content
     answer = json.loads(result.content[0].text)["answer"]
     assert "Ada" in answer and "accept" in answer
+    # One execution, and the remote server stays healthy (the call it gave up was no failure).
+    execution = await database_sync_to_async(ToolExecution.objects.get)()
+    assert execution.status == ToolExecution.Status.SUCCESS
+    assert (await database_sync_to_async(RemoteServer.objects.get)(name="py")).healthy is True
 
 
 async def test_a_remote_sampling_request_reaches_the_hubs_mcp_client(hub):

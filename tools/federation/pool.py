@@ -39,6 +39,8 @@ from mcp.shared.exceptions import MCPError
 import httpx2
 import pydantic
 
+from tools.base import InputRequired, ToolError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -47,9 +49,10 @@ T = TypeVar("T")
 # announcing session, or None when that failed (sync afresh).
 ListChanged = Callable[[str, "Listing | None"], None]
 
-# Sends (method, params) to the client of the door a call came through; raises ToolError
-# when that door has no such client or the client refuses.
-Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Sends (method, params, key) to the client of the door a call came through; raises
+# ToolError when that door has no such client or the client refuses. ``key`` names the
+# question of a 2026-07-28 input request (None for a 2025-11-25 server request).
+Asker = Callable[[str, dict[str, Any], str | None], Awaitable[dict[str, Any]]]
 
 CLIENT_INFO = types.Implementation(name="mcpsite", version="1.0")
 # Seconds a new session may take to connect and finish its handshake, at least.
@@ -257,6 +260,10 @@ class PooledSession:
     # The last HTTP error status the server answered with ("HTTP 401 Unauthorized"): the
     # SDK reports those as a bare "Server returned an error response".
     http_error: str = ""
+    # The call in progress, and the questions of the remote that the hub's caller must
+    # answer before it can go on (they end this run: see ServerPool.call_tool).
+    call: asyncio.Task[Any] | None = None
+    input_required: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def close(self) -> None:
         self.dead = True
@@ -337,8 +344,6 @@ class ServerPool:
         return await self._pass_request(session, "roots/list", context, None)
 
     async def _pass_request(self, session: PooledSession, method: str, context: Any, params: Any) -> Any:
-        from tools.base import ToolError
-
         result_types: dict[str, Any] = {
             "sampling/createMessage": types.CreateMessageResult,
             "elicitation/create": types.ElicitResult,
@@ -350,9 +355,19 @@ class ServerPool:
                 code=types.INVALID_REQUEST, message=f"{method} is only answered during a tool call of the hub."
             )
         data = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
+        # On 2026-07-28 the SDK's input-required driver hands over each question under its key.
+        client = session.client
+        key = str(context.request_id) if client is not None and client.protocol_version in MODERN_PROTOCOL_VERSIONS else None
         try:
-            answer = await asker(method, data)
+            answer = await asker(method, data, key)
             return result_types[method].model_validate(answer)
+        except InputRequired as exc:
+            # The hub's caller answers only once this run has ended (MCP 2026-07-28, tasks):
+            # the remote call is given up, and made again from the start with the answer.
+            session.input_required.update(exc.requests)
+            if session.call is not None:
+                asyncio.get_running_loop().call_soon(session.call.cancel)
+            return types.ErrorData(code=types.INVALID_REQUEST, message="The caller answers first; the call is made again.")
         except ToolError as exc:
             return types.ErrorData(code=types.INVALID_REQUEST, message=str(exc))
         except pydantic.ValidationError as exc:
@@ -540,10 +555,10 @@ class ServerPool:
             # A JSON-RPC error is the server's answer, except a closed connection.
             broken = exc.code == types.CONNECTION_CLOSED or pooled.dead
             raise
-        except (asyncio.CancelledError, TimeoutError, pydantic.ValidationError, RuntimeError):
+        except (asyncio.CancelledError, TimeoutError, pydantic.ValidationError, RuntimeError, InputRequired):
             # The call was abandoned (timeout or cancellation) and the SDK told the
-            # server, or the server answered with a malformed result: the session
-            # itself is fine.
+            # server, or the server answered with a malformed result, or the caller
+            # must answer the remote's questions first: the session itself is fine.
             raise
         except BaseException:
             broken = True
@@ -570,13 +585,22 @@ class ServerPool:
                 if definition is not None:
                     _know_tool(client, definition)
                 pooled = self._in_use[id(client)]
-                pooled.asker = asker
+                pooled.asker, pooled.input_required = asker, {}
+                # No read timeout here: the execution service owns the deadline (the
+                # server's timeout, or a ToolConfig override) and cancels this call.
+                pooled.call = asyncio.ensure_future(client.call_tool(name, arguments, progress_callback=progress))
                 try:
-                    # No read timeout here: the execution service owns the deadline (the
-                    # server's timeout, or a ToolConfig override) and cancels this call.
-                    return await client.call_tool(name, arguments, progress_callback=progress)
+                    result = await pooled.call
+                except BaseException:
+                    if not pooled.input_required or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        raise
+                else:
+                    if not pooled.input_required:
+                        return result
                 finally:
-                    pooled.asker = None
+                    pooled.asker, pooled.call = None, None
+                # A question for the hub's caller ended the remote call (however it ended).
+                raise InputRequired(pooled.input_required)
         except pydantic.ValidationError as exc:
             raise RemoteBadResult(f"its answer to tools/call is malformed: {bad_result_reason(exc)}") from None
         except RuntimeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import queue
 from typing import Any
 
@@ -93,9 +94,18 @@ class RemoteTool(Tool):
             while not progress.empty():
                 ctx.report_progress(*progress.get_nowait())
 
-        async def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        asked: dict[str, int] = {}
+
+        async def ask(method: str, params: dict[str, Any], key: str | None) -> dict[str, Any]:
+            # A 2026-07-28 remote's question keeps its key towards the hub's caller, numbered
+            # when a later round asks under the same key again: a replayed run (after the
+            # caller's answers) asks the same keys, and an answer never fits another question.
+            if key is not None:
+                asked[key] = asked.get(key, 0) + 1
+                if asked[key] > 1:
+                    key = f"{key}-{asked[key]}"
             # ask_client blocks until the door's client answers: off the federation loop.
-            return await asyncio.to_thread(ctx.ask_client, method, params)
+            return await asyncio.to_thread(functools.partial(ctx.ask_client, method, params, key=key))
 
         pool = pool_for(self.config, on_list_changed=state.list_changed)
         future = submit(
