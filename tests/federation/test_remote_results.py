@@ -1,4 +1,5 @@
-"""A remote's malformed answer fails that call only; Mcp-Param-* headers on every call."""
+"""A remote's malformed answer fails that call only; a 2026-07-28 result without resultType is
+complete; Mcp-Param-* headers on every call."""
 
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ def test_a_malformed_result_fails_that_call_readably_and_leaves_the_server_healt
     # The same pooled session still serves the next call.
     assert execute_tool(user=user, tool_name="raw__ok", arguments={}, via=Via.CLI).status == ToolExecution.Status.SUCCESS
     assert pool.existing_pool(RemoteServer.objects.get(name="raw").pk).peak == 1
+
+
+def test_a_2026_result_without_result_type_is_taken_as_complete(user):
+    server = remote_server_create(name="raw", command=f"{sys.executable} {SERVERS / 'raw_server.py'} --modern")
+    server = remote_server_sync(server=server)
+    assert server.protocol_version == "2026-07-28"
+
+    execution = execute_tool(user=user, tool_name="raw__ok", arguments={}, via=Via.CLI)
+
+    assert execution.status == ToolExecution.Status.SUCCESS, execution.error
+    assert execution.result == {"content": [{"type": "text", "text": "fine"}]}
+    assert RemoteServer.objects.get(name="raw").healthy is True
 
 
 def test_a_session_that_never_listed_still_sends_mcp_param_headers(http_server, user):

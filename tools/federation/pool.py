@@ -31,10 +31,11 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from django.conf import settings
 from mcp import Client
 from mcp.client.auth import OAuthFlowError
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
 
 import httpx2
 import pydantic
@@ -305,7 +306,7 @@ class ServerPool:
     def _client(self, stack: AsyncExitStack, session: PooledSession) -> Client:
         config = self.config
         if config.transport == "stdio":
-            target: Any = StdioServerParameters(command=config.argv[0], args=list(config.argv[1:]))
+            target: Any = stdio_client(StdioServerParameters(command=config.argv[0], args=list(config.argv[1:])))
         else:
             if config.oauth and self._auth is None:
                 from tools.federation.oauth import pooled_auth
@@ -325,7 +326,7 @@ class ServerPool:
             http.event_hooks["response"].append(note_status)
             target = streamable_http_client(config.url, http_client=http)
         return Client(
-            target,
+            _complete_by_default(target, session),
             client_info=CLIENT_INFO,
             logging_callback=self._log,
             message_handler=functools.partial(self._on_message, session),
@@ -658,6 +659,60 @@ class ServerPool:
             self._idle.clear()
             self._cond.notify_all()
         await asyncio.gather(*(_wait_task(session.task) for session in sessions))
+
+
+@asynccontextmanager
+async def _complete_by_default(transport: Any, session: PooledSession) -> AsyncIterator[tuple[Any, Any]]:
+    """The transport, with a 2026-07-28 result that has no ``resultType`` read as complete.
+
+    SEP-2322: a client MUST take a result without ``resultType`` as ``complete``. The SDK
+    checks results against the 2026-07-28 schema, which requires the field, and refuses
+    such a result (older servers of that revision send them).
+    """
+    async with transport as (read_stream, write_stream):
+        yield _ResultTypeFiller(read_stream, session), write_stream
+
+
+class _ResultTypeFiller:
+    """A read stream that fills in ``resultType`` once the session speaks 2026-07-28."""
+
+    def __init__(self, stream: Any, session: PooledSession) -> None:
+        self._stream = stream
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:  # last_context and the like
+        return getattr(self._stream, name)
+
+    def _fill(self, item: Any) -> Any:
+        client = self._session.client
+        if (
+            client is not None
+            and isinstance(item, SessionMessage)
+            and isinstance(item.message, types.JSONRPCResponse)
+            and "resultType" not in item.message.result
+            and client.protocol_version in MODERN_PROTOCOL_VERSIONS
+        ):
+            item.message.result["resultType"] = "complete"
+        return item
+
+    async def receive(self) -> Any:
+        return self._fill(await self._stream.receive())
+
+    def __aiter__(self) -> _ResultTypeFiller:
+        return self
+
+    async def __anext__(self) -> Any:
+        return self._fill(await self._stream.__anext__())
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def __aenter__(self) -> _ResultTypeFiller:
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._stream.__aexit__(*exc)
 
 
 def _know_tool(client: Client, definition: dict[str, Any]) -> None:

@@ -1,9 +1,11 @@
 """A hand-written stdio MCP server (2025-11-25 handshake) whose answers the SDK would never send.
 
-    python raw_server.py [DESCRIPTIONS.json]
+    python raw_server.py [--modern] [DESCRIPTIONS.json]
 
 DESCRIPTIONS.json, read at every tools/list, maps tool names to the descriptions
-offered (so a test can change them under the hub).
+offered (so a test can change them under the hub). With --modern it also answers
+server/discover, so a client speaks 2026-07-28 to it, and leaves ``resultType`` out of
+its tool results (as a server of that revision may; SEP-2322: read as complete).
 
 Tools: ok (a proper result), malformed (a result whose content is not a list),
 nocontent (a result with no content at all).
@@ -27,19 +29,32 @@ RESULTS = {
 }
 
 
+MODERN = "--modern" in sys.argv[1:]
+FILES = [arg for arg in sys.argv[1:] if arg != "--modern"]
+
+
 def answer(message: dict) -> dict | None:
     method, params = message.get("method"), message.get("params") or {}
     if "id" not in message:
         return None  # a notification
-    if method == "initialize":
+    if method == "server/discover" and MODERN:
+        result = {
+            "resultType": "complete",
+            "supportedVersions": ["2026-07-28"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "raw", "version": "1"},
+        }
+    elif method == "initialize":
         result = {
             "protocolVersion": "2025-11-25",
             "capabilities": {"tools": {}},
             "serverInfo": {"name": "raw", "version": "1"},
         }
     elif method == "tools/list":
-        descriptions = json.loads(Path(sys.argv[1]).read_text()) if len(sys.argv) > 1 else {}
+        descriptions = json.loads(Path(FILES[0]).read_text()) if FILES else {}
         result = {"tools": [{**t, "description": descriptions.get(t["name"], t["description"])} for t in TOOLS]}
+        if MODERN:
+            result.update(resultType="complete", ttlMs=0, cacheScope="private")
     elif method == "tools/call":
         result = RESULTS.get(params.get("name"), {"content": [], "isError": True})
     elif method == "ping":
