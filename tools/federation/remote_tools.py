@@ -8,10 +8,11 @@ import functools
 import queue
 from typing import Any
 
+import jsonschema
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from tools.base import Annotations, Mode, Tool, ToolCancelled, ToolContext, ToolError
+from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.federation import state
 from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig, pool_for, submit
 
@@ -67,6 +68,26 @@ class RemoteTool(Tool):
         self.cacheable = self.annotations.read_only and self.annotations.idempotent  # type: ignore[misc]
         self.timeout = config.timeout  # type: ignore[misc]
         self.source = config.name  # type: ignore[misc]
+
+    def validate(self, arguments: Any) -> Any:
+        """The remote's schema decides; an optional argument given as null where the schema
+        takes no null counts as not given (MCP: a null parameter is one left out) and is not
+        passed on."""
+        try:
+            return super().validate(arguments)
+        except InvalidArguments:
+            if not isinstance(arguments, dict):
+                raise
+            required = set(self.input_schema.get("required") or ())
+            errors = jsonschema.Draft202012Validator(self.input_schema).iter_errors(arguments)
+            left_out = {e.path[0] for e in errors if len(e.path) == 1 and e.instance is None and e.path[0] not in required}
+            if not left_out:
+                raise
+            try:
+                return super().validate({k: v for k, v in arguments.items() if k not in left_out})
+            except InvalidArguments:
+                pass
+            raise
 
     @property
     def available(self) -> bool:
