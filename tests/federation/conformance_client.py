@@ -111,28 +111,26 @@ def add_oauth_server(name: str, url: str) -> None:
     drain = threading.Thread(target=lambda: errors.extend(command.stderr), daemon=True)  # type: ignore[arg-type]
     drain.start()
     try:
-        authorization_url = ""
         assert command.stdout is not None
+        signed_in = 0
+        # Usually one URL; a server that moves to another authorization server asks again.
         for line in command.stdout:
             logger.info("mcp_servers add: %s", line.rstrip())
-            _, _, rest = line.partition("Open this URL to authorize:")
-            if rest.strip():
-                authorization_url = rest.strip()
-                break
-        if not authorization_url:
-            command.wait(COMMAND_TIMEOUT)
-            raise SystemExit(f"mcp_servers add --oauth printed no authorization URL (exit {command.returncode}):\n{''.join(errors)}")
-        callback = authorize(authorization_url)
-        logger.info("following the redirect to the hub's callback %s", callback.split("?")[0])
-        try:
-            with urllib.request.urlopen(callback, timeout=COMMAND_TIMEOUT) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            # The hub refused what came back (a wrong issuer, say): the command says why.
-            logger.info("the hub's callback answered %s", exc.code)
-        rest_of_output = command.stdout.read()
+            _, _, authorization_url = line.partition("Open this URL to authorize:")
+            if not authorization_url.strip():
+                continue
+            callback = authorize(authorization_url.strip())
+            logger.info("following the redirect to the hub's callback %s", callback.split("?")[0])
+            try:
+                with urllib.request.urlopen(callback, timeout=COMMAND_TIMEOUT) as response:
+                    response.read()
+            except urllib.error.HTTPError as exc:
+                # The hub refused what came back (a wrong issuer, say): the command says why.
+                logger.info("the hub's callback answered %s", exc.code)
+            signed_in += 1
         command.wait(COMMAND_TIMEOUT)
-        logger.info("mcp_servers add: %s", rest_of_output.strip())
+        if not signed_in and command.returncode == 0:
+            raise SystemExit("mcp_servers add --oauth printed no authorization URL")
     finally:
         if command.poll() is None:
             command.kill()
