@@ -99,12 +99,18 @@ def add_server(name: str, url: str) -> None:
 
 def add_oauth_server(name: str, url: str) -> None:
     """``mcp_servers add --oauth``, with this script in the browser's part."""
-    args = [*MANAGE, "mcp_servers", "add", name, "--url", url, "--oauth"]
+    args = ["add", name, "--url", url, "--oauth"]
     ctx = context()
     if ctx.get("client_id"):
         args += ["--client-id", ctx["client_id"]]
     if ctx.get("client_secret"):
         args += ["--client-secret", ctx["client_secret"]]
+    sign_in(args)
+
+
+def sign_in(mcp_servers_args: list[str]) -> None:
+    """Run ``mcp_servers add --oauth`` or ``connect``, following each URL it prints as a browser."""
+    args = [*MANAGE, "mcp_servers", *mcp_servers_args]
     env = dict(os.environ, FEDERATION_OAUTH_CLIENT_METADATA_URL=CLIENT_METADATA_URL)
     command = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     errors: list[str] = []
@@ -130,7 +136,7 @@ def add_oauth_server(name: str, url: str) -> None:
             signed_in += 1
         command.wait(COMMAND_TIMEOUT)
         if not signed_in and command.returncode == 0:
-            raise SystemExit("mcp_servers add --oauth printed no authorization URL")
+            raise SystemExit(f"mcp_servers {mcp_servers_args[0]} printed no authorization URL")
     finally:
         if command.poll() is None:
             command.kill()
@@ -138,7 +144,7 @@ def add_oauth_server(name: str, url: str) -> None:
         drain.join(5)
     sys.stderr.write("".join(errors))
     if command.returncode != 0:
-        raise SystemExit(f"mcp_servers add --oauth exited {command.returncode}:\n{''.join(errors)}")
+        raise SystemExit(f"mcp_servers {mcp_servers_args[0]} exited {command.returncode}:\n{''.join(errors)}")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -265,13 +271,26 @@ async def run_scenario(name: str, token: str) -> None:
             # The schema as the hub lists it goes back to the remote, which compares it with its own.
             await hub.call("json_schema_echo", {"schema": tools["json_schema_2020_12_tool"].input_schema})
         elif SCENARIO.startswith("auth/"):
-            if tools:
-                await hub.call(next(iter(tools)), {}, quiet=True)
+            if not tools:
+                return
+            first = next(iter(tools))
+            result = await hub.call(first, {}, quiet=True)
+            if result is not None and not result.is_error:
+                return
         else:
             # request-metadata, http-standard-headers, http-invalid-tool-headers: every tool
             # the hub offers (a remote tool with malformed header annotations is not offered).
             for tool_name, tool in tools.items():
                 await hub.call(tool_name, stub_arguments(tool.input_schema), quiet=True)
+    if not SCENARIO.startswith("auth/"):
+        return
+    # The operator's part when a server wants a new sign-in or a wider scope (step-up): the
+    # hub never opens a browser for a pooled session, so sign in again and call once more.
+    await anyio.to_thread.run_sync(sign_in, ["connect", name])
+    async with hub_client(token, **callbacks) as client:
+        hub = Hub(client, name)
+        await hub.list()
+        await hub.call(first, {}, quiet=True)
 
 
 def main() -> None:

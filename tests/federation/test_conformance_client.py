@@ -2,8 +2,9 @@
 
 For each scenario the suite starts a mock server and runs ``conformance_client.py``,
 which adds that server to the hub (``manage.py mcp_servers add``, ``--oauth`` for
-``auth/*``) and calls its tools through the hub's MCP server over stdio: every request
-the mock sees comes from the hub. Each spec revision's frozen requirement list runs
+``auth/*`` with the script in the browser's part, and ``connect`` again when a server
+wants a wider scope) and calls its tools through the hub's MCP server over stdio: every
+request the mock sees comes from the hub. Each spec revision's frozen requirement list runs
 whole (``--requirements``), in parallel, on one migrated database.
 
 The scenarios the suite runs beside a list but never scores (extensions such as
