@@ -69,3 +69,12 @@ def test_arguments_the_schema_refuses_otherwise_are_refused_as_given():
 
     # The errors name what was given, the null included.
     assert {error["loc"] for error in refused.value.errors} == {"flag", "n"}
+
+
+def test_a_schema_that_refers_outside_itself_is_never_fetched_and_the_remote_checks_the_arguments():
+    # SEP-2106: a network $ref is not dereferenced; the hub cannot check it, so the remote does.
+    tool = remote_tool({"user": {"$ref": "http://127.0.0.1:9/user.json"}}, ["user"])
+
+    assert tool.validate({"user": {"id": 7}}) == {"user": {"id": 7}}
+    with pytest.raises(InvalidArguments):
+        tool.validate([])

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import logging
 import queue
 from typing import Any
 
 import jsonschema
 import mcp_types as types
+import referencing.exceptions
 from mcp.shared.exceptions import MCPError
 
 from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.federation import state
 from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig, pool_for, submit
+
+logger = logging.getLogger(__name__)
 
 SEPARATOR = "__"
 # How often a waiting run passes progress on and looks at the cancel flag.
@@ -72,9 +76,13 @@ class RemoteTool(Tool):
     def validate(self, arguments: Any) -> Any:
         """The remote's schema decides; an optional argument given as null where the schema
         takes no null counts as not given (MCP: a null parameter is one left out) and is not
-        passed on."""
+        passed on. A schema whose ``$ref`` points outside itself is never fetched (SEP-2106):
+        what the hub cannot check, the remote does."""
         try:
             return super().validate(arguments)
+        except referencing.exceptions.Unresolvable as exc:
+            logger.info("%s: arguments passed on unchecked, its schema refers outside itself (%s)", self.name, exc)
+            return arguments
         except InvalidArguments:
             if not isinstance(arguments, dict):
                 raise
