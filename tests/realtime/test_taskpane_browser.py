@@ -95,9 +95,8 @@ def browser():
         yield launched
 
 
-@pytest.fixture
-def pane(server, browser):
-    base, token = server
+def open_pane(browser, base: str, token: str, tool: str):  # noqa: ANN001, ANN201
+    """The standalone pane signed in with ``token``, once ``tool`` is in its list."""
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     # Office.js comes from Microsoft's CDN inside Word; here the test stays on loopback,
@@ -108,7 +107,14 @@ def pane(server, browser):
     page.fill("#token", token)
     page.click("#signin-form button[type=submit]")
     page.wait_for_selector("#connection[data-state=online]")
-    page.wait_for_selector("#tool option[value=analyze_document]", state="attached")
+    page.wait_for_selector(f"#tool option[value={tool}]", state="attached")
+    return page
+
+
+@pytest.fixture
+def pane(server, browser):
+    base, token = server
+    page = open_pane(browser, base, token, "analyze_document")
     # Every value the progress bars take, in order, per execution.
     page.evaluate(
         """() => {

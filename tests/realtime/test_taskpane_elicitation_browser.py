@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.federation.conftest import stdio_command
-from tests.realtime.test_taskpane_browser import MANAGE, ROOT, TIMEOUT_MS, browser, running_hub  # noqa: F401
+from tests.realtime.test_taskpane_browser import MANAGE, ROOT, browser, open_pane, running_hub  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +32,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, str]]:
 @pytest.fixture
 def pane(server, browser):  # noqa: F811
     base, token = server
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort())
-    page.goto(f"{base}/addin/taskpane/")
-    page.wait_for_selector("body[data-mode=standalone]")
-    page.fill("#token", token)
-    page.click("#signin-form button[type=submit]")
-    page.wait_for_selector("#connection[data-state=online]")
-    page.wait_for_selector("#tool option[value=py__ask]", state="attached")
+    page = open_pane(browser, base, token, "py__ask")
     yield page
     page.close()
 
