@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,18 @@ def set_password(hub: Hub, username: str, password: str = PASSWORD) -> None:
     )
 
 
+@contextmanager
+def hub_with_people(data: Path, **settings: str) -> Iterator[Hub]:
+    """A running hub where alice and bob can sign in with ``PASSWORD``."""
+    started = start_hub(data, **settings)
+    try:
+        set_password(started, "alice")
+        set_password(started, "bob")
+        yield started
+    finally:
+        stop_hub(started)
+
+
 @pytest.fixture(scope="module")
 def oauth_hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub with alice and bob able to sign in; loopback may serve client metadata documents
@@ -34,16 +48,9 @@ def oauth_hub(tmp_path_factory) -> Iterator[Hub]:
          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )
-    started = start_hub(
-        data, FETCH_URL_ALLOWED_NETWORKS="127.0.0.0/8,::1/128", FETCH_URL_CA_BUNDLE=str(cert),
-    )
-    started.env["CIMD_CERT"], started.env["CIMD_KEY"] = str(cert), str(key)
-    set_password(started, "alice")
-    set_password(started, "bob")
-    try:
+    with hub_with_people(data, FETCH_URL_ALLOWED_NETWORKS="127.0.0.0/8,::1/128", FETCH_URL_CA_BUNDLE=str(cert)) as started:
+        started.env["CIMD_CERT"], started.env["CIMD_KEY"] = str(cert), str(key)
         yield started
-    finally:
-        stop_hub(started)
 
 
 @pytest.fixture(scope="module")

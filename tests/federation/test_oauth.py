@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
-from tests.authserver.conftest import consent, set_password
+from tests.authserver.conftest import PASSWORD, consent, hub_with_people
 from tests.browser import chromium
 from tests.federation.conftest import in_thread, wait_for
-from tests.mcp_server.conftest import Hub, start_hub, stop_hub
+from tests.mcp_server.conftest import Hub
 from tools.federation import oauth
 from tools.federation.models import RemoteServer
 from tools.federation.secrets import fernet
@@ -32,12 +32,8 @@ ACCESS_TOKEN_TTL = 4  # seconds: short, so that the test lives through a refresh
 
 @pytest.fixture(scope="module")
 def remote_hub(tmp_path_factory) -> Iterator[Hub]:
-    started = start_hub(tmp_path_factory.mktemp("remote-hub"), OAUTH_ACCESS_TOKEN_TTL=str(ACCESS_TOKEN_TTL))
-    set_password(started, "alice")
-    try:
-        yield started
-    finally:
-        stop_hub(started)
+    with hub_with_people(tmp_path_factory.mktemp("remote-hub"), OAUTH_ACCESS_TOKEN_TTL=str(ACCESS_TOKEN_TTL)) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +144,24 @@ def test_a_server_never_signed_in_fails_its_calls_saying_how_to_connect_it(remot
     out = io.StringIO()
     call_command("mcp_servers", "add", "later", "--url", remote_hub.url, "--oauth", "--no-sync", stdout=out)
 
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(CommandError) as raised:
         call_command("mcp_servers", "sync", "later", stdout=out)
 
     assert "needs a new OAuth sign-in" in str(raised.value)
     assert "mcp_servers connect later" in str(raised.value)
     assert RemoteServer.objects.get(name="later").healthy is False
+
+
+def test_a_sign_in_that_fails_keeps_the_stored_one():
+    call_command("mcp_servers", "add", "kept", "--url", "http://127.0.0.1:9/mcp", "--oauth", "--no-sync", stdout=io.StringIO())
+    stored = {"tokens": {"access_token": "at-1", "refresh_token": "rt-1"}, "expires_at": time.time() + 3600}
+    RemoteServer.objects.filter(name="kept").update(oauth_credentials=stored)
+
+    # Nothing listens on port 9: the sign-in fails before any authorization.
+    with pytest.raises(CommandError, match="Signing in to kept failed"):
+        call_command("mcp_servers", "connect", "kept", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert RemoteServer.objects.get(name="kept").oauth_credentials == stored
 
 
 def test_the_hub_serves_its_client_id_metadata_document_where_its_client_id_points(client, settings):
@@ -169,9 +177,9 @@ def test_the_hub_serves_its_client_id_metadata_document_where_its_client_id_poin
 
 
 def test_oauth_is_refused_for_a_stdio_server_and_beside_a_bearer_secret():
-    with pytest.raises(Exception, match="Streamable HTTP"):
+    with pytest.raises(CommandError, match="Streamable HTTP"):
         call_command("mcp_servers", "add", "x", "--command", "python -V", "--oauth", stdout=io.StringIO())
-    with pytest.raises(Exception, match="leave the bearer secret empty"):
+    with pytest.raises(CommandError, match="leave the bearer secret empty"):
         call_command(
             "mcp_servers", "add", "y", "--url", "http://127.0.0.1:9/mcp", "--oauth", "--secret", "s", stdout=io.StringIO()
         )
@@ -197,7 +205,7 @@ def test_an_operator_connects_a_server_from_the_admin_with_the_connect_button(
         page.wait_for_selector("#id_username")
         assert page.url.startswith(remote_hub.base)
         page.fill("#id_username", "alice")
-        page.fill("#id_password", "correct-horse-battery-9")
+        page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
         page.wait_for_selector("#consent")
         page.click("input[name=allow]")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -9,12 +10,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-
-from tools.federation.models import RemoteServer, validate_headers
-from tools.federation.secrets import Sealed
 from django.utils.html import format_html, format_html_join
 
 from tools.federation import approvals, oauth
+from tools.federation.models import RemoteServer, validate_headers
+from tools.federation.pool import describe
+from tools.federation.secrets import Sealed
 from tools.federation.services import (
     FederationError,
     remote_server_approve,
@@ -145,8 +146,6 @@ class RemoteServerAdmin(admin.ModelAdmin):
         expires = credentials.get("expires_at")
         refresh = "refreshed on its own" if credentials["tokens"].get("refresh_token") else "no refresh token: connect again when it expires"
         if expires:
-            from datetime import UTC, datetime
-
             return f"yes (token valid until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC; {refresh})"
         return f"yes ({refresh})"
 
@@ -180,7 +179,7 @@ class RemoteServerAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(self._change_url(server.pk))
         except Exception as exc:
-            self.message_user(request, f"{server.name}: signing in failed: {oauth.describe_failure(exc)}", messages.ERROR)
+            self.message_user(request, f"{server.name}: signing in failed: {describe(exc)}", messages.ERROR)
             return HttpResponseRedirect(self._change_url(server.pk))
         if url is None:  # the server let the hub in without asking
             return self._signed_in(request, server)
@@ -208,7 +207,7 @@ class RemoteServerAdmin(admin.ModelAdmin):
             self.message_user(request, "The token exchange got no answer in time. Press Connect again.", messages.ERROR)
             return HttpResponseRedirect(self._change_url(server_id))
         except Exception as exc:
-            self.message_user(request, f"Signing in failed: {oauth.describe_failure(exc)}", messages.ERROR)
+            self.message_user(request, f"Signing in failed: {describe(exc)}", messages.ERROR)
             return HttpResponseRedirect(self._change_url(server_id))
         return self._signed_in(request, RemoteServer.objects.get(pk=server_id))
 

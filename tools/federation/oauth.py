@@ -150,11 +150,16 @@ class RowStorage:
     redirect_uri: str | None
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
+    # A sign-in starts without the stored tokens (they would be tried and refreshed first),
+    # and replaces them only when it succeeds: a sign-in given up loses nothing.
+    fresh: bool = False
     expires_at: float | None = None
     # What the sign-in discovered (authorization server and its metadata), as stored.
     discovered: dict[str, Any] = field(default_factory=dict)
 
     async def get_tokens(self) -> OAuthToken | None:
+        if self.fresh:
+            return None
         credentials = await asyncio.to_thread(_load, self.server_id)
         self.expires_at = credentials.get("expires_at")
         self.discovered = credentials.get("discovered") or {}
@@ -399,11 +404,9 @@ async def connect(config: Any, sign_in: SignIn) -> int:
     """
     storage = RowStorage(
         config.id, redirect_uri=sign_in.redirect_uri,
-        client_id=config.oauth_client_id, client_secret=config.oauth_client_secret,
+        client_id=config.oauth_client_id, client_secret=config.oauth_client_secret, fresh=True,
     )
-    # A sign-in starts afresh: stale tokens would be tried (and refreshed) first.
     wanted_scope = (await asyncio.to_thread(_load, config.id)).get("wanted_scope")
-    await asyncio.to_thread(_store, config.id, tokens=None, expires_at=None)
     auth = HubOAuthProvider(
         config, storage, wanted_scope=wanted_scope,
         redirect_handler=sign_in._on_url, callback_handler=sign_in._wait_answer,
@@ -420,12 +423,6 @@ async def connect(config: Any, sign_in: SignIn) -> int:
         listed = await client.list_tools()
     await asyncio.to_thread(_store, config.id, wanted_scope=None, discovered=auth.discovered())
     return len(listed.tools)
-
-
-def describe_failure(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return str(exc) or type(exc).__name__
 
 
 # --- The loopback callback (the command) --------------------------------------------------

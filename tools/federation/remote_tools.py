@@ -9,7 +9,6 @@ import logging
 import queue
 from typing import Any
 
-import jsonschema
 import mcp_types as types
 import referencing.exceptions
 from mcp.shared.exceptions import MCPError
@@ -83,19 +82,18 @@ class RemoteTool(Tool):
         except referencing.exceptions.Unresolvable as exc:
             logger.info("%s: arguments passed on unchecked, its schema refers outside itself (%s)", self.name, exc)
             return arguments
-        except InvalidArguments:
+        except InvalidArguments as refused:
             if not isinstance(arguments, dict):
                 raise
             required = set(self.input_schema.get("required") or ())
-            errors = jsonschema.Draft202012Validator(self.input_schema).iter_errors(arguments)
-            left_out = {e.path[0] for e in errors if len(e.path) == 1 and e.instance is None and e.path[0] not in required}
+            faulted = {error["loc"] for error in refused.errors}
+            left_out = {k for k, v in arguments.items() if v is None and k not in required and k in faulted}
             if not left_out:
                 raise
             try:
                 return super().validate({k: v for k, v in arguments.items() if k not in left_out})
             except InvalidArguments:
-                pass
-            raise
+                raise refused from None
 
     @property
     def available(self) -> bool:

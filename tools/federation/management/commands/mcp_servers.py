@@ -6,6 +6,7 @@ import concurrent.futures
 
 from tools.federation import oauth
 from tools.federation.models import RemoteServer
+from tools.federation.pool import describe
 from tools.federation.services import (
     FederationError,
     remote_server_check,
@@ -128,7 +129,7 @@ class Command(BaseCommand):
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             raise CommandError(f"The sign-in did not finish in time: {exc}") from None
         except Exception as exc:
-            raise CommandError(f"Signing in to {name} failed: {oauth.describe_failure(exc)}.") from None
+            raise CommandError(f"Signing in to {name} failed: {describe(exc)}.") from None
         self.stdout.write(f"Signed in to {name} ({count} tools listed).")
         try:
             server = remote_server_signed_in(server=server)
