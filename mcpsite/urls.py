@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from executions.api import ExecutionViewSet, SessionViewSet
 from mcpsite import health, views
-from tools.api import ToolDetailView, ToolExecuteView, ToolListView
+from executions.tools_api import ToolDetailView, ToolExecuteView, ToolListView
 from tools.federation import oauth
 from tools.federation import views as federation_views
 

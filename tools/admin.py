@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from executions.services import parse_rate
+from tools.rates import parse_rate
 from tools.models import Prompt, ToolConfig
 from tools.registry import registry
 

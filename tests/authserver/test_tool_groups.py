@@ -18,7 +18,7 @@ from accounts.services import token_create
 from executions import services
 from executions.models import Session
 from tools.base import Tool, ToolContext
-from tools.mcp_server.server import Caller, HubServer
+from mcp_server.server import Caller, HubServer
 from tools.models import ToolConfig
 from tools.registry import registry
 

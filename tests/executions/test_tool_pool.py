@@ -28,7 +28,7 @@ from executions.models import Session, ToolExecution
 from mcpsite.asgi import application
 from tests.crossproc import SharedCounter, SharedFlag
 from tools.base import Tool, ToolContext
-from tools.mcp_server.server import Caller, HubServer
+from mcp_server.server import Caller, HubServer
 from tools.registry import registry
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -29,7 +29,7 @@ from tools.base import Annotations, Role, Tool, ToolContext
 from tools.models import Prompt, ToolConfig
 from tools.registry import registry
 from tests.crossproc import SharedFlag
-from tools.mcp_server.server import Caller, HubServer
+from mcp_server.server import Caller, HubServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
