@@ -5,13 +5,10 @@ from django.conf import settings
 class McpServerConfig(AppConfig):
     name = "mcp_server"
     verbose_name = "MCP server"
+    readiness_check = "mcp_server.health.mcp_check"  # a part of /readyz (mcpsite.health)
 
     def ready(self) -> None:
-        from mcp_server.health import mcp_check
         from mcp_server.providers import register_provider_tools
-        from mcpsite.health import EXTRA_CHECKS
 
-        if mcp_check not in EXTRA_CHECKS:
-            EXTRA_CHECKS.append(mcp_check)
         if settings.MCP_EXTRA_PROVIDERS:
             register_provider_tools()
