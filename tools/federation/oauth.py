@@ -39,7 +39,6 @@ from mcp import Client
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError
 from mcp.client.auth.utils import union_scopes
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
@@ -412,7 +411,8 @@ async def connect(config: Any, sign_in: SignIn) -> int:
         redirect_handler=sign_in._on_url, callback_handler=sign_in._wait_answer,
     )
     async with AsyncExitStack() as stack:
-        http = create_mcp_http_client(
+        # As in pool.ServerPool._client: the SDK's client factory is private.
+        http = httpx2.AsyncClient(
             headers=dict(config.headers), timeout=httpx2.Timeout(config.timeout, read=max(config.timeout, 60.0)),
             auth=auth,
         )

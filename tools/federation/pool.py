@@ -33,7 +33,6 @@ from mcp import Client
 from mcp.client.auth import OAuthFlowError
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
@@ -312,7 +311,9 @@ class ServerPool:
                 from tools.federation.oauth import pooled_auth
 
                 self._auth = pooled_auth(config)
-            http = create_mcp_http_client(
+            # Built as the SDK's own transports build theirs (its factory is private): redirects
+            # are not followed here, the transport follows those within the server's origin.
+            http = httpx2.AsyncClient(
                 headers=dict(config.headers),
                 timeout=httpx2.Timeout(config.timeout, read=max(config.timeout, 300.0)),
                 auth=self._auth,
