@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.db import OperationalError, connection
 
 from tests.processes import free_port  # noqa: F401  (the federation tests import it from here)
-from tools.federation import pool, runtime
 from tools.federation.models import RemoteServer
 from tools.federation.services import remote_server_create, remote_server_delete, remote_server_sync
 
@@ -37,8 +37,8 @@ def _federation_clean(settings, transactional_db):
     # Deleting the rows takes their tools out of the registry and closes their pools.
     for server in RemoteServer.objects.all():
         remote_server_delete(server=server)
-    pool.shutdown()
-    runtime.reset()
+    # A fresh hub: the next test starts with nothing loaded, pooled or scheduled.
+    apps.get_app_config("federation").renew_hub()
 
 
 def stdio_command(mode: str = "stdio") -> str:

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from executions.models import ToolExecution, Via
 from executions.services import ToolUnavailable, execute_tool
 from tests.federation.conftest import HttpServer, in_thread, wait_for
-from tools.federation import runtime, state
+from tools.federation import runtime
+from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
 from tools.registry import registry
 
@@ -78,7 +79,7 @@ def test_a_server_killed_while_idle_fails_the_next_call_at_once_and_is_marked_fa
     assert time.monotonic() - started < 10
     assert execution.status == Status.ERROR
     assert execution.error.startswith("Remote server 'web' is unavailable")
-    assert state.get("web").healthy is False
+    assert federation().health.get("web").healthy is False
     assert wait_for(lambda: RemoteServer.objects.get(name="web").healthy is False)
 
 
@@ -97,7 +98,7 @@ def test_a_server_killed_mid_call_gives_a_clear_error_and_comes_back_after_a_res
     assert time.monotonic() - killed < 10  # within the server's timeout
     assert execution.status == Status.ERROR
     assert "Remote server 'web' is unavailable" in execution.error
-    assert state.get("web").healthy is False
+    assert federation().health.get("web").healthy is False
     assert wait_for(lambda: RemoteServer.objects.get(name="web").healthy is False)
     # Still listed, but callers are told why they cannot use it.
     assert registry.get("web__add") is not None and not registry.get("web__add").available
@@ -124,11 +125,11 @@ def test_the_health_monitor_marks_a_stopped_server_failing_and_brings_it_back(ht
     runtime.start()
 
     http_server.kill()
-    assert wait_for(lambda: state.get("web").healthy is False)
+    assert wait_for(lambda: federation().health.get("web").healthy is False)
     assert not registry.get("web__echo").available
 
     http_server.start()
-    assert wait_for(lambda: state.get("web").healthy is True)
+    assert wait_for(lambda: federation().health.get("web").healthy is True)
     execution = execute_tool(user=user, tool_name="web__echo", arguments={"text": "back"}, via=Via.CLI)
     assert execution.result == {"text": "back"}
 
@@ -145,7 +146,7 @@ def test_a_server_added_by_another_process_is_picked_up_without_a_restart(http_s
 
 def test_an_unreachable_server_is_retried_with_a_growing_backoff_and_reconnects_when_it_returns(settings):
     from tests.federation.conftest import free_port
-    from tools.federation.pool import RemoteUnavailable, run_sync
+    from tools.federation.pool import RemoteUnavailable
     from tools.federation.services import get_client, remote_server_create
 
     settings.FEDERATION_BACKOFF_MAX = 1.5
@@ -153,7 +154,7 @@ def test_an_unreachable_server_is_retried_with_a_growing_backoff_and_reconnects_
     pool = get_client(remote_server_create(name="web", url=web.url).pk)
 
     def call() -> dict:
-        return run_sync(pool.call_tool("add", {"a": 1, "b": 2}), timeout=15).structured_content
+        return federation().loop.run_sync(pool.call_tool("add", {"a": 1, "b": 2}), timeout=15).structured_content
 
     with pytest.raises(RemoteUnavailable, match="ConnectError"):
         call()
@@ -162,7 +163,7 @@ def test_an_unreachable_server_is_retried_with_a_growing_backoff_and_reconnects_
         call()
     for _ in range(3):  # health checks try regardless; each failure doubles the wait, up to the maximum
         with pytest.raises(RemoteUnavailable):
-            run_sync(pool.list_tools(force=True), timeout=15)
+            federation().loop.run_sync(pool.list_tools(force=True), timeout=15)
     with pytest.raises(RemoteUnavailable, match=r"\(next attempt in 1\.[0-5] s\)"):
         call()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.utils import timezone
 
 from executions.models import Via
 from executions.services import ToolUnavailable, execute_tool, tools_for_user
-from tools.federation import runtime, state
+from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
 from tools.federation.services import signals_quiet
 from tools.registry import registry
@@ -33,7 +34,7 @@ def stored(name: str, **fields: object) -> RemoteServer:
             name=name, url="http://127.0.0.1:9/mcp", tools=LISTING, last_synced=timezone.now(), **fields
         )
     registry.replace_source(name, [])
-    runtime.reset()
+    apps.get_app_config("federation").renew_hub()
     return server
 
 
@@ -71,9 +72,9 @@ def test_availability_changes_notify_the_registry_listeners():
     changes = []
     registry.add_listener(lambda: changes.append(1))
     try:
-        state.set_health("dict", False, "down")
-        state.set_health("dict", False, "still down")
-        state.set_health("dict", True)
+        federation().health.set("dict", False, "down")
+        federation().health.set("dict", False, "still down")
+        federation().health.set("dict", True)
     finally:
         registry._listeners.pop()
 

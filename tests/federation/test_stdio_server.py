@@ -11,7 +11,7 @@ import pytest
 from executions.models import ToolExecution, Via
 from executions.services import execute_tool
 from tests.federation.conftest import add_stdio, in_thread, wait_for
-from tools.federation import pool as pool_module
+from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
 from tools.registry import registry
 
@@ -206,7 +206,7 @@ def test_concurrent_calls_never_open_more_sessions_than_the_pool_size(user):
     assert [e.status for e in results] == [Status.SUCCESS] * 4, [e.error for e in results]
     pids = {e.result["pid"] for e in results}
     assert len(pids) == 2  # one process per stdio session: reused, and bounded
-    pool = pool_module.existing_pool(server.pk)
+    pool = federation().pools.existing(server.pk)
     assert pool.peak == 2
 
 
@@ -215,7 +215,6 @@ def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_se
     import signal
 
     from executions.services import ToolUnavailable
-    from tools.federation import state
     from tools.federation.services import remote_server_check
 
     server = add_stdio("py", max_connections=1)
@@ -231,7 +230,7 @@ def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_se
     (execution,) = outcome
     assert execution.status == Status.ERROR
     assert "Remote server 'py' is unavailable" in execution.error
-    assert state.get("py").healthy is False
+    assert federation().health.get("py").healthy is False
     with pytest.raises(ToolUnavailable):
         execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI)
 
@@ -247,7 +246,7 @@ def test_idle_sessions_are_closed_and_their_processes_end(user, settings):
     settings.FEDERATION_IDLE_TIMEOUT = 0.3
     server = add_stdio("py")
     pid = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI).result["pid"]
-    pool = pool_module.existing_pool(server.pk)
+    pool = federation().pools.existing(server.pk)
 
     assert wait_for(lambda: pool.size == 0)
     assert wait_for(lambda: not process_alive(pid))

@@ -22,6 +22,7 @@ from tools.federation.services import (
     remote_server_check,
     remote_server_held_tools,
     remote_server_sign_in,
+    remote_server_sign_in_waiting,
     remote_server_signed_in,
     remote_server_sync,
 )
@@ -186,7 +187,7 @@ class RemoteServerAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(url)
 
     def oauth_callback_view(self, request: HttpRequest) -> HttpResponse:
-        sign_in = oauth.sign_in_for(request.GET.get("state", ""))
+        sign_in = remote_server_sign_in_waiting(state=request.GET.get("state", ""))
         if sign_in is None or sign_in.flow is None or sign_in.started_by != request.user.pk:
             self.message_user(
                 request,

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-from tools.federation.secrets import EncryptedJSONField, EncryptedTextField
+from tools.federation.secrets import EncryptedJSONField, EncryptedTextField, Sealed
 
 NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$"
 
@@ -138,8 +138,6 @@ class RemoteServer(models.Model):
 
     @property
     def oauth_connected(self) -> bool:
-        from tools.federation.secrets import Sealed
-
         credentials = self.oauth_credentials
         return bool(credentials) and not isinstance(credentials, Sealed) and bool(credentials.get("tokens"))
 

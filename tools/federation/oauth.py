@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import mcp_types as types
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError
 from mcp.client.auth.utils import union_scopes
@@ -48,6 +48,9 @@ from mcp.shared.auth import (
     ProtectedResourceMetadata,
 )
 from pydantic import AnyUrl
+
+from tools.federation.models import RemoteServer
+from tools.federation.secrets import Sealed
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +107,6 @@ def client_metadata_document(callback_url: str) -> dict[str, Any]:
 
 
 def _load(server_id: int) -> dict[str, Any]:
-    from tools.federation.models import RemoteServer
-    from tools.federation.secrets import Sealed
-
     try:
         credentials = RemoteServer.objects.filter(pk=server_id).values_list("oauth_credentials", flat=True).first()
     finally:
@@ -117,11 +117,6 @@ def _load(server_id: int) -> dict[str, Any]:
 
 
 def _store(server_id: int, **changes: Any) -> None:
-    from django.db import transaction
-
-    from tools.federation.models import RemoteServer
-    from tools.federation.secrets import Sealed
-
     try:
         with transaction.atomic():
             row = RemoteServer.objects.select_for_update().filter(pk=server_id).only("pk", "oauth_credentials").first()
@@ -325,6 +320,22 @@ def pooled_auth(config: Any) -> HubOAuthProvider:
 # --- Signing in with a person -----------------------------------------------------------
 
 
+class SignIns:
+    """The sign-ins of this process waiting for their callback, by OAuth state."""
+
+    def __init__(self) -> None:
+        self._by_state: dict[str, SignIn] = {}
+
+    def get(self, state: str) -> SignIn | None:
+        return self._by_state.get(state)
+
+    def add(self, sign_in: SignIn) -> None:
+        self._by_state[sign_in.state] = sign_in
+
+    def discard(self, state: str) -> None:
+        self._by_state.pop(state, None)
+
+
 @dataclass
 class SignIn:
     """One sign-in in progress: each authorization URL as it comes, then the person's answer.
@@ -334,6 +345,8 @@ class SignIn:
     """
 
     redirect_uri: str
+    # Where the callback finds it by its state while it waits.
+    waiting: SignIns = field(repr=False)
     # Who started it (the admin's callback must come back to the same person), and its flow.
     started_by: int | None = None
     server_id: int | None = None
@@ -345,7 +358,7 @@ class SignIn:
     async def _on_url(self, url: str) -> None:
         self.state = (parse_qs(urlsplit(url).query).get("state") or [""])[0]
         self.answer = concurrent.futures.Future()
-        _started[self.state] = self
+        self.waiting.add(self)
         self.urls.put(url)
 
     async def _wait_answer(self) -> AuthorizationCodeResult:
@@ -354,7 +367,7 @@ class SignIn:
         except TimeoutError:
             raise OAuthFlowError(f"nobody signed in within {SIGN_IN_SECONDS:g} s") from None
         finally:
-            _started.pop(self.state, None)
+            self.waiting.discard(self.state)
 
     def give(self, query: dict[str, list[str]]) -> None:
         """The callback's query string: a code, or the authorization server's error."""
@@ -385,14 +398,6 @@ class SignIn:
                 return None
         self.flow.cancel()
         raise TimeoutError(f"the sign-in did not go on within {timeout:g} s")
-
-
-# Sign-ins of this process waiting for their callback, by OAuth state.
-_started: dict[str, SignIn] = {}
-
-
-def sign_in_for(state: str) -> SignIn | None:
-    return _started.get(state)
 
 
 async def connect(config: Any, sign_in: SignIn) -> int:

@@ -1,30 +1,24 @@
-"""Pooled MCP client sessions to remote servers, all on one event loop per process.
-
-An MCP client session is bound to the event loop it was opened on, so every session
-of this process lives on one long-lived loop in a dedicated thread. Tool runs (on
-the execution service's runner threads) submit coroutines to it with
-``asyncio.run_coroutine_threadsafe`` and wait.
+"""Pooled MCP client sessions to remote servers, on the federation loop (``loop.py``).
 
 Each server gets a ``ServerPool``: at most ``max_connections`` open sessions, each
 used by one call at a time; idle sessions are reused, closed after
 ``FEDERATION_IDLE_TIMEOUT`` seconds, and a server that cannot be reached is retried
-with exponential backoff. ``get_client(server_id)`` returns a server's pool.
+with exponential backoff. ``Pools`` holds the pools of this process, by server id.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import functools
 import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import mcp_types as types
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -40,10 +34,11 @@ import httpx2
 import pydantic
 
 from tools.base import InputRequired, ToolError
+from tools.federation.loop import FederationLoop
+from tools.federation.oauth import pooled_auth
+from tools.federation.secrets import Sealed
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Told (on the loop) that a server's tool list changed: with the new listing read from the
 # announcing session, or None when that failed (sync afresh).
@@ -61,8 +56,6 @@ MIN_CONNECT_TIMEOUT = 10.0
 IDLE_SWEEP_SECONDS = 5.0
 # First wait before reconnecting (or re-listening); it doubles up to FEDERATION_BACKOFF_MAX.
 BACKOFF_START = 0.5
-# Seconds the shutdown waits for cancelled calls and handshakes to clean up.
-SHUTDOWN_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -73,9 +66,6 @@ class Listing:
     tools: list[types.Tool]
     protocol_version: str
     seq: int
-
-
-_listing_numbers = itertools.count(1)  # drawn on the loop only
 
 
 class RemoteUnavailable(Exception):
@@ -131,8 +121,6 @@ class ServerConfig:
 
     @classmethod
     def from_server(cls, server: Any) -> ServerConfig:
-        from tools.federation.secrets import Sealed
-
         error = ""
         if any(isinstance(value, Sealed) for value in (server.secret, server.secret_headers, server.oauth_client_secret)):
             error = (
@@ -159,89 +147,6 @@ class ServerConfig:
             oauth_client_id=server.oauth_client_id,
             oauth_client_secret="" if error else str(server.oauth_client_secret),
         )
-
-
-# --- The loop thread --------------------------------------------------------------------
-
-
-class _LoopThread:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or not self._loop.is_running():
-                loop = asyncio.new_event_loop()
-                started = threading.Event()
-
-                def run() -> None:
-                    asyncio.set_event_loop(loop)
-                    loop.call_soon(started.set)
-                    try:
-                        loop.run_forever()
-                    finally:
-                        # Closed here, not by the garbage collector at some later point.
-                        loop.close()
-
-                self._thread = threading.Thread(target=run, name="federation-loop", daemon=True)
-                self._thread.start()
-                started.wait()
-                self._loop = loop
-            return self._loop
-
-    def running(self) -> bool:
-        return self._loop is not None and self._loop.is_running()
-
-    def stop(self, pools: list[ServerPool], timeout: float = 15.0) -> None:
-        """Close ``pools``, end every other task on the loop, then stop and close the loop."""
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or not loop.is_running():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(_close_pools(pools), loop).result(timeout)
-        except Exception:
-            logger.warning("federation pools did not close cleanly", exc_info=True)
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout)
-
-
-_loop_thread = _LoopThread()
-
-
-def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-    """Run ``coro`` on the federation loop; the returned future can be cancelled."""
-    return asyncio.run_coroutine_threadsafe(coro, _loop_thread.loop())
-
-
-def run_sync(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-    """Run ``coro`` on the federation loop and wait for it (never call from that loop)."""
-    future = submit(coro)
-    try:
-        return future.result(timeout)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise TimeoutError(f"no answer within {timeout:g} s") from None
-
-
-def shutdown() -> None:
-    """Close every session and stop the loop (at process exit, and in tests).
-
-    Pools that were dropped or replaced a moment ago and are still closing are waited
-    for too: a session's close is what ends a stdio server's process and reaps it.
-    """
-    with _pools_lock, _retired_lock:
-        pools = [*_pools.values(), *_retired]
-        _pools.clear()
-        _retired.clear()
-    _loop_thread.stop(pools)
-
-
-atexit.register(shutdown)
 
 
 # --- Sessions and pools ---------------------------------------------------------------------
@@ -278,9 +183,11 @@ class ServerPool:
         config: ServerConfig,
         *,
         on_list_changed: ListChanged | None = None,
+        listing_numbers: Iterator[int],
     ) -> None:
         self.config = config
         self._on_list_changed = on_list_changed
+        self._listing_numbers = listing_numbers
         self._relists: set[asyncio.Task[None]] = set()
         self._idle: list[PooledSession] = []
         self._in_use: dict[int, PooledSession] = {}  # by id() of its Client (not hashable)
@@ -308,8 +215,6 @@ class ServerPool:
             target: Any = stdio_client(StdioServerParameters(command=config.argv[0], args=list(config.argv[1:])))
         else:
             if config.oauth and self._auth is None:
-                from tools.federation.oauth import pooled_auth
-
                 self._auth = pooled_auth(config)
             # Built as the SDK's own transports build theirs (its factory is private): redirects
             # are not followed here, the transport follows those within the server's origin.
@@ -639,7 +544,7 @@ class ServerPool:
             cursor = page.next_cursor
             if not cursor:
                 break
-        return Listing(tools=tools, protocol_version=client.protocol_version, seq=next(_listing_numbers))
+        return Listing(tools=tools, protocol_version=client.protocol_version, seq=next(self._listing_numbers))
 
     async def close_idle(self, idle_for: float) -> None:
         now = time.monotonic()
@@ -746,76 +651,85 @@ async def _wait_task(task: asyncio.Task[None] | None, timeout: float = 5.0) -> N
 
 # --- The pools of this process -------------------------------------------------------------
 
-_pools: dict[int, ServerPool] = {}
-_pools_lock = threading.Lock()  # held while a pool is made on the loop: never take it there
-_retired: set[ServerPool] = set()  # dropped or replaced, still closing
-_retired_lock = threading.Lock()
-_sweeper: concurrent.futures.Future[None] | None = None
 
+class Pools:
+    """This process's pools, one per server (by id), on the federation loop.
 
-async def _sweep_idle() -> None:
-    while True:
-        await asyncio.sleep(min(IDLE_SWEEP_SECONDS, max(0.1, settings.FEDERATION_IDLE_TIMEOUT / 2)))
-        for pool in list(_pools.values()):
-            try:
-                await pool.close_idle(settings.FEDERATION_IDLE_TIMEOUT)
-            except Exception:
-                logger.exception("closing idle sessions of %s failed", pool.config.name)
+    ``on_list_changed`` is told when a server announces that its tools changed.
+    """
 
+    def __init__(self, loop: FederationLoop, *, on_list_changed: ListChanged | None = None) -> None:
+        self.loop = loop
+        self._on_list_changed = on_list_changed
+        self._pools: dict[int, ServerPool] = {}
+        self._lock = threading.Lock()  # held while a pool is made on the loop: never take it there
+        self._retired: set[ServerPool] = set()  # dropped or replaced, still closing
+        self._retired_lock = threading.Lock()
+        self._sweeper: concurrent.futures.Future[None] | None = None
+        # Numbers the listings of every pool in the order they come in (drawn on the loop only).
+        self._listing_numbers = itertools.count(1)
 
-async def _new_pool(config: ServerConfig, on_list_changed: ListChanged | None) -> ServerPool:
-    # Created on the loop, so that its Condition belongs to that loop.
-    return ServerPool(config, on_list_changed=on_list_changed)
+    async def _sweep_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(IDLE_SWEEP_SECONDS, max(0.1, settings.FEDERATION_IDLE_TIMEOUT / 2)))
+            for pool in list(self._pools.values()):
+                try:
+                    await pool.close_idle(settings.FEDERATION_IDLE_TIMEOUT)
+                except Exception:
+                    logger.exception("closing idle sessions of %s failed", pool.config.name)
+
+    async def _new_pool(self, config: ServerConfig) -> ServerPool:
+        # Created on the loop, so that its Condition belongs to that loop.
+        return ServerPool(config, on_list_changed=self._on_list_changed, listing_numbers=self._listing_numbers)
+
+    def _retire(self, pool: ServerPool) -> None:
+        """Close a pool that was dropped or replaced, in the background (shutdown waits for it)."""
+        with self._retired_lock:
+            self._retired.add(pool)
+
+        def done(_: concurrent.futures.Future[None]) -> None:  # on the loop
+            with self._retired_lock:
+                self._retired.discard(pool)
+
+        self.loop.submit(pool.close()).add_done_callback(done)
+
+    def pool_for(self, config: ServerConfig) -> ServerPool:
+        """The pool for this configuration; a changed configuration replaces the old pool."""
+        with self._lock:
+            pool = self._pools.get(config.id)
+            if pool is not None and pool.config == config and not pool.closed:
+                return pool
+            old = pool
+            pool = self.loop.run_sync(self._new_pool(config), timeout=5)
+            self._pools[config.id] = pool
+            if self._sweeper is None or self._sweeper.done():
+                self._sweeper = self.loop.submit(self._sweep_idle())
+        if old is not None:
+            self._retire(old)
+        return pool
+
+    def drop(self, server_id: int) -> None:
+        with self._lock:
+            pool = self._pools.pop(server_id, None)
+        if pool is not None and self.loop.running():
+            self._retire(pool)
+
+    def existing(self, server_id: int) -> ServerPool | None:
+        return self._pools.get(server_id)
+
+    def shutdown(self) -> None:
+        """Close every session and stop the loop (at process exit, and in tests).
+
+        Pools that were dropped or replaced a moment ago and are still closing are waited
+        for too: a session's close is what ends a stdio server's process and reaps it.
+        """
+        with self._lock, self._retired_lock:
+            pools = [*self._pools.values(), *self._retired]
+            self._pools.clear()
+            self._retired.clear()
+            self._sweeper = None
+        self.loop.stop(_close_pools(pools))
 
 
 async def _close_pools(pools: list[ServerPool]) -> None:
     await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
-    # Whatever still runs (calls, handshakes, the idle sweeper) ends now; their waiters
-    # see a cancellation. Their cleanup runs before the loop stops (a session's own
-    # shutdown is shielded and bounded in the SDK).
-    current = asyncio.current_task()
-    rest = [task for task in asyncio.all_tasks() if task is not current]
-    for task in rest:
-        task.cancel()
-    if rest:
-        await asyncio.wait(rest, timeout=SHUTDOWN_WAIT_SECONDS)
-
-
-def _retire(pool: ServerPool) -> None:
-    """Close a pool that was dropped or replaced, in the background (shutdown waits for it)."""
-    with _retired_lock:
-        _retired.add(pool)
-
-    def done(_: concurrent.futures.Future[None]) -> None:  # on the loop
-        with _retired_lock:
-            _retired.discard(pool)
-
-    submit(pool.close()).add_done_callback(done)
-
-
-def pool_for(config: ServerConfig, *, on_list_changed: ListChanged | None = None) -> ServerPool:
-    """The pool for this configuration; a changed configuration replaces the old pool."""
-    global _sweeper
-    with _pools_lock:
-        pool = _pools.get(config.id)
-        if pool is not None and pool.config == config and not pool.closed:
-            return pool
-        old = pool
-        pool = run_sync(_new_pool(config, on_list_changed), timeout=5)
-        _pools[config.id] = pool
-        if _sweeper is None or _sweeper.done():
-            _sweeper = submit(_sweep_idle())
-    if old is not None:
-        _retire(old)
-    return pool
-
-
-def drop_pool(server_id: int) -> None:
-    with _pools_lock:
-        pool = _pools.pop(server_id, None)
-    if pool is not None and _loop_thread.running():
-        _retire(pool)
-
-
-def existing_pool(server_id: int) -> ServerPool | None:
-    return _pools.get(server_id)

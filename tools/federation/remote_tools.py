@@ -14,8 +14,8 @@ import referencing.exceptions
 from mcp.shared.exceptions import MCPError
 
 from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
-from tools.federation import state
-from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig, pool_for, submit
+from tools.federation.hub import federation
+from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class RemoteTool(Tool):
 
     @property
     def available(self) -> bool:
-        return self.held is None and state.get(self.source).healthy is not False
+        return self.held is None and federation().health.get(self.source).healthy is not False
 
     @property
     def unavailable_reason(self) -> str:
@@ -106,7 +106,7 @@ class RemoteTool(Tool):
                 f"Tool {self.name!r} is held: remote server {self.source!r} changed its definition "
                 f"({', '.join(self.held)}) since it was approved; an admin must review and approve it."
             )
-        health = state.get(self.source)
+        health = federation().health.get(self.source)
         reason = f": {health.error}" if health.error else ""
         return f"Tool {self.name!r} is unavailable: remote server {self.source!r} is failing{reason}."
 
@@ -134,8 +134,9 @@ class RemoteTool(Tool):
             # ask_client blocks until the door's client answers: off the federation loop.
             return await asyncio.to_thread(functools.partial(ctx.ask_client, method, params, key=key))
 
-        pool = pool_for(self.config, on_list_changed=state.list_changed)
-        future = submit(
+        hub = federation()
+        pool = hub.pools.pool_for(self.config)
+        future = hub.loop.submit(
             pool.call_tool(self.remote_name, arguments, progress=on_progress, definition=self.raw, asker=ask)
         )
         try:
@@ -151,7 +152,7 @@ class RemoteTool(Tool):
                         future.cancel()
                         raise ToolCancelled("The execution was cancelled.") from None
         except RemoteUnavailable as exc:
-            state.mark_failed(self.source, str(exc))
+            hub.unreachable(self.source, str(exc))
             raise ToolError(f"Remote server {self.source!r} is unavailable: {exc}") from None
         except RemoteBadResult as exc:
             # The server answered: its health is not in question, only this answer.

@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tools.federation import approvals, oauth, state
+from tools.federation import approvals, oauth
+from tools.federation.hub import federation
 from tools.federation.models import RemoteServer, tool_offered
-from tools.federation.pool import Listing, RemoteUnavailable, ServerConfig, drop_pool, pool_for, run_sync, submit
+from tools.federation.pool import Listing, RemoteUnavailable, ServerConfig, ServerPool
 from tools.federation.remote_tools import RemoteTool
+from tools.federation.secrets import Sealed
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
-
-_local = threading.local()
-
-# One writer at a time per server row in this process: a sync's answer, a re-list after
-# list_changed and a failed call may all land at once. ``_stored`` is the number of the
-# newest listing stored (see ``pool.Listing``): an older answer never replaces it.
-_row_locks: dict[str, threading.RLock] = {}
-_row_locks_guard = threading.Lock()
-_stored: dict[str, int] = {}
-
-
-def _row_lock(name: str) -> threading.RLock:
-    with _row_locks_guard:
-        return _row_locks.setdefault(name, threading.RLock())
 
 
 class FederationError(Exception):
@@ -43,22 +31,23 @@ class FederationError(Exception):
 @contextmanager
 def signals_quiet() -> Iterator[None]:
     """Saves inside sync themselves; the row-change signal then only registers tools."""
-    previous = getattr(_local, "quiet", False)
-    _local.quiet = True
+    local = federation().quiet
+    previous = getattr(local, "on", False)
+    local.on = True
     try:
         yield
     finally:
-        _local.quiet = previous
+        local.on = previous
 
 
 def signals_are_quiet() -> bool:
-    return getattr(_local, "quiet", False)
+    return getattr(federation().quiet, "on", False)
 
 
-def get_client(server_id: int) -> Any:
+def get_client(server_id: int) -> ServerPool:
     """The connection pool (a bounded set of MCP client sessions) of one remote server."""
     server = RemoteServer.objects.get(pk=server_id)
-    return pool_for(ServerConfig.from_server(server), on_list_changed=state.list_changed)
+    return federation().pools.pool_for(ServerConfig.from_server(server))
 
 
 def remote_server_tools(*, server: RemoteServer) -> list[RemoteTool]:
@@ -86,7 +75,7 @@ def remote_server_held_tools(*, server: RemoteServer) -> dict[str, list[str]]:
 
 def remote_server_approve(*, server: RemoteServer, names: list[str] | None = None) -> list[str]:
     """Approve the definitions the server offers now (all held tools, or ``names``)."""
-    with _row_lock(server.name), transaction.atomic():
+    with federation().row_lock(server.name), transaction.atomic():
         server = RemoteServer.objects.select_for_update().get(pk=server.pk)
         held = approvals.held(server.tools, server.approved_tools)
         chosen = [n for n in held if names is None or n in names]
@@ -104,7 +93,7 @@ def remote_server_approve(*, server: RemoteServer, names: list[str] | None = Non
 
 def remote_server_register(*, server: RemoteServer) -> None:
     """Put the server's stored listing in the registry (nothing while it is disabled)."""
-    state.set_health(server.name, server.healthy, server.last_error, notify=False)
+    federation().health.set(server.name, server.healthy, server.last_error, notify=False)
     registry.replace_source(server.name, remote_server_tools(server=server) if server.enabled else [])
 
 
@@ -115,24 +104,25 @@ def remote_server_record_failure(*, name: str, error: str, observed_at: datetime
     job) never overwrites a check that reached the server after that moment.
     """
     observed_at = observed_at or timezone.now()
-    with _row_lock(name):
+    with federation().row_lock(name):
         RemoteServer.objects.filter(name=name).filter(
             Q(last_checked__isnull=True) | Q(last_checked__lte=observed_at)
         ).update(healthy=False, last_error=error[:2000], last_checked=observed_at)
 
 
 def _record_failure(server: RemoteServer, error: str) -> None:
-    with _row_lock(server.name):
+    with federation().row_lock(server.name):
         remote_server_record_failure(name=server.name, error=error)
         server.refresh_from_db()
-    state.set_health(server.name, False, error)
+    federation().health.set(server.name, False, error)
 
 
 def _probe(server: RemoteServer) -> Listing:
     config = ServerConfig.from_server(server)
-    pool = pool_for(config, on_list_changed=state.list_changed)
+    hub = federation()
+    pool = hub.pools.pool_for(config)
     try:
-        return run_sync(pool.list_tools(force=True), timeout=config.timeout * 2 + 5)
+        return hub.loop.run_sync(pool.list_tools(force=True), timeout=config.timeout * 2 + 5)
     except (RemoteUnavailable, TimeoutError) as exc:
         raise FederationError(str(exc)) from None
 
@@ -150,19 +140,19 @@ def remote_server_sync(*, server: RemoteServer, register_always: bool = True) ->
     try:
         listing = _probe(server)
     except FederationError as exc:
-        with _row_lock(server.name):
+        with federation().row_lock(server.name):
             _record_failure(server, str(exc))
             if register_always:
                 remote_server_register(server=server)
         raise FederationError(f"Remote server {server.name!r} is unreachable: {exc}") from None
-    with _row_lock(server.name):  # registered as stored, not after a newer listing
+    with federation().row_lock(server.name):  # registered as stored, not after a newer listing
         server = remote_server_store_listing(server=server, listing=listing, register=False)
         if register_always or server.tools != before_tools:
             remote_server_register(server=server)
         elif before_healthy is not True:
-            state.set_health(server.name, True)
+            federation().health.set(server.name, True)
         else:
-            state.set_health(server.name, True, notify=False)
+            federation().health.set(server.name, True, notify=False)
     return server
 
 
@@ -174,8 +164,9 @@ def remote_server_store_listing(*, server: RemoteServer, listing: Listing, regis
     """
     now = timezone.now()
     fields: dict[str, Any] = {"healthy": True, "last_error": "", "last_checked": now}
-    with _row_lock(server.name):
-        if listing.seq > _stored.get(server.name, 0):
+    hub = federation()
+    with hub.row_lock(server.name):
+        if listing.seq > hub.stored.get(server.name, 0):
             tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listing.tools]
             server.refresh_from_db(fields=["tools", "approved_tools", "auto_approve"])
             fields.update(
@@ -187,7 +178,7 @@ def remote_server_store_listing(*, server: RemoteServer, listing: Listing, regis
                 last_synced=now,
                 protocol_version=listing.protocol_version,
             )
-            _stored[server.name] = listing.seq
+            hub.stored[server.name] = listing.seq
         RemoteServer.objects.filter(pk=server.pk).update(**fields)
         server.refresh_from_db()
         if register:
@@ -197,7 +188,7 @@ def remote_server_store_listing(*, server: RemoteServer, listing: Listing, regis
 
 def remote_server_store_announced(*, name: str, listing: Listing) -> None:
     """Store and register the listing read after the server announced a change."""
-    with _row_lock(name):
+    with federation().row_lock(name):
         server = RemoteServer.objects.filter(name=name).first()
         if server is None or not server.enabled:
             return
@@ -237,8 +228,6 @@ def remote_server_create(
     oauth_client_secret: str = "",
 ) -> RemoteServer:
     """Validate and save a new remote server (not synced yet; see ``remote_server_sync``)."""
-    from django.core.exceptions import ValidationError
-
     if bool(url) == bool(command):
         raise FederationError("Give either --url (Streamable HTTP) or --command (stdio), not both.")
     if isinstance(headers, list):
@@ -284,12 +273,13 @@ def remote_server_delete(*, server: RemoteServer) -> None:
 
 
 def remote_server_forget(*, name: str, server_id: int | None) -> None:
+    hub = federation()
     registry.replace_source(name, [])
-    state.forget(name)
-    with _row_lock(name):
-        _stored.pop(name, None)
+    hub.health.forget(name)
+    with hub.row_lock(name):
+        hub.stored.pop(name, None)
     if server_id is not None:
-        drop_pool(server_id)
+        hub.pools.drop(server_id)
 
 
 def remote_server_secrets_rotate() -> tuple[int, list[str]]:
@@ -298,8 +288,6 @@ def remote_server_secrets_rotate() -> tuple[int, list[str]]:
     Returns how many servers were re-encrypted and the names of those whose secrets no
     configured key opens (left as they are).
     """
-    from tools.federation.secrets import Sealed
-
     fields = ("secret", "secret_headers", "oauth_client_secret", "oauth_credentials")
     rotated, unreadable = 0, []
     for server in RemoteServer.objects.only("pk", "name", *fields):
@@ -331,13 +319,19 @@ def remote_server_sign_in(*, server: RemoteServer, redirect_uri: str, started_by
     config = ServerConfig.from_server(server)
     if config.error:
         raise FederationError(config.error)
-    sign_in = oauth.SignIn(redirect_uri=redirect_uri, started_by=started_by, server_id=server.pk)
-    sign_in.flow = submit(oauth.connect(config, sign_in))
+    hub = federation()
+    sign_in = oauth.SignIn(redirect_uri=redirect_uri, waiting=hub.sign_ins, started_by=started_by, server_id=server.pk)
+    sign_in.flow = hub.loop.submit(oauth.connect(config, sign_in))
     return sign_in
+
+
+def remote_server_sign_in_waiting(*, state: str) -> oauth.SignIn | None:
+    """The sign-in of this process whose browser comes back with ``state``, if any."""
+    return federation().sign_ins.get(state)
 
 
 def remote_server_signed_in(*, server: RemoteServer) -> RemoteServer:
     """After a sign-in: new sessions start with the new tokens, and the tools are fetched."""
-    drop_pool(server.pk)
+    federation().pools.drop(server.pk)
     logger.info("remote server %s: signed in with OAuth", server.name)
     return remote_server_sync(server=RemoteServer.objects.get(pk=server.pk))

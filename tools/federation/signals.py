@@ -8,12 +8,11 @@ from django.dispatch import receiver
 
 from tools.federation import runtime
 from tools.federation.models import RemoteServer
+from tools.federation.services import remote_server_forget, remote_server_register, signals_are_quiet
 
 
 @receiver(post_save, sender=RemoteServer)
 def remote_server_saved(sender: type[RemoteServer], instance: RemoteServer, **kwargs: object) -> None:
-    from tools.federation.services import remote_server_register, signals_are_quiet
-
     quiet = signals_are_quiet()
     name, updated = instance.name, instance.updated
 
@@ -32,8 +31,6 @@ def remote_server_saved(sender: type[RemoteServer], instance: RemoteServer, **kw
 
 @receiver(post_delete, sender=RemoteServer)
 def remote_server_deleted(sender: type[RemoteServer], instance: RemoteServer, **kwargs: object) -> None:
-    from tools.federation.services import remote_server_forget
-
     name, pk = instance.name, instance.pk
 
     def after_commit() -> None:
