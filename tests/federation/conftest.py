@@ -15,6 +15,7 @@ import pytest
 from django.apps import apps
 from django.db import OperationalError, connection
 
+from executions.models import ToolExecution
 from tests.processes import free_port  # noqa: F401  (the federation tests import it from here)
 from tools.federation.models import RemoteServer
 from tools.federation.services import remote_server_create, remote_server_delete, remote_server_sync
@@ -103,6 +104,24 @@ def wait_for(predicate, timeout: float = 15.0, step: float = 0.05) -> bool:  # n
             pass
         time.sleep(step)
     return predicate()
+
+
+def wait_for_remote_call(tool_name: str) -> None:
+    """Wait until the remote server runs a call of ``tool_name``: its first progress (the test
+    servers' ``sleep`` reports one as it starts) is on the execution's row."""
+    assert wait_for(
+        lambda: ToolExecution.objects.filter(tool_name=tool_name, progress__isnull=False).exists()
+    ), f"no call of {tool_name} started"
+
+
+def set_once_started(event: threading.Event, tool_name: str) -> threading.Thread:
+    """Set ``event`` (a call's cancel event) once the remote server runs a call of ``tool_name``."""
+
+    def wait_then_set() -> None:
+        wait_for_remote_call(tool_name)
+        event.set()
+
+    return in_thread(wait_then_set)
 
 
 def process_alive(pid: int) -> bool:

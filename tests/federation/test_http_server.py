@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from executions.models import ToolExecution, Via
 from executions.services import ToolUnavailable, execute_tool
-from tests.federation.conftest import HttpServer, in_thread, wait_for
+from tests.federation.conftest import HttpServer, in_thread, set_once_started, wait_for, wait_for_remote_call
 from tools.federation import runtime
 from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
@@ -89,7 +89,7 @@ def test_a_server_killed_mid_call_gives_a_clear_error_and_comes_back_after_a_res
     call = in_thread(
         lambda: outcome.append(execute_tool(user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI))
     )
-    time.sleep(1.0)
+    wait_for_remote_call("web__sleep")
     http_server.kill()
     killed = time.monotonic()
     call.join(30)
@@ -208,7 +208,7 @@ def test_a_listen_stream_the_server_ends_is_opened_again_and_changes_still_arriv
 def test_a_cancelled_call_is_cancelled_at_the_remote_over_http(http_server, user):
     add_web(http_server)
     cancel = threading.Event()
-    threading.Timer(0.5, cancel.set).start()
+    set_once_started(cancel, "web__sleep")
 
     execution = execute_tool(
         user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI, cancel_event=cancel

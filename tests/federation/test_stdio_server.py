@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
 
 from executions.models import ToolExecution, Via
 from executions.services import execute_tool
-from tests.federation.conftest import add_stdio, in_thread, wait_for
+from tests.federation.conftest import add_stdio, in_thread, set_once_started, wait_for, wait_for_remote_call
 from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
 from tools.registry import registry
@@ -172,8 +171,7 @@ def test_a_cancelled_call_is_cancelled_at_the_remote(user, mode):
     # One session (one server process), so that the next calls ask the process that ran it.
     add_stdio("py", mode=mode, max_connections=1)
     cancel = threading.Event()
-    timer = threading.Timer(0.5, cancel.set)
-    timer.start()
+    set_once_started(cancel, "py__sleep")
 
     execution = execute_tool(
         user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI, cancel_event=cancel
@@ -223,7 +221,7 @@ def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_se
     call = in_thread(
         lambda: outcome.append(execute_tool(user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI))
     )
-    time.sleep(0.5)
+    wait_for_remote_call("py__sleep")
     os.kill(first_pid, signal.SIGKILL)
     call.join(30)
 

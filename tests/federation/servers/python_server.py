@@ -61,8 +61,9 @@ CANCELLED: list[float] = []
 
 
 @server.tool()
-async def sleep(seconds: float) -> dict[str, float]:
-    """Sleep, then answer (the timeout and kill tests)."""
+async def sleep(seconds: float, ctx: Context) -> dict[str, float]:
+    """Sleep, then answer (the timeout and kill tests). Its first progress says it has started."""
+    await ctx.report_progress(0, seconds, "sleeping")
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError:
