@@ -36,6 +36,7 @@ uses databases 13 and 14 only.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -354,7 +355,7 @@ def main() -> None:
         # Warm up: both prefork children of each worker (their tool pools start on first
         # use), both web processes' pools, the result consumer.
         for one in rows.values():
-            timed(30, lambda n: one(0, n))
+            timed(30, functools.partial(one, 0))
 
         results: dict[str, list[tuple[float, float, float]]] = {}
         parts: dict[str, list[list[float]]] = {}
@@ -362,10 +363,10 @@ def main() -> None:
         for run in range(1, args.rounds + 1):
             for name, one in rows.items():
                 before = counters(args.postgres) if run == args.rounds else None
-                samples, clocks = timed(args.calls, lambda n: one(run, n))
+                samples, clocks = timed(args.calls, functools.partial(one, run))
                 if before is not None:
                     after = counters(args.postgres)
-                    per_call[name] = [(a - b) / args.calls for a, b in zip(after, before)]
+                    per_call[name] = [(a - b) / args.calls for a, b in zip(after, before, strict=True)]
                 results.setdefault(name, []).append(figures(samples))
                 if name in ("hub MCP bg", "hub REST bg+poll", "hub REST bg+wait"):
                     tag = ("mcp" if "MCP" in name else "wait" if "wait" in name else "rest") + str(run)

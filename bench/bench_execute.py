@@ -32,7 +32,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
 os.environ.setdefault("TOOL_RATE_LIMIT", "0")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

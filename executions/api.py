@@ -69,10 +69,13 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
                 raise ValidationError({"wait": f"Seconds: a whole number from 0 to {awaiting.WAIT_MAX_SECONDS}."})
             seconds = int(raw)
         execution = self.get_object()
-        if seconds and not execution.is_final:
-            # The watch reads the row once it is open: an end in between is not missed.
-            if awaiting.wait_blocking(awaiting.ExecutionWatch(str(execution.pk)), seconds) is not None:
-                execution = self.get_object()
+        # The watch reads the row once it is open: an end in between is not missed.
+        if (
+            seconds
+            and not execution.is_final
+            and awaiting.wait_blocking(awaiting.ExecutionWatch(str(execution.pk)), seconds) is not None
+        ):
+            execution = self.get_object()
         return Response(self.get_serializer(execution).data)
 
     @extend_schema(request=None, responses=ToolExecutionSerializer)

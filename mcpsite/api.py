@@ -17,11 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.authentication import bearer_challenge
-from mcpsite.logging import request_id_var
 from executions.services import (
     ArgumentsInvalid,
-    QueueUnavailable,
     ExecutionRejected,
+    QueueUnavailable,
     RateLimited,
     ScopeMissing,
     ShuttingDown,
@@ -29,6 +28,7 @@ from executions.services import (
     ToolNotFound,
     ToolUnavailable,
 )
+from mcpsite.logging import request_id_var
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from tools.federation import runtime as federation  # noqa: E402
 from tools.mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
 from tools.mcp_server.http import application as mcp_app  # noqa: E402
 
-
 # Over-size WebSocket messages closed with 1009, not dropped (see the module).
 daphne_options.install()
 

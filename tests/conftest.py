@@ -29,9 +29,8 @@ def _warm_tool_pool():
 def _clear_cache():
     # Rate-limit counters and cached results must not leak from one test to the next, nor
     # a circuit breaker that a test with a dead Redis opened.
-    from mcpsite.breaker import cache_breaker, channel_layer_breaker
-
     from mcpsite import processcache
+    from mcpsite.breaker import cache_breaker, channel_layer_breaker
 
     cache_breaker.reset()
     channel_layer_breaker.reset()

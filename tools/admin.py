@@ -11,7 +11,7 @@ from tools.registry import registry
 class ToolConfigForm(forms.ModelForm):
     class Meta:
         model = ToolConfig
-        fields = "__all__"
+        fields = ["tool_name", "enabled", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "groups"]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

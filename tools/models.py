@@ -103,8 +103,12 @@ class MCPStreamEvent(models.Model):
     MCP_EVENT_TTL. ``message`` is null for a stream's priming event."""
 
     stream_id = models.CharField(max_length=200)
-    message = models.TextField(null=True, blank=True)
+    # Null, not "", marks the priming event: an empty message is a real (empty) event.
+    message = models.TextField(null=True, blank=True)  # noqa: DJ001
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["stream_id", "id"]), models.Index(fields=["created"])]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} #{self.pk}"

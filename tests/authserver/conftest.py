@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp_server.conftest import Hub, start_hub, stop_hub
 from tests.browser import chromium
+from tests.mcp_server.conftest import Hub, start_hub, stop_hub
 
 TIMEOUT_MS = 60_000
 PASSWORD = "correct-horse-battery-9"

@@ -75,7 +75,7 @@ def test_rest_answers_a_group_tool_404_outside_the_group(limited):
 
 
 async def test_mcp_neither_lists_nor_calls_a_group_tool_outside_the_group(limited):
-    insider, outsider = limited
+    _insider, outsider = limited
     session = await database_sync_to_async(services.session_start)(user=outsider, kind=Session.Kind.MCP)
     hub = HubServer(stdio_caller=Caller(outsider, session))
     try:
@@ -92,7 +92,7 @@ async def test_mcp_neither_lists_nor_calls_a_group_tool_outside_the_group(limite
 async def test_the_websocket_neither_lists_nor_calls_a_group_tool_outside_the_group(limited):
     from tests.realtime.test_addin_consumer import signed_in
 
-    insider, outsider = limited
+    _insider, outsider = limited
     token = (await database_sync_to_async(token_create)(user=outsider))[1]
     communicator = await signed_in(token)
     try:
@@ -107,7 +107,7 @@ async def test_the_websocket_neither_lists_nor_calls_a_group_tool_outside_the_gr
 
 
 def test_the_cli_refuses_a_group_tool_for_others(limited):
-    insider, outsider = limited
+    _insider, _outsider = limited
     with pytest.raises(CommandError):
         call_command("run_tool", "text_statistics", "--args", '{"text": "Hi."}', "--user", "outsider")
 

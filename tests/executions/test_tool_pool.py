@@ -206,7 +206,7 @@ def test_a_process_is_recycled_after_its_maximum_number_of_calls(user, settings)
     settings.TOOL_PROCESS_MAX_CALLS = 2
     toolpool.reset_pool()
     try:
-        pool = toolpool.get_pool()
+        toolpool.get_pool()
         pids = [run_pid(user) for _ in range(5)]
         # The pool lends the process that came back last: two calls each, then a new one.
         assert pids[0] == pids[1] and pids[2] == pids[3] and len({pids[0], pids[2], pids[4]}) == 3

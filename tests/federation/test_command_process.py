@@ -14,7 +14,7 @@ from tests.federation.conftest import PYTHON_SERVER, ROOT
 pytestmark = pytest.mark.slow
 
 
-def manage(data_dir, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def manage(data_dir, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(data_dir)
     return subprocess.run(

@@ -77,7 +77,7 @@ class Lines(io.TextIOBase):
         raise AssertionError(f"no line starting with {prefix!r}; the command said:\n{self.text}")
 
 
-def connect_in_browser(browser, name: str, *args: str) -> tuple[str, list[BaseException]]:  # noqa: ANN001
+def connect_in_browser(browser, name: str, *args: str) -> tuple[str, list[BaseException]]:
     out, failures = Lines(), []
 
     def run() -> None:

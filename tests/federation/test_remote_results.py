@@ -64,5 +64,5 @@ def test_a_session_that_never_listed_still_sends_mcp_param_headers(http_server, 
     assert execution.result["headers"].get("mcp-param-region") == "eu-west"
     # Sent with the first request: the server did not have to reject it (HEADER_MISMATCH)
     # and make the client re-list and send it again.
-    sessions = pool.existing_pool(server.pk)._idle  # noqa: SLF001
+    sessions = pool.existing_pool(server.pk)._idle
     assert sessions and not any(s.http_error for s in sessions), [s.http_error for s in sessions]

@@ -11,8 +11,8 @@ import sys
 from typing import Any
 
 import anyio
-import jsonschema
 import httpx2
+import jsonschema
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -97,7 +97,7 @@ async def test_readyz_reports_the_mcp_server_running_once_it_served(hub):
 
 def open_mcp_sessions(hub: Hub) -> float:
     metrics = httpx2.get(f"{hub.base}/metrics", timeout=10).text
-    [line] = [l for l in metrics.splitlines() if l.startswith("mcpsite_open_mcp_sessions ")]
+    [line] = [row for row in metrics.splitlines() if row.startswith("mcpsite_open_mcp_sessions ")]
     return float(line.split()[1])
 
 

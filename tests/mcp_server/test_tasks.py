@@ -10,6 +10,7 @@ whichever web process it is given.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -113,7 +114,7 @@ class PollingTasks(ClientExtension):
             elif task["status"] in ("completed", "failed", "cancelled"):
                 assert task["status"] == "completed", task
                 return types.CallToolResult.model_validate(task["result"])
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         raise AssertionError(f"task {created.task_id} did not end: {self.seen}")
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 import uuid
 
 import pytest
@@ -17,9 +15,9 @@ from accounts.models import User
 from accounts.services import token_create
 from executions.models import Session, ToolExecution
 from mcpsite.asgi import application
+from tests.crossproc import SharedFlag
 from tools.base import Tool, ToolContext
 from tools.registry import registry
-from tests.crossproc import SharedFlag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = ToolExecution.Status
@@ -369,7 +367,7 @@ async def test_subscribe_after_a_reconnect_resumes_a_running_execution(token):
         execution = await ToolExecution.objects.aget(pk=execution_id)
         if execution.progress == 1:
             break
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     second = await signed_in(token)
     await second.send_json_to({"type": "execution_subscribe", "id": 2, "execution_id": execution_id})
     last = await second.receive_json_from(timeout=TIMEOUT)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, start_worker, stop_group
 from tests.browser import chromium
+from tests.processes import free_port, start_worker, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -59,11 +59,11 @@ def running_hub(
         prepare(env)
     worker_process = start_worker(env, data) if worker else None
     port = free_port()
-    log = open(data / "daphne.log", "wb")
-    daphne = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(data / "daphne.log", "wb") as log:  # daphne writes to its own copy of the file
+        daphne = subprocess.Popen(
+            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -84,7 +84,6 @@ def running_hub(
             daphne.wait(timeout=10)
         except subprocess.TimeoutExpired:
             daphne.kill()
-        log.close()
         if worker_process is not None:
             stop_group(worker_process)
 
@@ -95,7 +94,7 @@ def browser():
         yield launched
 
 
-def open_pane(browser, base: str, token: str, tool: str):  # noqa: ANN001, ANN201
+def open_pane(browser, base: str, token: str, tool: str):
     """The standalone pane signed in with ``token``, once ``tool`` is in its list."""
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)

@@ -158,7 +158,8 @@ def test_detect_language_serves_its_longest_text_of_mixed_scripts(user):
 
     limit = _max_length(DetectLanguageInput, "text")
     rng = random.Random(5)
-    text = "".join(rng.choice("abcdeéèàü漢字かなабвгд αβγ عرب😀 .") for _ in range(limit))
+    # Mixed scripts on purpose.
+    text = "".join(rng.choice("abcdeéèàü漢字かなабвгд αβγ عرب😀 .") for _ in range(limit))  # noqa: RUF001
     execution = execute_tool(user=user, tool_name="detect_language", arguments={"text": text, "candidates": 10}, via="api")
     assert execution.status == "success", execution.error
 

@@ -63,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if scopes is not None and not scopes:
             raise CommandError("--scope needs at least one scope.")
-        ttl: timedelta | None | object = parse_expires(expires) if expires is not None else ...
+        ttl: timedelta | object | None = parse_expires(expires) if expires is not None else ...
         user = User.objects.filter(username=username).first()
         if user is None:
             if not create_user:

@@ -16,11 +16,9 @@ import asyncio
 import os
 import sys
 import warnings
-
 from typing import Annotated
 
 import anyio
-from pydantic import Field
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -28,6 +26,7 @@ from mcp.server.runner import serve_loop
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import InputRequiredResult, ToolAnnotations
+from pydantic import Field
 
 # Sampling and logging are what the tests exercise, deprecated or not.
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
