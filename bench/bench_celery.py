@@ -119,7 +119,9 @@ def counters(postgres: bool) -> tuple[int, int, int]:
 
         time.sleep(1.5)  # backends report their statistics at most once a second
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            sessions = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()[0]
+            sessions = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()[
+                0
+            ]
     return info["total_connections_received"], info["total_commands_processed"], sessions
 
 
@@ -155,8 +157,11 @@ def daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
 
 def page_server(port: int, directory: Path) -> subprocess.Popen:
     (directory / "page.txt").write_text("ok\n")
-    process = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d", str(directory), str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d", str(directory), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(port, process)
     return process
 
@@ -192,7 +197,11 @@ class Hub:
             "Mcp-Method": "tools/call", "Mcp-Name": tool,
         })
         if headers.get("content-type", "").startswith("text/event-stream"):
-            messages = [json.loads(line[5:]) for line in raw.decode().splitlines() if line.startswith("data:") and line[5:].strip()]
+            messages = [
+                json.loads(line[5:])
+                for line in raw.decode().splitlines()
+                if line.startswith("data:") and line[5:].strip()
+            ]
             message = next(m for m in reversed(messages) if "result" in m or "error" in m)
         else:
             message = json.loads(raw)
@@ -372,8 +381,16 @@ def main() -> None:
                     tag = ("mcp" if "MCP" in name else "wait" if "wait" in name else "rest") + str(run)
                     keyed = {str(n): c for n, c in enumerate(clocks)}
                     parts.setdefault(name, []).append(breakdown(hub.rows(tag, args.calls), keyed))
-            direct = json.loads(subprocess.run([sys.executable, str(data / "direct_fetch.py"), page, str(args.calls)],
-                                               cwd=ROOT, env=hub_env, check=True, capture_output=True, text=True).stdout)
+            direct = json.loads(
+                subprocess.run(
+                    [sys.executable, str(data / "direct_fetch.py"), page, str(args.calls)],
+                    cwd=ROOT,
+                    env=hub_env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
             results.setdefault("fetch direct", []).append(figures(direct))
 
         print(f"{args.calls} sequential calls per row, {args.rounds} rounds, median of the rounds; hub on "

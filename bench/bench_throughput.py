@@ -169,9 +169,23 @@ def run_wrk(target: Target, connections: int, seconds: float, workdir: Path) -> 
     script.write_text(target.lua())
     threads = min(connections, 2)
     out = subprocess.run(
-        [*pin(LOAD_CPUS), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
-         "-s", str(script), f"http://127.0.0.1:{target.port}"],
-        capture_output=True, text=True, check=True,
+        [
+            *pin(LOAD_CPUS),
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{target.port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     try:
         return parse_wrk(out)
@@ -331,7 +345,9 @@ def main() -> None:
         print(f"{'door':<12}{'server':<7}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
         for level in levels:
             for era in ("2026-07-28", "2025-11-25", "REST", "WebSocket"):
-                base = statistics.median(f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)])
+                base = statistics.median(
+                    f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)]
+                )
                 for name in ("bare", "hub"):
                     runs = results.get((name, era, level))
                     if not runs:
@@ -357,11 +373,27 @@ def main() -> None:
             twos = []
             for _ in range(args.rounds):
                 with tempfile.TemporaryDirectory() as tmp:
-                    halves = [subprocess.Popen(
-                        ["wrk", "-t", "1", "-c", str(max(1, level // 2)), "-d", f"{max(1, round(args.seconds))}s", "--latency",
-                         "-s", str(Path(tmp) / f"{i}.lua"), f"http://127.0.0.1:{t.port}"],
-                        stdout=subprocess.PIPE, text=True) for i, t in enumerate((one_target, two_target))
-                        if (Path(tmp) / f"{i}.lua").write_text(t.lua()) or True]
+                    halves = [
+                        subprocess.Popen(
+                            [
+                                "wrk",
+                                "-t",
+                                "1",
+                                "-c",
+                                str(max(1, level // 2)),
+                                "-d",
+                                f"{max(1, round(args.seconds))}s",
+                                "--latency",
+                                "-s",
+                                str(Path(tmp) / f"{i}.lua"),
+                                f"http://127.0.0.1:{t.port}",
+                            ],
+                            stdout=subprocess.PIPE,
+                            text=True,
+                        )
+                        for i, t in enumerate((one_target, two_target))
+                        if (Path(tmp) / f"{i}.lua").write_text(t.lua()) or True
+                    ]
                     twos.append(sum(parse_wrk(h.communicate()[0]).rps for h in halves))
             two = statistics.median(twos)
             print(f"PostgreSQL, 2026-07-28, concurrency {level}: one web process {one:.1f} req/s, "

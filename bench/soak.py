@@ -447,7 +447,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600, help="seconds of traffic (default 600)")
     parser.add_argument("--rate", type=float, default=20, help="requests per second, all kinds together (default 20)")
     parser.add_argument("--interval", type=float, default=30, help="seconds per reported window (default 30)")
-    parser.add_argument("--max-outstanding", type=int, default=200, help="requests in flight before drops (default 200)")
+    parser.add_argument(
+        "--max-outstanding", type=int, default=200, help="requests in flight before drops (default 200)"
+    )
     parser.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
     parser.add_argument("--max-rss-growth", type=float, default=50,
                         help="percent, from the end of the first window to the end (default 50)")
@@ -506,7 +508,10 @@ def main() -> None:
     print(f"total: sent {total.sent}, ok {total.ok}, bad requests refused as expected {total.refused}, "
           f"5xx {total.server_errors} (503 busy {total.busy}), wrong answers {total.wrong}, "
           f"transport errors {total.transport} (timeouts {total.timeouts}), dropped {total.dropped}")
-    print(f"latency ms: p50 {ms[0]:.1f}, p95 {ms[1]:.1f}, p99 {ms[2]:.1f}, max {max(total.latencies, default=0) * 1000:.1f}")
+    print(
+        f"latency ms: p50 {ms[0]:.1f}, p95 {ms[1]:.1f}, p99 {ms[2]:.1f}, "
+        f"max {max(total.latencies, default=0) * 1000:.1f}"
+    )
     for name, samples in sorted(run.per_kind.items()):
         print(f"  {name:<24}{len(samples):>6} p50 {percentile(samples, 50) * 1000:>7.1f}  "
               f"p95 {percentile(samples, 95) * 1000:>7.1f}  p99 {percentile(samples, 99) * 1000:>7.1f}"

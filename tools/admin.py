@@ -33,7 +33,15 @@ class ToolConfigForm(forms.ModelForm):
 @admin.register(ToolConfig)
 class ToolConfigAdmin(admin.ModelAdmin):
     form = ToolConfigForm
-    list_display = ("tool_name", "enabled", "group_names", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "updated")
+    list_display = (
+        "tool_name",
+        "enabled",
+        "group_names",
+        "timeout_seconds",
+        "rate_limit",
+        "cache_ttl_seconds",
+        "updated",
+    )
     filter_horizontal = ("groups",)
     list_editable = ("enabled",)
     list_filter = ("enabled",)

@@ -71,7 +71,10 @@ def test_rest_answers_a_group_tool_404_outside_the_group(limited):
     assert outside.get("/api/v1/tools/text_statistics/").status_code == 404
     refused = outside.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi."}}, format="json")
     assert refused.status_code == 404 and refused.json()["code"] == "tool_not_found"
-    assert inside.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi."}}, format="json").status_code == 200
+    assert (
+        inside.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi."}}, format="json").status_code
+        == 200
+    )
 
 
 async def test_mcp_neither_lists_nor_calls_a_group_tool_outside_the_group(limited):
@@ -98,7 +101,9 @@ async def test_the_websocket_neither_lists_nor_calls_a_group_tool_outside_the_gr
     try:
         await communicator.send_json_to({"type": "tools_list", "id": 1})
         tools = await communicator.receive_json_from(timeout=10)
-        await communicator.send_json_to({"type": "tool_execute", "id": 2, "tool": "text_statistics", "arguments": {"text": "Hi."}})
+        await communicator.send_json_to(
+            {"type": "tool_execute", "id": 2, "tool": "text_statistics", "arguments": {"text": "Hi."}}
+        )
         refused = await communicator.receive_json_from(timeout=10)
     finally:
         await communicator.disconnect()

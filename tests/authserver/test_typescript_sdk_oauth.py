@@ -33,7 +33,9 @@ def run_ts_client(hub, browser, *, untick: tuple[str, ...] = ()) -> tuple[dict, 
                 return message, authorize_urls
             authorize_urls.append(message["authorize"])
             if len(authorize_urls) == 1:
-                consent(browser, message["authorize"], redirect_prefix=redirect, untick=untick, client_serves_callback=True)
+                consent(
+                    browser, message["authorize"], redirect_prefix=redirect, untick=untick, client_serves_callback=True
+                )
         raise AssertionError(f"the client printed no result:\n{process.stderr.read()}")
     finally:
         process.wait(timeout=60)

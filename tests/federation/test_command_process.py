@@ -27,7 +27,9 @@ def test_adding_a_stdio_server_syncs_its_tools_and_the_process_exits_without_lea
     marker = f"marker-{uuid.uuid4().hex}"
     assert manage(tmp_path, "migrate", "-v0").returncode == 0
 
-    added = manage(tmp_path, "mcp_servers", "add", "py", "--command", f"{sys.executable} {PYTHON_SERVER} stdio {marker}")
+    added = manage(
+        tmp_path, "mcp_servers", "add", "py", "--command", f"{sys.executable} {PYTHON_SERVER} stdio {marker}"
+    )
 
     assert added.returncode == 0, added.stderr
     assert "Synced 12 tools from py (protocol 2026-07-28)" in added.stdout

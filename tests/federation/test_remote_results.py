@@ -37,7 +37,9 @@ def test_a_malformed_result_fails_that_call_readably_and_leaves_the_server_healt
     assert RemoteServer.objects.get(name="raw").healthy is True
     assert registry.get("raw__ok").available
     # The same pooled session still serves the next call.
-    assert execute_tool(user=user, tool_name="raw__ok", arguments={}, via=Via.CLI).status == ToolExecution.Status.SUCCESS
+    assert (
+        execute_tool(user=user, tool_name="raw__ok", arguments={}, via=Via.CLI).status == ToolExecution.Status.SUCCESS
+    )
     assert pool.existing_pool(RemoteServer.objects.get(name="raw").pk).peak == 1
 
 

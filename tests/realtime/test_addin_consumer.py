@@ -260,7 +260,12 @@ async def test_tools_list_describes_the_tools_the_user_may_call(token):
 async def test_it_runs_an_inline_tool_and_records_the_call_as_ws(user, token):
     communicator = await signed_in(token)
     await communicator.send_json_to(
-        {"type": "tool_execute", "id": "c1", "tool": "text_statistics", "arguments": {"text": "One two three. Four five."}}
+        {
+            "type": "tool_execute",
+            "id": "c1",
+            "tool": "text_statistics",
+            "arguments": {"text": "One two three. Four five."},
+        }
     )
     accepted = await communicator.receive_json_from(timeout=TIMEOUT)
     assert accepted["type"] == "execution_accepted" and accepted["id"] == "c1"
@@ -381,7 +386,9 @@ async def test_subscribe_after_a_reconnect_resumes_a_running_execution(token):
 
 async def test_subscribe_replays_the_result_of_an_execution_that_finished_meanwhile(token):
     first = await signed_in(token)
-    await first.send_json_to({"type": "tool_execute", "id": 1, "tool": "text_statistics", "arguments": {"text": "A b."}})
+    await first.send_json_to(
+        {"type": "tool_execute", "id": 1, "tool": "text_statistics", "arguments": {"text": "A b."}}
+    )
     result, _ = await receive_until(first, "execution_result")
     await first.disconnect()
 

@@ -184,7 +184,9 @@ def test_it_refuses_urls_that_reach_non_public_addresses(settings, url, reason):
     assert reason in str(excinfo.value)
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:808:808::"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:808:808::"]
+)
 def test_it_accepts_public_addresses_in_any_spelling(address):
     import ipaddress
 

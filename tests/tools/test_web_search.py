@@ -18,8 +18,12 @@ API_KEY = "brave-test-key"
 
 def searxng_answer(h: Handler) -> None:
     results = [
-        {"title": f"Bean guide {i}", "url": f"https://garden.example/beans/{i}", "content": f"How to grow beans, part {i}.",
-         "engine": "duckduckgo"}
+        {
+            "title": f"Bean guide {i}",
+            "url": f"https://garden.example/beans/{i}",
+            "content": f"How to grow beans, part {i}.",
+            "engine": "duckduckgo",
+        }
         for i in range(1, 9)
     ]
     results.insert(1, {"title": "An answer box without a URL"})
@@ -199,7 +203,9 @@ def test_it_returns_brave_results_as_plain_text(brave):
 
 def test_it_reports_a_rejected_brave_key(brave, settings):
     settings.WEB_SEARCH_API_KEY = "wrong"
-    with pytest.raises(ToolError, match=r"the brave search provider answered HTTP 401 Unauthorized \(check WEB_SEARCH_API_KEY\)"):
+    with pytest.raises(
+        ToolError, match=r"the brave search provider answered HTTP 401 Unauthorized \(check WEB_SEARCH_API_KEY\)"
+    ):
         search(query="beans")
 
 

@@ -314,7 +314,9 @@ class CalculateTool(Tool):
             magnitude = float(value.magnitude)
             units = value.units
             # Not `value.unitless`: pint calls "percent" unitless too.
-            unit, symbol = ("", "") if str(units) == "dimensionless" else (f"{units:P}".replace("_", " "), f"{units:~P}")
+            unit, symbol = (
+                ("", "") if str(units) == "dimensionless" else (f"{units:P}".replace("_", " "), f"{units:~P}")
+            )
             if not value._is_multiplicative:
                 # Offset scales add float noise (32 degF -> 5.7e-14 degC); nobody needs a
                 # temperature to more than nine decimals.

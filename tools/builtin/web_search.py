@@ -55,7 +55,9 @@ class SearchProvider:
         too_slow = ToolError(f"the {self.name} search provider did not answer within {self.timeout:g} s.")
         try:
             with (
-                httpx2.Client(timeout=self.timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client,
+                httpx2.Client(
+                    timeout=self.timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+                ) as client,
                 client.stream(
                     "GET", url, params=params, headers={"Accept": "application/json", **(headers or {})}
                 ) as response,
@@ -78,7 +80,9 @@ class SearchProvider:
         except httpx2.TimeoutException:
             raise too_slow from None
         except httpx2.HTTPError as exc:
-            raise ToolError(f"the {self.name} search provider could not be reached: {exc or type(exc).__name__}.") from None
+            raise ToolError(
+                f"the {self.name} search provider could not be reached: {exc or type(exc).__name__}."
+            ) from None
         try:
             return json.loads(body)
         except ValueError:

@@ -6,8 +6,9 @@
 
 Tools: echo (read-only, idempotent), add, count (progress), sleep, pid, headers (the
 HTTP request headers it received), grow (adds a tool and says the list changed),
-drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation or roots request to the client;
-kind=form asks a form of every field type), shout (a log message).
+drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation
+or roots request to the client; kind=form asks a form of every field type), shout (a log
+message).
 """
 
 from __future__ import annotations
