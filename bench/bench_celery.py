@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.client
+import importlib
 import json
 import os
 import shutil
@@ -119,9 +120,9 @@ def counters(postgres: bool) -> tuple[int, int, int]:
 
         time.sleep(1.5)  # backends report their statistics at most once a second
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            sessions = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()[
-                0
-            ]
+            row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()
+            assert row is not None, "no statistics for the bench_celery database"
+            sessions = row[0]
     return info["total_connections_received"], info["total_commands_processed"], sessions
 
 
@@ -347,7 +348,7 @@ def main() -> None:
         processes.append(web)
         processes.append(daphne(eager_port, eager_env, data / "hub-eager.log"))
 
-        from rawcelery import noop
+        noop = importlib.import_module("rawcelery").noop  # written above, at run time
 
         hub, eager = Hub(hub_port, token), Hub(eager_port, token)
         page = f"http://127.0.0.1:{page_port}/page.txt"
@@ -407,8 +408,8 @@ def main() -> None:
             print(f"{name} less the tool's own time (fetch direct p50): {path:.2f} ms, {path / base:.2f}x raw Celery")
         print("where a background call's time goes, median ms (the rows' timestamps against the bench's clock):")
         print(f"{'row':<18}{'->created':>10}{'->started':>10}{'->finished':>11}{'->answered':>11}")
-        for name, runs in parts.items():
-            print(f"{name:<18}" + "".join(f"{statistics.median(r[i] for r in runs):>{w}.2f}"
+        for name, steps in parts.items():
+            print(f"{name:<18}" + "".join(f"{statistics.median(r[i] for r in steps):>{w}.2f}"
                                           for i, w in enumerate((10, 10, 11, 11))))
         print("(sent->created: the door; created->started: commit, dispatch, broker, worker claim; "
               "started->finished: the run in the worker and its tool process; finished->answered: "

@@ -189,19 +189,26 @@ def run_wrk(target: Target, connections: int, seconds: float, workdir: Path) -> 
     ).stdout
     try:
         return parse_wrk(out)
-    except AttributeError:
+    except ValueError:
         raise SystemExit(f"could not read wrk's output:\n{out}") from None
 
 
+def _search(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    found = re.search(pattern, text, flags)
+    if found is None:
+        raise ValueError(f"wrk's output has no {pattern!r}")
+    return found
+
+
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
+    number, unit = _search(r"\A([\d.]+)(us|ms|s|m)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def parse_wrk(out: str) -> Figures:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    rps = float(_search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(_search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(_search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return Figures(rps, p50, p99, errors)
@@ -210,6 +217,7 @@ def parse_wrk(out: str) -> Figures:
 async def ws_load(port: int, token: str, connections: int, seconds: float) -> Figures:
     """Each connection signs in, then sends tool_execute and waits for the result, again and again."""
     import websockets
+    from websockets.typing import Origin
 
     latencies: list[float] = []
     errors = 0
@@ -217,7 +225,9 @@ async def ws_load(port: int, token: str, connections: int, seconds: float) -> Fi
 
     async def one(n: int) -> None:
         nonlocal errors
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/addin/", origin=f"http://127.0.0.1:{port}") as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/addin/", origin=Origin(f"http://127.0.0.1:{port}")
+        ) as ws:
             await ws.send(json.dumps({"type": "auth", "token": token, "client": "bench"}))
             json.loads(await ws.recv())
             i = 0

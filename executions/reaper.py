@@ -84,7 +84,8 @@ def executions_reap() -> list[ToolExecution]:
                 f"The worker running this execution was lost (no heartbeat for "
                 f"{settings.EXECUTION_LOST_AFTER:g} s); ended by the reaper."
             )
-        if not reason and (now - execution.started).total_seconds() > _hard_limit(execution.tool_name):
+        started = execution.started
+        if not reason and started is not None and (now - started).total_seconds() > _hard_limit(execution.tool_name):
             reason = "The execution ran past its hard time limit; the process running it was lost. Ended by the reaper."
         if reason:
             finished = services.execution_finish(execution_id=str(execution.id), status=Status.ERROR, error=reason)

@@ -12,11 +12,15 @@ view would still work (Django runs it with ``async_to_sync``), at one hop back.
 
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 
 class OneHopASGIHandler(ASGIHandler):
+    _middleware_chain: Any  # set by load_middleware; django-stubs does not declare it
+
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
         # What get_response_async awaits: the sync chain, on the request's own thread

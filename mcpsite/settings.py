@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -189,7 +190,7 @@ if REDIS_URL:
             },
         }
     }
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
@@ -273,7 +274,7 @@ KNOX_TOKEN_MODEL = "accounts.APIToken"
 # knox's own migrations would create its (swapped-out) token table, which then blocks
 # TRUNCATE of the user table on PostgreSQL; our token model has its own migration.
 MIGRATION_MODULES = {"knox": None}
-REST_KNOX = {
+REST_KNOX: dict[str, Any] = {
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_PREFIX": "mcps_",
     "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
@@ -13,7 +15,7 @@ class ToolConfigForm(forms.ModelForm):
         model = ToolConfig
         fields = ["tool_name", "enabled", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "groups"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = registry.names()
         current = self.instance.tool_name if self.instance and self.instance.pk else None
