@@ -40,6 +40,7 @@ from pydantic import BaseModel
 
 from accounts.models import User
 from executions import events, metrics, shutdown, toolpool
+from executions.client_input import InputRound
 from executions.models import Session, ToolExecution, Via
 from mcpsite import jsonlimits, processcache
 from mcpsite.breaker import cache_breaker
@@ -48,6 +49,7 @@ from tools.base import (
     ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
 )
 from tools.models import ToolConfig
+from tools.rates import parse_rate
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -277,21 +279,6 @@ def tool_resolve(*, user: User | None, tool_name: str, scopes: Collection[str] |
 
 
 # --- Rate limit and cache ------------------------------------------------------------------
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(rate: str) -> tuple[int, int] | None:
-    """``"10/m"`` -> (10, 60). Empty or ``"0"`` means unlimited (None)."""
-    rate = rate.strip()
-    if not rate or rate == "0":
-        return None
-    count, _, period = rate.partition("/")
-    try:
-        return int(count), _PERIODS[(period or "m").strip()[0].lower()]
-    except (ValueError, KeyError, IndexError):
-        raise ValueError(f"Bad rate {rate!r}; use N/s, N/m, N/h or N/d.") from None
-
 
 def rate_limit_hit(*, user: User | None, tool_name: str, rate: str) -> None:
     """Count one call in the current window; raise ``RateLimited`` past the limit."""
@@ -824,8 +811,6 @@ def execution_run(*, execution_id: str) -> ToolExecution | None:
     if execution.task_ttl_ms is not None:
         # An MCP task asks its client through the row: the questions park it as
         # input_required, tasks/update stores the answers and runs it again.
-        from tools.mcp_server.client_input import InputRound
-
         client_input = InputRound(capabilities=None, answers=dict(execution.input_responses or {}), checked=False)
     ctx = _make_context(execution, execution.user, None, None, None, client_input)
     status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout)

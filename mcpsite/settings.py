@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "tools",
     "tools.federation",
     "executions",
+    "mcp_server",
     "realtime",
     "authserver",
 ]
@@ -418,7 +419,7 @@ MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="")
 # Authorization servers named in that metadata; by default the hub itself, which issues the tokens.
 MCP_AUTHORIZATION_SERVERS = env.list("MCP_AUTHORIZATION_SERVERS", default=[])
 # Dotted paths of extra MCP providers (tools, prompts, resources; see
-# tools/mcp_server/providers.py), e.g. the test suite's conformance fixtures.
+# mcp_server/providers.py), e.g. the test suite's conformance fixtures.
 MCP_EXTRA_PROVIDERS = env.list("MCP_EXTRA_PROVIDERS", default=[])
 # Seconds a 2026-07-28 call that asked its client something (an input request) waits for
 # the answers; also the lifetime of its sealed requestState.

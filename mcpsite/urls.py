@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from executions.api import ExecutionViewSet, SessionViewSet
+from executions.tools_api import ToolDetailView, ToolExecuteView, ToolListView
 from mcpsite import health, views
-from tools.api import ToolDetailView, ToolExecuteView, ToolListView
 from tools.federation import oauth
 from tools.federation import views as federation_views
 

@@ -52,6 +52,7 @@ from executions.selectors import execution_of_user
 from mcpsite import jsonlimits
 from realtime import elicitation
 from tools.base import ClientRequest, ToolError
+from tools.rates import parse_rate
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         self.scopes: frozenset[str] | None = None
         self.session: Session | None = None
         self.loop = asyncio.get_running_loop()
-        rate = services.parse_rate(settings.ADDIN_WS_RATE_LIMIT)
+        rate = parse_rate(settings.ADDIN_WS_RATE_LIMIT)
         self.bucket = TokenBucket(*rate) if rate else None
         # execution id -> how to stop watching it
         self.watching: dict[str, Any] = {}

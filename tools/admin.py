@@ -5,8 +5,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
-from executions.services import parse_rate
 from tools.models import Prompt, ToolConfig
+from tools.rates import parse_rate
 from tools.registry import registry
 
 

@@ -105,7 +105,7 @@ class Prompt(models.Model):
 
 class MCPStreamEvent(models.Model):
     """One SSE event of a 2025-11-25 MCP stream, kept so a client can resume it with
-    Last-Event-ID from any web process (tools/mcp_server/event_store.py); expires after
+    Last-Event-ID from any web process (mcp_server/event_store.py); expires after
     MCP_EVENT_TTL. ``message`` is null for a stream's priming event."""
 
     stream_id = models.CharField(max_length=200)

@@ -17,8 +17,8 @@ from accounts.models import User
 from accounts.services import token_create
 from executions import services
 from executions.models import Session
+from mcp_server.server import Caller, HubServer
 from tools.base import Tool, ToolContext
-from tools.mcp_server.server import Caller, HubServer
 from tools.models import ToolConfig
 from tools.registry import registry
 

@@ -25,10 +25,10 @@ from accounts.models import User
 from accounts.services import token_create
 from executions import services, toolpool
 from executions.models import Session, ToolExecution
+from mcp_server.server import Caller, HubServer
 from mcpsite.asgi import application
 from tests.crossproc import SharedCounter, SharedFlag
 from tools.base import Tool, ToolContext
-from tools.mcp_server.server import Caller, HubServer
 from tools.registry import registry
 
 pytestmark = pytest.mark.django_db(transaction=True)

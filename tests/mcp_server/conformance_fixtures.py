@@ -1,6 +1,6 @@
 """The tools, prompts and resources the official MCP conformance suite expects.
 
-A test-only MCP provider (``tools.mcp_server.providers.Provider``), loaded by a hub
+A test-only MCP provider (``mcp_server.providers.Provider``), loaded by a hub
 started with ``MCP_EXTRA_PROVIDERS=tests.mcp_server.conformance_fixtures.provider``: the
 tools go into the same registry and run through the same execution service as every
 other tool (so the suite tests the real path: validation, the ``ToolExecution`` row,
@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
+from mcp_server.providers import Provider
 from tools.base import Annotations, ClientInput, Tool, ToolContext, ToolError
-from tools.mcp_server.providers import Provider
 
 # A 1x1 red PNG.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="

@@ -24,9 +24,9 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import services
 from executions.models import Session, ToolExecution
+from mcp_server.server import Caller, HubServer
 from tests.crossproc import SharedFlag
 from tools.base import Annotations, Role, Tool, ToolContext
-from tools.mcp_server.server import Caller, HubServer
 from tools.models import Prompt, ToolConfig
 from tools.registry import registry
 

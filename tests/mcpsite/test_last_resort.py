@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import Client
 
-from tools.mcp_server import http as mcp_http
+from mcp_server import http as mcp_http
 
 
 @pytest.fixture

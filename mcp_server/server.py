@@ -5,7 +5,7 @@ Every handler is a thin translation between MCP and the hub's services:
 ``executions.services.execute_tool`` (validation, permissions, rate limits, caching,
 the ``ToolExecution`` row), prompts come from the ``Prompt`` model and resources are
 the caller's own executions. The same ``HubServer`` serves Streamable HTTP
-(``tools.mcp_server.http``) and stdio (``manage.py mcp_stdio``).
+(``mcp_server.http``) and stdio (``manage.py mcp_stdio``).
 
 Who is calling: over HTTP, the bearer token the transport verified (or the anonymous
 user when ``MCP_ALLOW_ANONYMOUS`` is on); over stdio, the token the command was given.
@@ -43,10 +43,11 @@ from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
 from executions import metrics, services
 from executions.awaiting import ExecutionWatch
+from executions.client_input import InputRound
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
 from tools.base import InputRequired, Tool, ToolError
-from tools.mcp_server import client_input, providers, tasks
+from mcp_server import client_input, providers, tasks
 from tools.models import Prompt
 from tools.registry import registry
 
@@ -316,12 +317,12 @@ class HubServer:
                 return _error_result(exc.message)
         loop = asyncio.get_running_loop()
         # 2026-07-28: the tool's questions to the client come back as an InputRequiredResult.
-        asked: client_input.InputRound | None = None
+        asked: InputRound | None = None
         resume: str | None = None
         if _is_modern(ctx):
             resume = state.get("execution") if isinstance(state.get("execution"), str) else None
             answers = await database_sync_to_async(_stored_answers)(resume) if resume else {}
-            asked = client_input.InputRound(
+            asked = InputRound(
                 capabilities=client_input.client_capabilities(ctx),
                 answers={**answers, **client_input.wire_answers(params.input_responses)},
             )
@@ -423,7 +424,7 @@ class HubServer:
             if _is_modern(ctx):
                 state = client_input.read_state(params.request_state)
                 stored = state.get("answers") if isinstance(state.get("answers"), dict) else {}
-                asked = client_input.InputRound(
+                asked = InputRound(
                     capabilities=client_input.client_capabilities(ctx),
                     answers={**stored, **client_input.wire_answers(params.input_responses)},
                 )
@@ -641,7 +642,7 @@ def _version() -> str:
 
 async def _load_user(user_id: int | None) -> User:
     if user_id is None:
-        from tools.mcp_server.auth import anonymous_user
+        from mcp_server.auth import anonymous_user
 
         return await database_sync_to_async(anonymous_user)()
     return await database_sync_to_async(User.objects.get)(pk=user_id)

@@ -47,7 +47,7 @@ from starlette.authentication import AuthCredentials
 
 from mcpsite import jsonlimits
 from mcpsite.origins import origin_matches, parse_origin
-from tools.mcp_server.following import SessionFollower, opening_principal
+from mcp_server.following import SessionFollower, opening_principal
 from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token, principal_known
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class MCPApplication:
     @property
     def hub(self) -> Any:
         if self._hub is None:
-            from tools.mcp_server.server import HubServer
+            from mcp_server.server import HubServer
 
             self._hub = HubServer()
         return self._hub
@@ -235,7 +235,7 @@ class MCPApplication:
         return running
 
     def _new_manager(self) -> StreamableHTTPSessionManager:
-        from tools.mcp_server.event_store import event_store
+        from mcp_server.event_store import event_store
 
         return _HubSessionManager(
             app=self.hub.server,

@@ -52,7 +52,7 @@ class Command(BaseCommand):
 async def _serve(principal, session, token: str) -> None:
     from mcp.server.stdio import stdio_server
 
-    from tools.mcp_server.server import Caller, HubServer
+    from mcp_server.server import Caller, HubServer
 
     hub = HubServer(stdio_caller=Caller(principal.user, session, principal.scopes, token))
     try:

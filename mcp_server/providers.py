@@ -80,7 +80,7 @@ def extra_providers() -> list[Provider]:
                 if isinstance(provider, type):
                     provider = provider()
                 if not isinstance(provider, Provider):
-                    raise ImproperlyConfigured(f"MCP_EXTRA_PROVIDERS: {path!r} is not a tools.mcp_server.providers.Provider.")
+                    raise ImproperlyConfigured(f"MCP_EXTRA_PROVIDERS: {path!r} is not a mcp_server.providers.Provider.")
                 loaded.append(provider)
             _loaded = loaded
         return _loaded

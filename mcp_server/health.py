@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def mcp_check() -> list[tuple[str, dict]]:
-    from tools.mcp_server.http import application
+    from mcp_server.http import application
 
     try:
         application.hub  # builds the server over the registry on first use

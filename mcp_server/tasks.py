@@ -39,11 +39,11 @@ from pydantic import Field
 from executions import services
 from executions.models import ToolExecution
 from tools.base import Tool
-from tools.mcp_server import client_input
+from mcp_server import client_input
 from tools.registry import registry
 
 if TYPE_CHECKING:
-    from tools.mcp_server.server import Caller, HubServer
+    from mcp_server.server import Caller, HubServer
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 POLL_INTERVAL_MS = 500
@@ -208,7 +208,7 @@ def _task_fields(execution: ToolExecution) -> dict[str, Any]:
 
 def task_detail(execution: ToolExecution) -> dict[str, Any]:
     """The DetailedTask of tasks/get: the task, with its result, error or open questions."""
-    from tools.mcp_server.server import _call_result
+    from mcp_server.server import _call_result
 
     detail = _task_fields(execution)
     status = detail["status"]
