@@ -12,7 +12,7 @@ PYTHON_BASE := $(shell \
 		"$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v "$$c"; break; }; \
 	done)
 
-.PHONY: run test install install-dev test-deps worker migrate check-python clean
+.PHONY: run test test-fast lint install install-dev test-deps worker migrate check-python clean
 
 check-python:
 	@if [ -z "$(PYTHON_BASE)" ]; then \
@@ -51,6 +51,20 @@ test-deps: install-dev
 
 test: test-deps
 	$(VENV)/bin/pytest
+
+# The edit loop: every test but the slow ones (those that start servers, workers, browsers
+# or Node), on the embedded defaults, spread over the CPUs by pytest-xdist. Each worker
+# has its own test database and files (tests/conftest.py); REDIS_URL is left out because
+# parallel workers would share one Redis database and clear each other's cache.
+test-fast: install-dev
+	env -u REDIS_URL -u REQUIRE_SERVICES $(VENV)/bin/pytest -m "not slow" -n auto
+
+# Ruff (lint, import order), mypy (types, with django-stubs) and import-linter (the apps
+# import one way); their settings are in pyproject.toml.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) node_modules .tools staticfiles

@@ -8,8 +8,8 @@ from accounts.models import APIToken, User
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "role", "is_active", "is_staff", "last_login")
     list_filter = ("role", "is_active", "is_staff")
-    fieldsets = BaseUserAdmin.fieldsets + (("Hub", {"fields": ("role",)}),)
-    add_fieldsets = BaseUserAdmin.add_fieldsets + (("Hub", {"fields": ("email", "role")}),)
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Hub", {"fields": ("role",)}))
+    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("Hub", {"fields": ("email", "role")}))
 
 
 @admin.register(APIToken)

@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        # Registers the OpenAPI description of the bearer token authenticator.
-        from accounts import schema  # noqa: F401
-        # Closes open task pane sockets when their token or user goes away.
-        from accounts import revocation  # noqa: F401
+        # Imported for their side effects: revocation closes open task pane sockets when
+        # their token or user goes away; schema registers the OpenAPI description of the
+        # bearer token authenticator.
+        from accounts import revocation, schema  # noqa: F401

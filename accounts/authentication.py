@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.request import Request
 
+from accounts.models import User
 from accounts.services import ALL_SCOPES, Principal, TokenRefused, principal_for_token
 
 # Where the REST API's RFC 9728 metadata is (the resource is the whole site).
@@ -35,6 +36,14 @@ class BearerTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return bearer_challenge(request, error="invalid_token" if get_authorization_header(request) else None)
+
+
+def signed_in_user(request: Request) -> User:
+    """The user of a request that IsAuthenticated (every API view's default) let through."""
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
 
 
 def bearer_challenge(request: Any, *, error: str | None = None, scopes: tuple[str, ...] = ALL_SCOPES) -> str:

@@ -1,23 +1,27 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from knox.models import AbstractAuthToken
 
 
-class User(AbstractUser):
+# knox ships no types, so the plugin cannot see APIToken.user's reverse manager.
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     class Role(models.TextChoices):
         ADMIN = "admin", "Admin"
         USER = "user", "User"
 
-    email = models.EmailField(unique=True, null=True, blank=True)
+    # Nullable here (AbstractUser's is not): unique applies only to real addresses.
+    email = models.EmailField(unique=True, null=True, blank=True)  # type: ignore[assignment]
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
 
     @property
     def is_hub_admin(self) -> bool:
         return self.role == self.Role.ADMIN or self.is_superuser
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # Several users may have no email; unique applies only to real addresses.
         if not self.email:
             self.email = None

@@ -17,5 +17,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "mcps_…",
-            "description": "An API token from `manage.py create_token <user>`, sent as `Authorization: Bearer <token>`.",
+            "description": (
+                "An API token from `manage.py create_token <user>`, sent as `Authorization: Bearer <token>`."
+            ),
         }

@@ -75,7 +75,7 @@ def scopes_parse(text: str) -> frozenset[str]:
 
 
 def token_create(
-    *, user: User, name: str = "", ttl: timedelta | None | object = ..., scopes: frozenset[str] | None = None,
+    *, user: User, name: str = "", ttl: timedelta | object | None = ..., scopes: frozenset[str] | None = None,
 ) -> tuple[APIToken, str]:
     """Create a token; returns the row and the token text, which is shown only once."""
     kwargs = {} if ttl is ... else {"expiry": ttl}

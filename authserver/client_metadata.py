@@ -74,7 +74,9 @@ class GuardedMetadataFetcher:
         if response.status_code != 200:
             raise CIMDError(f"the client_id document answered HTTP {response.status_code}")
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        if media_type != "application/json" and not (
+            media_type.startswith("application/") and media_type.endswith("+json")
+        ):
             raise CIMDError(f"the client_id document is not JSON (Content-Type {media_type!r})")
         body = b""
         try:

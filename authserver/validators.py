@@ -13,12 +13,16 @@ ALLOWED_GRANT_TYPES = {"authorization_code", "refresh_token"}
 
 
 class HubOAuth2Validator(OAuth2Validator):
-    def validate_grant_type(self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
         if grant_type not in ALLOWED_GRANT_TYPES:
             return False
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
 
-    def validate_response_type(self, client_id: str, response_type: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+    def validate_response_type(
+        self, client_id: str, response_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
         if response_type != "code":
             return False
         return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)

@@ -47,7 +47,9 @@ class HubAuthorizationView(AuthorizationView):
         application = context.get("application")
         context.update(
             title="Allow access?",
-            client_name=(application.name if application is not None and application.name else context.get("client_id", "")),
+            client_name=(
+                application.name if application is not None and application.name else context.get("client_id", "")
+            ),
             client_id_is_url=str(context.get("client_id", "")).startswith("https://"),
             redirect_host=urlsplit(redirect_uri).netloc or redirect_uri,
             tools=tools,
@@ -61,7 +63,9 @@ class HubAuthorizationView(AuthorizationView):
 
     def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
         # Error pages come here without get_context_data: they get the site's frame too.
-        return super().render_to_response({**admin.site.each_context(self.request), "title": "Allow access?", **context}, **kwargs)
+        return super().render_to_response(
+            {**admin.site.each_context(self.request), "title": "Allow access?", **context}, **kwargs
+        )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The person may grant less than the client asked for: only the ticked scopes (a

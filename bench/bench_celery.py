@@ -36,7 +36,9 @@ uses databases 13 and 14 only.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
+import importlib
 import json
 import os
 import shutil
@@ -118,7 +120,9 @@ def counters(postgres: bool) -> tuple[int, int, int]:
 
         time.sleep(1.5)  # backends report their statistics at most once a second
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            sessions = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()[0]
+            row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = 'bench_celery'").fetchone()
+            assert row is not None, "no statistics for the bench_celery database"
+            sessions = row[0]
     return info["total_connections_received"], info["total_commands_processed"], sessions
 
 
@@ -154,8 +158,11 @@ def daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
 
 def page_server(port: int, directory: Path) -> subprocess.Popen:
     (directory / "page.txt").write_text("ok\n")
-    process = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d", str(directory), str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d", str(directory), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(port, process)
     return process
 
@@ -191,7 +198,11 @@ class Hub:
             "Mcp-Method": "tools/call", "Mcp-Name": tool,
         })
         if headers.get("content-type", "").startswith("text/event-stream"):
-            messages = [json.loads(line[5:]) for line in raw.decode().splitlines() if line.startswith("data:") and line[5:].strip()]
+            messages = [
+                json.loads(line[5:])
+                for line in raw.decode().splitlines()
+                if line.startswith("data:") and line[5:].strip()
+            ]
             message = next(m for m in reversed(messages) if "result" in m or "error" in m)
         else:
             message = json.loads(raw)
@@ -337,7 +348,7 @@ def main() -> None:
         processes.append(web)
         processes.append(daphne(eager_port, eager_env, data / "hub-eager.log"))
 
-        from rawcelery import noop
+        noop = importlib.import_module("rawcelery").noop  # written above, at run time
 
         hub, eager = Hub(hub_port, token), Hub(eager_port, token)
         page = f"http://127.0.0.1:{page_port}/page.txt"
@@ -354,7 +365,7 @@ def main() -> None:
         # Warm up: both prefork children of each worker (their tool pools start on first
         # use), both web processes' pools, the result consumer.
         for one in rows.values():
-            timed(30, lambda n: one(0, n))
+            timed(30, functools.partial(one, 0))
 
         results: dict[str, list[tuple[float, float, float]]] = {}
         parts: dict[str, list[list[float]]] = {}
@@ -362,17 +373,25 @@ def main() -> None:
         for run in range(1, args.rounds + 1):
             for name, one in rows.items():
                 before = counters(args.postgres) if run == args.rounds else None
-                samples, clocks = timed(args.calls, lambda n: one(run, n))
+                samples, clocks = timed(args.calls, functools.partial(one, run))
                 if before is not None:
                     after = counters(args.postgres)
-                    per_call[name] = [(a - b) / args.calls for a, b in zip(after, before)]
+                    per_call[name] = [(a - b) / args.calls for a, b in zip(after, before, strict=True)]
                 results.setdefault(name, []).append(figures(samples))
                 if name in ("hub MCP bg", "hub REST bg+poll", "hub REST bg+wait"):
                     tag = ("mcp" if "MCP" in name else "wait" if "wait" in name else "rest") + str(run)
                     keyed = {str(n): c for n, c in enumerate(clocks)}
                     parts.setdefault(name, []).append(breakdown(hub.rows(tag, args.calls), keyed))
-            direct = json.loads(subprocess.run([sys.executable, str(data / "direct_fetch.py"), page, str(args.calls)],
-                                               cwd=ROOT, env=hub_env, check=True, capture_output=True, text=True).stdout)
+            direct = json.loads(
+                subprocess.run(
+                    [sys.executable, str(data / "direct_fetch.py"), page, str(args.calls)],
+                    cwd=ROOT,
+                    env=hub_env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
             results.setdefault("fetch direct", []).append(figures(direct))
 
         print(f"{args.calls} sequential calls per row, {args.rounds} rounds, median of the rounds; hub on "
@@ -389,8 +408,8 @@ def main() -> None:
             print(f"{name} less the tool's own time (fetch direct p50): {path:.2f} ms, {path / base:.2f}x raw Celery")
         print("where a background call's time goes, median ms (the rows' timestamps against the bench's clock):")
         print(f"{'row':<18}{'->created':>10}{'->started':>10}{'->finished':>11}{'->answered':>11}")
-        for name, runs in parts.items():
-            print(f"{name:<18}" + "".join(f"{statistics.median(r[i] for r in runs):>{w}.2f}"
+        for name, steps in parts.items():
+            print(f"{name:<18}" + "".join(f"{statistics.median(r[i] for r in steps):>{w}.2f}"
                                           for i, w in enumerate((10, 10, 11, 11))))
         print("(sent->created: the door; created->started: commit, dispatch, broker, worker claim; "
               "started->finished: the run in the worker and its tool process; finished->answered: "

@@ -32,7 +32,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
 os.environ.setdefault("TOOL_RATE_LIMIT", "0")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -74,6 +74,7 @@ def main() -> None:
     registry.register(InProcessTwin)
     user, _ = User.objects.get_or_create(username="bench")
     tool = registry.get("text_statistics")
+    assert tool is not None
     args = {"text": TEXT}
     validated = tool.validate(args)
     pool = toolpool.get_pool()
@@ -96,8 +97,9 @@ def main() -> None:
 
     for name in ("text_statistics", InProcessTwin.name):
         ToolConfig.objects.update_or_create(tool_name=name, defaults={"cache_ttl_seconds": 0})
-    direct(), hop(), service(), in_process()  # warm up imports and caches
-    results = {"direct": [], "hop": [], "service": [], "in-process": []}
+    for warm_up in (direct, hop, service, in_process):  # imports and caches
+        warm_up()
+    results: dict[str, list[float]] = {"direct": [], "hop": [], "service": [], "in-process": []}
     # Interleaved rounds, so that a slow spell of a shared machine hits every path alike.
     for _ in range(10):
         for key, fn in (("direct", direct), ("hop", hop), ("service", service), ("in-process", in_process)):

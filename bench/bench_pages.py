@@ -114,7 +114,9 @@ def main() -> None:
     print(f"{'page':<30}{'100 rows':>10}{f'{rows} rows':>14}{'ratio':>8}")
     for name, _, _ in pages:
         print(f"{name:<30}{small[name]:>10.1f}{big[name]:>14.1f}{big[name] / small[name]:>8.2f}")
-    print(f"rolling up {rolled} rows for the dashboard (once; then a few seconds' worth per run): {rollup_seconds:.1f} s")
+    print(
+        f"rolling up {rolled} rows for the dashboard (once; then a few seconds' worth per run): {rollup_seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

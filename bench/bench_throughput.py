@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -168,25 +169,46 @@ def run_wrk(target: Target, connections: int, seconds: float, workdir: Path) -> 
     script.write_text(target.lua())
     threads = min(connections, 2)
     out = subprocess.run(
-        [*pin(LOAD_CPUS), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
-         "-s", str(script), f"http://127.0.0.1:{target.port}"],
-        capture_output=True, text=True, check=True,
+        [
+            *pin(LOAD_CPUS),
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{target.port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     try:
         return parse_wrk(out)
-    except AttributeError:
+    except ValueError:
         raise SystemExit(f"could not read wrk's output:\n{out}") from None
 
 
+def _search(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    found = re.search(pattern, text, flags)
+    if found is None:
+        raise ValueError(f"wrk's output has no {pattern!r}")
+    return found
+
+
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
+    number, unit = _search(r"\A([\d.]+)(us|ms|s|m)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def parse_wrk(out: str) -> Figures:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    rps = float(_search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(_search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(_search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return Figures(rps, p50, p99, errors)
@@ -195,6 +217,7 @@ def parse_wrk(out: str) -> Figures:
 async def ws_load(port: int, token: str, connections: int, seconds: float) -> Figures:
     """Each connection signs in, then sends tool_execute and waits for the result, again and again."""
     import websockets
+    from websockets.typing import Origin
 
     latencies: list[float] = []
     errors = 0
@@ -202,7 +225,9 @@ async def ws_load(port: int, token: str, connections: int, seconds: float) -> Fi
 
     async def one(n: int) -> None:
         nonlocal errors
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/addin/", origin=f"http://127.0.0.1:{port}") as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/addin/", origin=Origin(f"http://127.0.0.1:{port}")
+        ) as ws:
             await ws.send(json.dumps({"type": "auth", "token": token, "client": "bench"}))
             json.loads(await ws.recv())
             i = 0
@@ -263,10 +288,9 @@ def call_every_builtin(port: int, token: str) -> None:
             data=json.dumps({"arguments": arguments[tool["name"]]}).encode(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
-        try:
+        # A tool whose arguments differ here fails: its library is loaded all the same.
+        with contextlib.suppress(urllib.error.HTTPError):
             urllib.request.urlopen(request, timeout=60).read()
-        except urllib.error.HTTPError:
-            pass  # a tool whose arguments differ here: its library is loaded all the same
 
 
 CPUS = os.cpu_count() or 1
@@ -331,7 +355,9 @@ def main() -> None:
         print(f"{'door':<12}{'server':<7}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
         for level in levels:
             for era in ("2026-07-28", "2025-11-25", "REST", "WebSocket"):
-                base = statistics.median(f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)])
+                base = statistics.median(
+                    f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)]
+                )
                 for name in ("bare", "hub"):
                     runs = results.get((name, era, level))
                     if not runs:
@@ -357,11 +383,27 @@ def main() -> None:
             twos = []
             for _ in range(args.rounds):
                 with tempfile.TemporaryDirectory() as tmp:
-                    halves = [subprocess.Popen(
-                        ["wrk", "-t", "1", "-c", str(max(1, level // 2)), "-d", f"{max(1, round(args.seconds))}s", "--latency",
-                         "-s", str(Path(tmp) / f"{i}.lua"), f"http://127.0.0.1:{t.port}"],
-                        stdout=subprocess.PIPE, text=True) for i, t in enumerate((one_target, two_target))
-                        if (Path(tmp) / f"{i}.lua").write_text(t.lua()) or True]
+                    halves = [
+                        subprocess.Popen(
+                            [
+                                "wrk",
+                                "-t",
+                                "1",
+                                "-c",
+                                str(max(1, level // 2)),
+                                "-d",
+                                f"{max(1, round(args.seconds))}s",
+                                "--latency",
+                                "-s",
+                                str(Path(tmp) / f"{i}.lua"),
+                                f"http://127.0.0.1:{t.port}",
+                            ],
+                            stdout=subprocess.PIPE,
+                            text=True,
+                        )
+                        for i, t in enumerate((one_target, two_target))
+                        if (Path(tmp) / f"{i}.lua").write_text(t.lua()) or True
+                    ]
                     twos.append(sum(parse_wrk(h.communicate()[0]).rps for h in halves))
             two = statistics.median(twos)
             print(f"PostgreSQL, 2026-07-28, concurrency {level}: one web process {one:.1f} req/s, "

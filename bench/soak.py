@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -42,9 +43,10 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MODERN = "2026-07-28"
@@ -77,10 +79,8 @@ def rss_mb(pid: int) -> float:
             return 0.0
         total = 0
         for process in processes:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += process.memory_info().rss
-            except psutil.Error:
-                pass
         return total / 2**20
     children: dict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
@@ -269,7 +269,7 @@ class Run:
     rows: int | None
 
 
-async def warm_up(http: Any, base: str, kinds: list[Kind], timeout: float) -> None:
+async def warm_up(http: Any, base: str, kinds: list[Kind], patience: float) -> None:
     """Each good kind once, one at a time, until it succeeds: the tool processes start and
     import their libraries on the first calls (seconds), which is not what a soak measures."""
     started = time.monotonic()
@@ -282,11 +282,11 @@ async def warm_up(http: Any, base: str, kinds: list[Kind], timeout: float) -> No
                 response = await http.request(method, base + path, json=body, headers=headers)
                 problem = None if response.status_code < 500 else f"status {response.status_code}"
                 problem = problem or kind.check(response, 0)
-            except Exception as exc:  # noqa: BLE001 - a transport error or a bad body; fatal if it lasts
+            except Exception as exc:
                 problem = f"{type(exc).__name__} {exc}"
             if not problem:
                 break
-            if time.monotonic() - started > max(60.0, timeout):
+            if time.monotonic() - started > max(60.0, patience):
                 raise SystemExit(f"warm-up: {kind.name} still fails: {problem}")
             await asyncio.sleep(0.5)
     print(f"warm-up: {time.monotonic() - started:.1f} s (each kind once, the tool processes started)", flush=True)
@@ -421,18 +421,12 @@ def stop(process: subprocess.Popen, grace: float = 30) -> None:
     """SIGTERM to the process, then SIGKILL to its whole group (it leads one of its own)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)  # what is left: the process or a stuck child
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def wait_ready(base: str, hub: subprocess.Popen, log: Path) -> None:
@@ -453,7 +447,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600, help="seconds of traffic (default 600)")
     parser.add_argument("--rate", type=float, default=20, help="requests per second, all kinds together (default 20)")
     parser.add_argument("--interval", type=float, default=30, help="seconds per reported window (default 30)")
-    parser.add_argument("--max-outstanding", type=int, default=200, help="requests in flight before drops (default 200)")
+    parser.add_argument(
+        "--max-outstanding", type=int, default=200, help="requests in flight before drops (default 200)"
+    )
     parser.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
     parser.add_argument("--max-rss-growth", type=float, default=50,
                         help="percent, from the end of the first window to the end (default 50)")
@@ -512,7 +508,10 @@ def main() -> None:
     print(f"total: sent {total.sent}, ok {total.ok}, bad requests refused as expected {total.refused}, "
           f"5xx {total.server_errors} (503 busy {total.busy}), wrong answers {total.wrong}, "
           f"transport errors {total.transport} (timeouts {total.timeouts}), dropped {total.dropped}")
-    print(f"latency ms: p50 {ms[0]:.1f}, p95 {ms[1]:.1f}, p99 {ms[2]:.1f}, max {max(total.latencies, default=0) * 1000:.1f}")
+    print(
+        f"latency ms: p50 {ms[0]:.1f}, p95 {ms[1]:.1f}, p99 {ms[2]:.1f}, "
+        f"max {max(total.latencies, default=0) * 1000:.1f}"
+    )
     for name, samples in sorted(run.per_kind.items()):
         print(f"  {name:<24}{len(samples):>6} p50 {percentile(samples, 50) * 1000:>7.1f}  "
               f"p95 {percentile(samples, 95) * 1000:>7.1f}  p99 {percentile(samples, 99) * 1000:>7.1f}"

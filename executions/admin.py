@@ -31,6 +31,8 @@ class _KnownValuesFilter(admin.SimpleListFilter):
     """A filter whose choices are known without reading the executions: Django's own
     filter for a field without choices runs SELECT DISTINCT over the whole table."""
 
+    parameter_name: str  # each subclass names its field
+
     def queryset(self, request, queryset):
         value = self.value()
         return queryset if value is None else queryset.filter(**{self.parameter_name: value})

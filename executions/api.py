@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import signed_in_user
 from executions import awaiting
 from executions.models import Session, ToolExecution, Via
 from executions.selectors import executions_visible_to, sessions_visible_to
@@ -44,7 +45,7 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def get_queryset(self):
-        qs = executions_visible_to(self.request.user)
+        qs = executions_visible_to(signed_in_user(self.request))
         params = self.request.query_params
         filters = {"tool": "tool_name", "status": "status", "via": "via"}
         for param, field in filters.items():
@@ -69,17 +70,20 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
                 raise ValidationError({"wait": f"Seconds: a whole number from 0 to {awaiting.WAIT_MAX_SECONDS}."})
             seconds = int(raw)
         execution = self.get_object()
-        if seconds and not execution.is_final:
-            # The watch reads the row once it is open: an end in between is not missed.
-            if awaiting.wait_blocking(awaiting.ExecutionWatch(str(execution.pk)), seconds) is not None:
-                execution = self.get_object()
+        # The watch reads the row once it is open: an end in between is not missed.
+        if (
+            seconds
+            and not execution.is_final
+            and awaiting.wait_blocking(awaiting.ExecutionWatch(str(execution.pk)), seconds) is not None
+        ):
+            execution = self.get_object()
         return Response(self.get_serializer(execution).data)
 
     @extend_schema(request=None, responses=ToolExecutionSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a pending or running execution; a finished one is returned unchanged."""
-        execution = execution_cancel(execution=self.get_object(), user=request.user)
+        execution = execution_cancel(execution=self.get_object(), user=signed_in_user(request))
         return Response(self.get_serializer(execution).data)
 
 
@@ -92,4 +96,4 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator: no user, just the model
             return Session.objects.none()
-        return sessions_visible_to(self.request.user)
+        return sessions_visible_to(signed_in_user(self.request))

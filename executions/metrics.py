@@ -20,7 +20,10 @@ RATE_LIMIT_FALLBACKS = Counter(
 )
 TOOL_CACHE_HITS = Counter("mcpsite_tool_cache_hits_total", "Tool calls answered from the cache.", ["tool"])
 OPEN_WEBSOCKETS = Gauge("mcpsite_open_websockets", "Open Word Add-in WebSocket connections.")
-OPEN_MCP_SESSIONS = Gauge("mcpsite_open_mcp_sessions", "Open MCP sessions with an Mcp-Session-Id (Streamable HTTP, handshake era) in this process.")
+OPEN_MCP_SESSIONS = Gauge(
+    "mcpsite_open_mcp_sessions",
+    "Open MCP sessions with an Mcp-Session-Id (Streamable HTTP, handshake era) in this process.",
+)
 
 
 def record_finished(execution: ToolExecution) -> None:

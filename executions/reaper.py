@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -75,13 +74,18 @@ def executions_reap() -> list[ToolExecution]:
     ).only("id", "tool_name", "mode", "started")
     for execution in candidates:
         reason = ""
-        if execution.mode == Mode.BACKGROUND and cache_is_shared() and not settings.CELERY_TASK_ALWAYS_EAGER:
-            if cache.get(heartbeat_key(execution.id)) is None:
-                reason = (
-                    f"The worker running this execution was lost (no heartbeat for "
-                    f"{settings.EXECUTION_LOST_AFTER:g} s); ended by the reaper."
-                )
-        if not reason and (now - execution.started).total_seconds() > _hard_limit(execution.tool_name):
+        if (
+            execution.mode == Mode.BACKGROUND
+            and cache_is_shared()
+            and not settings.CELERY_TASK_ALWAYS_EAGER
+            and cache.get(heartbeat_key(execution.id)) is None
+        ):
+            reason = (
+                f"The worker running this execution was lost (no heartbeat for "
+                f"{settings.EXECUTION_LOST_AFTER:g} s); ended by the reaper."
+            )
+        started = execution.started
+        if not reason and started is not None and (now - started).total_seconds() > _hard_limit(execution.tool_name):
             reason = "The execution ran past its hard time limit; the process running it was lost. Ended by the reaper."
         if reason:
             finished = services.execution_finish(execution_id=str(execution.id), status=Status.ERROR, error=reason)
@@ -101,10 +105,7 @@ def _reap_never_started(now: datetime) -> list[ToolExecution]:
         status=Status.PENDING,
     ).only("id", "created", "task_ttl_ms")
     for execution in pending:
-        if execution.task_ttl_ms is None:
-            limit = queue_timeout
-        else:
-            limit = timedelta(milliseconds=execution.task_ttl_ms)
+        limit = queue_timeout if execution.task_ttl_ms is None else timedelta(milliseconds=execution.task_ttl_ms)
         if execution.created + limit < now:
             reason = (
                 f"The call waited {limit.total_seconds():g} s for a worker and never started "

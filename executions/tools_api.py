@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from accounts.authentication import signed_in_user
 from executions import awaiting
 from executions.models import Session, ToolExecution, Via
 from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
@@ -26,7 +27,9 @@ class ToolSerializer(serializers.Serializer):
     output_schema = serializers.JSONField(allow_null=True)
     annotations = serializers.JSONField()
     mode = serializers.CharField()
-    source = serializers.CharField()
+    # A declared field; the serializer's metaclass takes it off the class, so it does not
+    # shadow Field.source as the stubs assume.
+    source = serializers.CharField()  # type: ignore[assignment]
     available = serializers.BooleanField()
 
 
@@ -36,7 +39,7 @@ def request_scopes(request: Request) -> frozenset[str] | None:
 
 
 def _visible_tool(request: Request, name: str) -> Tool:
-    for tool in tools_for_user(request.user, scopes=request_scopes(request)):
+    for tool in tools_for_user(signed_in_user(request), scopes=request_scopes(request)):
         if tool.name == name:
             return tool
     raise ToolNotFound(f"Unknown tool: {name!r}.")
@@ -47,7 +50,7 @@ def api_session(request: Request) -> Session:
     auth = request.auth
     key = f"token:{auth.token_key}" if hasattr(auth, "token_key") else f"login:{request.session.session_key or ''}"
     return session_for_client(
-        user=request.user, kind=Session.Kind.API, client=key,
+        user=signed_in_user(request), kind=Session.Kind.API, client=key,
         client_info={"user_agent": request.headers.get("User-Agent", "")[:200]},
     )
 
@@ -57,7 +60,9 @@ class ToolListView(APIView):
 
     @extend_schema(responses=ToolSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response([tool.describe() for tool in tools_for_user(request.user, scopes=request_scopes(request))])
+        return Response(
+            [tool.describe() for tool in tools_for_user(signed_in_user(request), scopes=request_scopes(request))]
+        )
 
 
 class ToolDetailView(APIView):
@@ -97,7 +102,7 @@ class ToolExecuteView(APIView):
 
         try:
             execution = execute_tool(
-                user=request.user, tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
+                user=signed_in_user(request), tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
                 session=api_session(request), scopes=request_scopes(request), on_created=on_created,
                 # An inline call whose client disconnects is cancelled, not run for nobody.
                 cancel_event=client_gone.event_for(request._request),
@@ -106,7 +111,10 @@ class ToolExecuteView(APIView):
             for w in watch:
                 awaiting.close_blocking(w)
             raise
-        waited = bool(watch) and awaiting.wait_blocking(watch[0], wait, known=execution) is not None
+        # A watch is opened only when the client asked to wait.
+        waited = (
+            bool(watch) and wait is not None and awaiting.wait_blocking(watch[0], wait, known=execution) is not None
+        )
         if waited:
             execution = ToolExecution.objects.get(pk=execution.pk)  # the whole row, as it ended
         data: dict[str, Any] = ToolExecutionSerializer(execution, context={"request": request}).data

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 
 class HubAdminSite(admin.AdminSite):
@@ -13,7 +14,7 @@ class HubAdminSite(admin.AdminSite):
     index_title = "Tool hub"
     index_template = "admin/hub_index.html"
 
-    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         from executions.selectors import tool_call_stats
 
         stats = tool_call_stats(hours=24)

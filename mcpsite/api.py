@@ -17,11 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.authentication import bearer_challenge
-from mcpsite.logging import request_id_var
 from executions.services import (
     ArgumentsInvalid,
-    QueueUnavailable,
     ExecutionRejected,
+    QueueUnavailable,
     RateLimited,
     ScopeMissing,
     ShuttingDown,
@@ -29,6 +28,7 @@ from executions.services import (
     ToolNotFound,
     ToolUnavailable,
 )
+from mcpsite.logging import request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             # RFC 6750 3.1 / RFC 9728: the scope to ask for, and where to learn how.
             held = tuple(getattr(context["request"].auth, "scopes", None) or ())
             wanted = tuple(sorted({*held, exc.scope}))
-            headers["WWW-Authenticate"] = bearer_challenge(context["request"], error="insufficient_scope", scopes=wanted)
+            headers["WWW-Authenticate"] = bearer_challenge(
+                context["request"], error="insufficient_scope", scopes=wanted
+            )
         return Response(body, status=_REJECTION_STATUS.get(type(exc), 400), headers=headers)
 
     # DRF answers Django's own exceptions with {"detail"}: give them the documented shape too.
@@ -99,7 +101,10 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     ordinary page elsewhere. A path no URL pattern matches never reaches DRF."""
     if request.path.startswith("/api/"):
         return JsonResponse(
-            {"code": "not_found", "message": f"No API endpoint at {request.path}. The endpoints are listed at /api/docs/."},
+            {
+                "code": "not_found",
+                "message": f"No API endpoint at {request.path}. The endpoints are listed at /api/docs/.",
+            },
             status=status.HTTP_404_NOT_FOUND,
         )
     return page_not_found(request, exception or Http404())

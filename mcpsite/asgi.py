@@ -17,12 +17,11 @@ django_asgi_app = OneHopASGIHandler()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from executions import reaper, toolpool  # noqa: E402
+from mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
+from mcp_server.http import application as mcp_app  # noqa: E402
 from mcpsite import client_gone, daphne_options, processcache  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
-from mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
-from mcp_server.http import application as mcp_app  # noqa: E402
-
 
 # Over-size WebSocket messages closed with 1009, not dropped (see the module).
 daphne_options.install()

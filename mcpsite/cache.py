@@ -21,14 +21,15 @@ _lock = threading.Lock()
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
     def _get_connection_pool(self, write: bool) -> Any:
-        index = self._get_connection_pool_index(write)
-        key = f"{self._servers[index]} {sorted(self._pool_options.items())!r}"
+        client: Any = self  # RedisCacheClient's private attributes, not in django-stubs
+        index = client._get_connection_pool_index(write)
+        key = f"{client._servers[index]} {sorted(client._pool_options.items())!r}"
         pool = _pools.get(key)
         if pool is None:
             with _lock:
                 pool = _pools.get(key)
                 if pool is None:
-                    pool = _pools[key] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    pool = _pools[key] = client._pool_class.from_url(client._servers[index], **client._pool_options)
         return pool
 
 

@@ -10,11 +10,12 @@ back for others; a SQLite connection stays for the thread's next call.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.db import connection
 
 # Pools a forked child inherited from its parent: kept referenced and never used.
-_inherited: list[dict[object, object]] = []
+_inherited: list[dict[str, Any]] = []
 
 
 def pooled() -> bool:
@@ -37,9 +38,10 @@ def _forget_pools_in_child() -> None:
         from django.db.backends.postgresql.base import DatabaseWrapper
     except Exception:  # psycopg not importable: no pools
         return
-    if DatabaseWrapper._connection_pools:
-        _inherited.append(dict(DatabaseWrapper._connection_pools))
-        DatabaseWrapper._connection_pools.clear()
+    pools: dict[str, Any] = DatabaseWrapper._connection_pools  # type: ignore[attr-defined]  # not in django-stubs
+    if pools:
+        _inherited.append(dict(pools))
+        pools.clear()
 
 
 os.register_at_fork(after_in_child=_forget_pools_in_child)

@@ -97,6 +97,8 @@ class RequestThreads:
 
 
 class OneHopASGIHandler(ASGIHandler):
+    _middleware_chain: Any  # set by load_middleware; django-stubs does not declare it
+
     def __init__(self) -> None:
         super().__init__()
         self.request_threads = RequestThreads()

@@ -28,7 +28,9 @@ ReadinessCheck = Callable[[], list[tuple[str, dict]]]
 
 
 def _readiness_checks() -> list[ReadinessCheck]:
-    return [import_string(path) for config in apps.get_app_configs() if (path := getattr(config, "readiness_check", None))]
+    return [
+        import_string(path) for config in apps.get_app_configs() if (path := getattr(config, "readiness_check", None))
+    ]
 
 
 @never_cache
@@ -72,7 +74,7 @@ def _check_channel_layer() -> dict:
             await asyncio.wait_for(layer.receive(channel), timeout=2)
         finally:
             if own:
-                await layer.close_pools()
+                await layer.close_pools()  # type: ignore[attr-defined]  # the Redis layer's
 
     async_to_sync(roundtrip)()
     return {"status": "ok", "backend": type(layer).__name__}

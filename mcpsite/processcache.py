@@ -32,9 +32,10 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Hashable
+from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
@@ -51,6 +52,7 @@ _counter = itertools.count(1)
 _local = 0  # bumped by every invalidation this process makes or hears of
 _caches: weakref.WeakSet[ProcessCache] = weakref.WeakSet()
 _listening: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_listeners: set[asyncio.Task[None]] = set()
 
 
 def _stamp_path() -> Path:
@@ -188,7 +190,10 @@ def listen() -> None:
     # A layer instance of its own: channels-redis lets one event loop receive on an
     # instance, and the shared one is the consumers' and the MCP session follower's.
     layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-    loop.create_task(_listen(layer), name="processcache-listener")
+    # The loop keeps only a weak reference to a task: this keeps the listener alive.
+    task = loop.create_task(_listen(layer), name="processcache-listener")
+    _listeners.add(task)
+    task.add_done_callback(_listeners.discard)
 
 
 async def _listen(layer: Any) -> None:

@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -190,7 +191,7 @@ if REDIS_URL:
             },
         }
     }
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
@@ -222,7 +223,9 @@ else:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 # Without a broker, background tools run in-process at dispatch time.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default="")))
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
+)
 CELERY_TASK_EAGER_PROPAGATES = False
 # A broker that is down costs a call about a second, then a clear 503 (queue_unavailable),
 # rather than Celery's default publish retries of several seconds.
@@ -272,10 +275,12 @@ KNOX_TOKEN_MODEL = "accounts.APIToken"
 # knox's own migrations would create its (swapped-out) token table, which then blocks
 # TRUNCATE of the user table on PostgreSQL; our token model has its own migration.
 MIGRATION_MODULES = {"knox": None}
-REST_KNOX = {
+REST_KNOX: dict[str, Any] = {
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_PREFIX": "mcps_",
-    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90)) if env.int("API_TOKEN_TTL_DAYS", default=90) else None,
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90))
+    if env.int("API_TOKEN_TTL_DAYS", default=90)
+    else None,
 }
 
 # Bodies above this size get 413 on every HTTP door.

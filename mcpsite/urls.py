@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from executions.api import ExecutionViewSet, SessionViewSet
-from mcpsite import health, views
 from executions.tools_api import ToolDetailView, ToolExecuteView, ToolListView
+from mcpsite import health, views
 from tools.federation import oauth
 from tools.federation import views as federation_views
 
@@ -18,7 +18,7 @@ router = DefaultRouter()
 router.register("executions", ExecutionViewSet, basename="execution")
 router.register("sessions", SessionViewSet, basename="session")
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("tools/", ToolListView.as_view(), name="tool-list"),
     path("tools/<str:name>/", ToolDetailView.as_view(), name="tool-detail"),
     path("tools/<str:name>/execute/", ToolExecuteView.as_view(), name="tool-execute"),

@@ -23,6 +23,6 @@ def home(request: HttpRequest) -> HttpResponse:
         "now": timezone.now(),
     }
     if request.user.is_authenticated:
-        context["tokens"] = tokens_of_user(user=request.user)  # type: ignore[arg-type]
-        context["executions"] = executions_recent_of_user(user=request.user)  # type: ignore[arg-type]
+        context["tokens"] = tokens_of_user(user=request.user)
+        context["executions"] = executions_recent_of_user(user=request.user)
     return render(request, "home.html", context)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.security.websocket import OriginValidator
 from django.conf import settings
@@ -11,8 +11,13 @@ from django.urls import path
 from mcpsite.origins import parse_origin
 from realtime.consumers import AddinConsumer
 
-websocket_urlpatterns = [
-    path("ws/addin/", AddinConsumer.as_asgi()),
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
+
+websocket_urlpatterns: list[Any] = [
+    # Channels routes ASGI applications with django.urls.path (its documented way);
+    # django-stubs types path() for views only.
+    path("ws/addin/", AddinConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 
@@ -25,7 +30,7 @@ class AddinOriginValidator(OriginValidator):
     def __init__(self, application: Any) -> None:
         super().__init__(application, allowed_origins=[])
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: _ChannelScope, receive: Any, send: Any) -> Any:
         self.allowed_origins = list(settings.ADDIN_ALLOWED_ORIGINS)
         return await super().__call__(scope, receive, send)
 

@@ -4,14 +4,27 @@ import os
 import tempfile
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 
 from accounts.models import User
 from accounts.services import token_create
 from tests.crossproc import SHARED_DIR_VARIABLE
 
-# Before any tool process starts, so that they inherit it (tests/crossproc.py).
-os.environ.setdefault(SHARED_DIR_VARIABLE, tempfile.mkdtemp(prefix="mcpsite-test-shared-"))
+# Under pytest-xdist (make test-fast) each worker is a hub of its own: its own test
+# database (pytest-django names it per worker), and here its own files.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+# Before any tool process starts, so that they inherit it (tests/crossproc.py). Workers
+# inherit the controller's variable, so each sets one of its own: parallel tests must not
+# count each other's runs.
+if XDIST_WORKER or SHARED_DIR_VARIABLE not in os.environ:
+    os.environ[SHARED_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"mcpsite-test-shared-{XDIST_WORKER}")
+if XDIST_WORKER:
+    # The process caches' stamp file (mcpsite/processcache.py) stands for "the processes
+    # that share this database": another worker's changes must not empty this one's caches.
+    django_settings.DATA_DIR = django_settings.DATA_DIR / f"xdist-{XDIST_WORKER}"
+    django_settings.DATA_DIR.mkdir(exist_ok=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,9 +42,8 @@ def _warm_tool_pool():
 def _clear_cache():
     # Rate-limit counters and cached results must not leak from one test to the next, nor
     # a circuit breaker that a test with a dead Redis opened.
-    from mcpsite.breaker import cache_breaker, channel_layer_breaker
-
     from mcpsite import processcache
+    from mcpsite.breaker import cache_breaker, channel_layer_breaker
 
     cache_breaker.reset()
     channel_layer_breaker.reset()

@@ -3,6 +3,7 @@ files are read as compose reads them, and the worker's health check runs for rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -126,7 +127,5 @@ def test_sigterm_to_the_images_command_reaches_daphne(tmp_path):
         with pytest.raises(OSError):  # nothing serves any more
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
-from tools.rates import parse_rate
 from tools.models import Prompt, ToolConfig
+from tools.rates import parse_rate
 from tools.registry import registry
 
 
 class ToolConfigForm(forms.ModelForm):
     class Meta:
         model = ToolConfig
-        fields = "__all__"
+        fields = ["tool_name", "enabled", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "groups"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = registry.names()
         current = self.instance.tool_name if self.instance and self.instance.pk else None
@@ -33,7 +35,15 @@ class ToolConfigForm(forms.ModelForm):
 @admin.register(ToolConfig)
 class ToolConfigAdmin(admin.ModelAdmin):
     form = ToolConfigForm
-    list_display = ("tool_name", "enabled", "group_names", "timeout_seconds", "rate_limit", "cache_ttl_seconds", "updated")
+    list_display = (
+        "tool_name",
+        "enabled",
+        "group_names",
+        "timeout_seconds",
+        "rate_limit",
+        "cache_ttl_seconds",
+        "updated",
+    )
     filter_horizontal = ("groups",)
     list_editable = ("enabled",)
     list_filter = ("enabled",)

@@ -16,11 +16,9 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from types import ModuleType
-from typing import TypeVar
 
 _named: list[str] = []
 _preloads: list[Callable[[], object]] = []
-F = TypeVar("F", bound=Callable[[], object])
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -39,7 +37,7 @@ def lazy_module(name: str) -> ModuleType:
     return module
 
 
-def preload(function: F) -> F:
+def preload[F: Callable[[], object]](function: F) -> F:
     """Mark a function without arguments that sets a library up: ``load_all`` calls it."""
     _preloads.append(function)
     return function
@@ -49,6 +47,7 @@ def load_all() -> None:
     """Execute every module named with ``lazy_module`` so far and run every ``preload``
     function (the tool processes' fork server, before it forks any)."""
     for name in list(_named):
-        getattr(importlib.import_module(name), "__dict__")
+        # Any attribute access executes a lazy module (LazyLoader).
+        _ = importlib.import_module(name).__dict__
     for function in list(_preloads):
         function()

@@ -66,9 +66,11 @@ class Prompt(models.Model):
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     arguments = models.JSONField(
-        default=list, blank=True, validators=[validate_prompt_arguments],
-        help_text='Like [{"name": "tone", "description": "The tone", "required": true, "choices": ["formal", "friendly"]}]; '
-        "choices feed completion/complete.",
+        default=list,
+        blank=True,
+        validators=[validate_prompt_arguments],
+        help_text='Like [{"name": "tone", "description": "The tone", "required": true, '
+        '"choices": ["formal", "friendly"]}]; choices feed completion/complete.',
     )
     template = models.TextField(help_text="The user message; {argument} is replaced with the argument's value.")
     enabled = models.BooleanField(default=True)
@@ -81,7 +83,11 @@ class Prompt(models.Model):
         return self.name
 
     def clean(self) -> None:
-        declared = {a.get("name") for a in self.arguments if isinstance(a, dict)} if isinstance(self.arguments, list) else set()
+        declared = (
+            {a.get("name") for a in self.arguments if isinstance(a, dict)}
+            if isinstance(self.arguments, list)
+            else set()
+        )
         used = set(PLACEHOLDER.findall(self.template.replace("{{", "").replace("}}", "")))
         missing = used - declared
         if missing:
@@ -103,8 +109,12 @@ class MCPStreamEvent(models.Model):
     MCP_EVENT_TTL. ``message`` is null for a stream's priming event."""
 
     stream_id = models.CharField(max_length=200)
-    message = models.TextField(null=True, blank=True)
+    # Null, not "", marks the priming event: an empty message is a real (empty) event.
+    message = models.TextField(null=True, blank=True)  # noqa: DJ001
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["stream_id", "id"]), models.Index(fields=["created"])]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} #{self.pk}"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp_server.conftest import Hub, start_hub, stop_hub
 from tests.browser import chromium
+from tests.mcp_server.conftest import Hub, start_hub, stop_hub
 
 TIMEOUT_MS = 60_000
 PASSWORD = "correct-horse-battery-9"
@@ -48,7 +48,9 @@ def oauth_hub(tmp_path_factory) -> Iterator[Hub]:
          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )
-    with hub_with_people(data, FETCH_URL_ALLOWED_NETWORKS="127.0.0.0/8,::1/128", FETCH_URL_CA_BUNDLE=str(cert)) as started:
+    with hub_with_people(
+        data, FETCH_URL_ALLOWED_NETWORKS="127.0.0.0/8,::1/128", FETCH_URL_CA_BUNDLE=str(cert)
+    ) as started:
         started.env["CIMD_CERT"], started.env["CIMD_KEY"] = str(cert), str(key)
         yield started
 

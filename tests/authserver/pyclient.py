@@ -40,7 +40,9 @@ class PythonOAuthClient:
     """Runs the SDK client on its own thread; ``authorize_urls`` gets each URL the SDK
     would open in a browser, ``answer(redirected_to)`` gives it the URL it came back to."""
 
-    def __init__(self, mcp_url: str, *, client_metadata_url: str | None = None, text: str = "Short words help.") -> None:
+    def __init__(
+        self, mcp_url: str, *, client_metadata_url: str | None = None, text: str = "Short words help."
+    ) -> None:
         self.mcp_url = mcp_url
         self.client_metadata_url = client_metadata_url
         self.text = text

@@ -36,7 +36,9 @@ def tokens(oauth_hub: Hub) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bobs_execution(oauth_hub: Hub, tokens) -> str:
-    response = rest(oauth_hub, "POST", "/api/v1/tools/text_statistics/execute/", tokens["bob"], {"arguments": {"text": "Bob's."}})
+    response = rest(
+        oauth_hub, "POST", "/api/v1/tools/text_statistics/execute/", tokens["bob"], {"arguments": {"text": "Bob's."}}
+    )
     assert response.status_code == 200, response.text
     return response.json()["id"]
 
@@ -87,21 +89,28 @@ def test_rest_refuses_with_401_and_a_challenge(oauth_hub, tokens, name):
 
     assert response.status_code == 401, (name, response.text)
     challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ") and f'resource_metadata="{oauth_hub.base}/.well-known/oauth-protected-resource"' in challenge
+    assert (
+        challenge.startswith("Bearer ")
+        and f'resource_metadata="{oauth_hub.base}/.well-known/oauth-protected-resource"' in challenge
+    )
     assert 'scope="tools:read tools:call executions:read"' in challenge
 
 
 @pytest.mark.parametrize("name", ["api", "oauth_site", "oauth_unbound"])
 def test_rest_accepts_api_tokens_and_oauth_tokens_for_it(oauth_hub, tokens, name):
     assert rest(oauth_hub, "GET", "/api/v1/tools/", tokens[name]).status_code == 200
-    called = rest(oauth_hub, "POST", "/api/v1/tools/text_statistics/execute/", tokens[name], {"arguments": {"text": "Hi."}})
+    called = rest(
+        oauth_hub, "POST", "/api/v1/tools/text_statistics/execute/", tokens[name], {"arguments": {"text": "Hi."}}
+    )
     assert called.status_code == 200 and called.json()["status"] == "success"
 
 
 @pytest.mark.parametrize("name", ["oauth_read_only", "api_read_only"])
 def test_rest_lists_but_refuses_a_call_without_tools_call_with_403(oauth_hub, tokens, name):
     assert rest(oauth_hub, "GET", "/api/v1/tools/", tokens[name]).status_code == 200
-    called = rest(oauth_hub, "POST", "/api/v1/tools/text_statistics/execute/", tokens[name], {"arguments": {"text": "Hi."}})
+    called = rest(
+        oauth_hub, "POST", "/api/v1/tools/text_statistics/execute/", tokens[name], {"arguments": {"text": "Hi."}}
+    )
 
     assert called.status_code == 403 and called.json()["code"] == "insufficient_scope"
     challenge = called.headers["www-authenticate"]
@@ -136,9 +145,17 @@ def test_mcp_refuses_with_401_and_a_challenge(oauth_hub, tokens, name):
 @pytest.mark.parametrize("name", ["api", "oauth_mcp", "oauth_site"])
 def test_mcp_accepts_api_tokens_and_oauth_tokens_for_it(oauth_hub, tokens, name):
     session = mcp_session(oauth_hub, tokens[name])
-    called = mcp_post(oauth_hub, tokens[name], {
-        "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "text_statistics", "arguments": {"text": "Hi."}},
-    }, session)
+    called = mcp_post(
+        oauth_hub,
+        tokens[name],
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "text_statistics", "arguments": {"text": "Hi."}},
+        },
+        session,
+    )
     assert called.status_code == 200
     assert rpc_result(called)["result"]["isError"] is False
 
@@ -147,9 +164,17 @@ def test_mcp_accepts_api_tokens_and_oauth_tokens_for_it(oauth_hub, tokens, name)
 def test_mcp_lists_but_refuses_a_call_without_tools_call_with_403(oauth_hub, tokens, name):
     session = mcp_session(oauth_hub, tokens[name])
     listed = mcp_post(oauth_hub, tokens[name], {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
-    called = mcp_post(oauth_hub, tokens[name], {
-        "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "text_statistics", "arguments": {"text": "Hi."}},
-    }, session)
+    called = mcp_post(
+        oauth_hub,
+        tokens[name],
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "text_statistics", "arguments": {"text": "Hi."}},
+        },
+        session,
+    )
 
     assert listed.status_code == 200 and "text_statistics" in {t["name"] for t in rpc_result(listed)["result"]["tools"]}
     assert called.status_code == 403
@@ -160,7 +185,9 @@ def test_mcp_lists_but_refuses_a_call_without_tools_call_with_403(oauth_hub, tok
 
 def test_mcp_refuses_resources_without_executions_read(oauth_hub, tokens):
     session = mcp_session(oauth_hub, tokens["oauth_no_executions"])
-    listed = mcp_post(oauth_hub, tokens["oauth_no_executions"], {"jsonrpc": "2.0", "id": 2, "method": "resources/list"}, session)
+    listed = mcp_post(
+        oauth_hub, tokens["oauth_no_executions"], {"jsonrpc": "2.0", "id": 2, "method": "resources/list"}, session
+    )
     assert listed.status_code == 403 and "executions:read" in listed.headers["www-authenticate"]
 
 
@@ -182,7 +209,9 @@ def test_a_revoked_token_is_refused_at_once_in_an_open_mcp_session(oauth_hub, to
     )
     token, pk = made.stdout.split()[-2:]
     session = mcp_session(oauth_hub, token)
-    oauth_hub.manage("shell", "-c", f"from oauth2_provider.models import AccessToken; AccessToken.objects.get(pk={pk}).revoke()")
+    oauth_hub.manage(
+        "shell", "-c", f"from oauth2_provider.models import AccessToken; AccessToken.objects.get(pk={pk}).revoke()"
+    )
 
     listed = mcp_post(oauth_hub, token, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
     assert listed.status_code == 401
@@ -191,7 +220,9 @@ def test_a_revoked_token_is_refused_at_once_in_an_open_mcp_session(oauth_hub, to
 # --- stdio ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["bad", "oauth_expired", "api_expired", "oauth_revoked", "api_revoked", "oauth_elsewhere"])
+@pytest.mark.parametrize(
+    "name", ["bad", "oauth_expired", "api_expired", "oauth_revoked", "api_revoked", "oauth_elsewhere"]
+)
 def test_stdio_refuses_to_start(oauth_hub, tokens, name):
     completed = oauth_hub.manage("mcp_stdio", f"--token={tokens[name]}", check=False)
 

@@ -39,7 +39,9 @@ async def test_it_refuses_a_token_that_is_not_valid_here(tokens, name):
 @pytest.mark.parametrize("name", ["api", "oauth_site", "oauth_unbound"])
 async def test_it_accepts_api_tokens_and_oauth_tokens_for_it(tokens, name):
     communicator = await signed_in(tokens[name])
-    await communicator.send_json_to({"type": "tool_execute", "id": 1, "tool": "text_statistics", "arguments": {"text": "Hi."}})
+    await communicator.send_json_to(
+        {"type": "tool_execute", "id": 1, "tool": "text_statistics", "arguments": {"text": "Hi."}}
+    )
     frames = [await communicator.receive_json_from(timeout=10) for _ in range(2)]
     await communicator.disconnect()
     assert [f["type"] for f in frames] == ["execution_accepted", "execution_result"]
@@ -51,7 +53,9 @@ async def test_a_token_without_tools_call_lists_but_cannot_call(tokens, name):
     communicator = await signed_in(tokens[name])
     await communicator.send_json_to({"type": "tools_list", "id": 1})
     listed = await communicator.receive_json_from(timeout=10)
-    await communicator.send_json_to({"type": "tool_execute", "id": 2, "tool": "text_statistics", "arguments": {"text": "Hi."}})
+    await communicator.send_json_to(
+        {"type": "tool_execute", "id": 2, "tool": "text_statistics", "arguments": {"text": "Hi."}}
+    )
     refused = await communicator.receive_json_from(timeout=10)
     await communicator.disconnect()
 

@@ -74,7 +74,10 @@ def test_dynamic_registration_can_be_switched_off(client, settings):
     settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DCR_ENABLED": False}
 
     assert "registration_endpoint" not in client.get("/.well-known/oauth-authorization-server").json()
-    assert client.post("/oauth/register/", {"redirect_uris": [REDIRECT]}, content_type="application/json").status_code == 404
+    assert (
+        client.post("/oauth/register/", {"redirect_uris": [REDIRECT]}, content_type="application/json").status_code
+        == 404
+    )
 
 
 def test_a_code_needs_pkce_s256(client, user):
@@ -85,8 +88,12 @@ def test_a_code_needs_pkce_s256(client, user):
     assert without.status_code == 302 and "error=invalid_request" in without["Location"]
     # "plain" gets as far as the consent page, but no code comes of it.
     plain = client.get(authorize_query(client_id, "plain-challenge-" + "x" * 40, code_challenge_method="plain"))
-    answer = client.post("/oauth/authorize/", {**{k: v or "" for k, v in plain.context["form"].initial.items()}, "allow": "Allow"})
-    assert "code=" not in answer.get("Location", "") and "error" in (answer.get("Location", "") + answer.content.decode())
+    answer = client.post(
+        "/oauth/authorize/", {**{k: v or "" for k, v in plain.context["form"].initial.items()}, "allow": "Allow"}
+    )
+    assert "code=" not in answer.get("Location", "") and "error" in (
+        answer.get("Location", "") + answer.content.decode()
+    )
     implicit = client.get(authorize_query(client_id, pkce()[1], response_type="token"))
     assert "error=" in implicit["Location"] and "code=" not in implicit["Location"]
 
@@ -106,7 +113,9 @@ def test_the_code_flow_binds_the_resource_and_refresh_tokens_rotate(client, user
                                           "client_id": client_id, "code_verifier": verifier, "resource": RESOURCE})
     assert token.status_code == 200, token.content
     first = token.json()
-    assert AccessToken.objects.get(token_checksum=hashlib.sha256(first["access_token"].encode()).hexdigest()).resource == [RESOURCE]
+    assert AccessToken.objects.get(
+        token_checksum=hashlib.sha256(first["access_token"].encode()).hexdigest()
+    ).resource == [RESOURCE]
 
     refreshed = client.post("/oauth/token/", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
                                               "client_id": client_id})
@@ -157,7 +166,9 @@ def test_the_consent_page_names_the_client_scopes_and_tools_and_a_person_may_gra
     assert "Desk Assistant" in html and "tools:call" in html and "text_statistics" in html and "127.0.0.1:9999" in html
 
     form = {**{k: v or "" for k, v in page.context["form"].initial.items()}, "scope_choices_shown": "1"}
-    answer = client.post("/oauth/authorize/", {**form, "allow": "Allow", "scope_choice": ["tools:read", "executions:read"]})
+    answer = client.post(
+        "/oauth/authorize/", {**form, "allow": "Allow", "scope_choice": ["tools:read", "executions:read"]}
+    )
     code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
     token = client.post("/oauth/token/", {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                                           "client_id": client_id, "code_verifier": verifier}).json()

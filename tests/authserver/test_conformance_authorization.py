@@ -48,6 +48,8 @@ def test_the_conformance_authorization_scenarios_pass(oauth_hub, browser, tmp_pa
 
     checks = [check for path in results.rglob("checks.json") for check in json.loads(path.read_text())]
     by_id = {check["id"]: check["status"] for check in checks}
-    assert {"authorization-server-metadata", "authorization-server-metadata-cimd", "authorization-code-grant"} <= set(by_id)
+    assert {"authorization-server-metadata", "authorization-server-metadata-cimd", "authorization-code-grant"} <= set(
+        by_id
+    )
     assert set(by_id.values()) == {"SUCCESS"}, by_id
     assert "Total: 3 passed, 0 failed" in "".join(printed), "".join(printed)

@@ -17,8 +17,8 @@ from accounts.models import User
 from accounts.services import token_create
 from executions import services
 from executions.models import Session
-from tools.base import Tool, ToolContext
 from mcp_server.server import Caller, HubServer
+from tools.base import Tool, ToolContext
 from tools.models import ToolConfig
 from tools.registry import registry
 
@@ -71,11 +71,14 @@ def test_rest_answers_a_group_tool_404_outside_the_group(limited):
     assert outside.get("/api/v1/tools/text_statistics/").status_code == 404
     refused = outside.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi."}}, format="json")
     assert refused.status_code == 404 and refused.json()["code"] == "tool_not_found"
-    assert inside.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi."}}, format="json").status_code == 200
+    assert (
+        inside.post("/api/v1/tools/text_statistics/execute/", {"arguments": {"text": "Hi."}}, format="json").status_code
+        == 200
+    )
 
 
 async def test_mcp_neither_lists_nor_calls_a_group_tool_outside_the_group(limited):
-    insider, outsider = limited
+    _insider, outsider = limited
     session = await database_sync_to_async(services.session_start)(user=outsider, kind=Session.Kind.MCP)
     hub = HubServer(stdio_caller=Caller(outsider, session))
     try:
@@ -92,13 +95,15 @@ async def test_mcp_neither_lists_nor_calls_a_group_tool_outside_the_group(limite
 async def test_the_websocket_neither_lists_nor_calls_a_group_tool_outside_the_group(limited):
     from tests.realtime.test_addin_consumer import signed_in
 
-    insider, outsider = limited
+    _insider, outsider = limited
     token = (await database_sync_to_async(token_create)(user=outsider))[1]
     communicator = await signed_in(token)
     try:
         await communicator.send_json_to({"type": "tools_list", "id": 1})
         tools = await communicator.receive_json_from(timeout=10)
-        await communicator.send_json_to({"type": "tool_execute", "id": 2, "tool": "text_statistics", "arguments": {"text": "Hi."}})
+        await communicator.send_json_to(
+            {"type": "tool_execute", "id": 2, "tool": "text_statistics", "arguments": {"text": "Hi."}}
+        )
         refused = await communicator.receive_json_from(timeout=10)
     finally:
         await communicator.disconnect()
@@ -107,7 +112,7 @@ async def test_the_websocket_neither_lists_nor_calls_a_group_tool_outside_the_gr
 
 
 def test_the_cli_refuses_a_group_tool_for_others(limited):
-    insider, outsider = limited
+    _insider, _outsider = limited
     with pytest.raises(CommandError):
         call_command("run_tool", "text_statistics", "--args", '{"text": "Hi."}', "--user", "outsider")
 

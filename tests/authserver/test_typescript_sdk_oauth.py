@@ -30,11 +30,12 @@ def run_ts_client(hub, browser, *, untick: tuple[str, ...] = ()) -> tuple[dict, 
         for line in process.stdout:
             message = json.loads(line)
             if "authorize" not in message:
-                stderr = process.stderr.read() if process.poll() is not None else ""
-                return message, authorize_urls if not stderr else authorize_urls
+                return message, authorize_urls
             authorize_urls.append(message["authorize"])
             if len(authorize_urls) == 1:
-                consent(browser, message["authorize"], redirect_prefix=redirect, untick=untick, client_serves_callback=True)
+                consent(
+                    browser, message["authorize"], redirect_prefix=redirect, untick=untick, client_serves_callback=True
+                )
         raise AssertionError(f"the client printed no result:\n{process.stderr.read()}")
     finally:
         process.wait(timeout=60)
@@ -56,7 +57,7 @@ def test_the_typescript_sdk_client_signs_in_then_lists_and_calls_tools(oauth_hub
 
 
 def test_the_typescript_sdk_client_without_tools_call_lists_but_cannot_call(oauth_hub, browser):
-    output, authorize_urls = run_ts_client(oauth_hub, browser, untick=("tools:call",))
+    output, _authorize_urls = run_ts_client(oauth_hub, browser, untick=("tools:call",))
 
     assert "error" not in output, output
     assert set(output["tokenScope"].split()) == {"tools:read", "executions:read"}

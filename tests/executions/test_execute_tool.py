@@ -16,10 +16,10 @@ from executions.services import (
     execute_tool,
     execution_cancel,
 )
+from tests.crossproc import SharedCounter
 from tools.base import Annotations, Mode, Role, Tool, ToolContext, ToolError
 from tools.models import ToolConfig
 from tools.registry import registry
-from tests.crossproc import SharedCounter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = ToolExecution.Status

@@ -102,7 +102,7 @@ def alice() -> tuple[User, str]:
 def assert_recorded(user: User, via: str, count: int) -> None:
     rows = list(ToolExecution.objects.filter(user=user, via=via).order_by("created"))
     assert len(rows) == count
-    for row, text in zip(rows, TEXTS):
+    for row, text in zip(rows, TEXTS, strict=True):
         assert row.status == ToolExecution.Status.SUCCESS and not row.cache_hit
         assert row.session_id is not None
         assert row.arguments == {"text": text}

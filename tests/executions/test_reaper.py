@@ -85,7 +85,9 @@ def test_it_ends_calls_whose_client_never_answered_once_their_state_or_task_has_
     assert {e.pk for e in executions_reap()} == {forgotten.pk, expired_task.pk}
     for execution in (forgotten, answering, expired_task, live_task):
         execution.refresh_from_db()
-    assert forgotten.status == Status.TIMEOUT and "never answered" in forgotten.error and forgotten.input_requests is None
+    assert (
+        forgotten.status == Status.TIMEOUT and "never answered" in forgotten.error and forgotten.input_requests is None
+    )
     assert expired_task.status == Status.TIMEOUT
     assert answering.status == live_task.status == Status.INPUT_REQUIRED
 

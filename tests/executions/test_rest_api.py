@@ -250,7 +250,9 @@ def test_an_admin_tool_answers_a_user_exactly_as_an_unknown_tool(api_client):
 
 
 @pytest.mark.parametrize("depth", [70, 990, 1_500])
-def test_a_stored_value_too_deep_to_show_does_not_break_the_pages_that_show_its_row(api_client, client, admin_user, depth):
+def test_a_stored_value_too_deep_to_show_does_not_break_the_pages_that_show_its_row(
+    api_client, client, admin_user, depth
+):
     """Rows written before the doors limited nesting (or by other means): the API's list
     and detail, and the admin's list and change page, still answer, with a marker."""
     from django.db import connection

@@ -25,10 +25,10 @@ from accounts.models import User
 from accounts.services import token_create
 from executions import services, toolpool
 from executions.models import Session, ToolExecution
+from mcp_server.server import Caller, HubServer
 from mcpsite.asgi import application
 from tests.crossproc import SharedCounter, SharedFlag
 from tools.base import Tool, ToolContext
-from mcp_server.server import Caller, HubServer
 from tools.registry import registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,7 +206,7 @@ def test_a_process_is_recycled_after_its_maximum_number_of_calls(user, settings)
     settings.TOOL_PROCESS_MAX_CALLS = 2
     toolpool.reset_pool()
     try:
-        pool = toolpool.get_pool()
+        toolpool.get_pool()
         pids = [run_pid(user) for _ in range(5)]
         # The pool lends the process that came back last: two calls each, then a new one.
         assert pids[0] == pids[1] and pids[2] == pids[3] and len({pids[0], pids[2], pids[4]}) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,20 +72,16 @@ class Worker:
 
     def stop(self) -> None:
         self._signal_group(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
         # Pool processes or beat may outlive the main process by a moment; none may stay
         # connected to the test database when it is dropped.
         self._signal_group(signal.SIGKILL)
         self._wait_group_gone()
 
     def _signal_group(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def _wait_group_gone(self, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout

@@ -30,7 +30,13 @@ SEED = int(os.environ.get("FUZZ_SEED", "16"))
 BUDGET = int(os.environ.get("FUZZ_BUDGET", "300"))
 MODERN = "2026-07-28"
 ACCEPTS = ["application/json, text/event-stream", "application/json", "text/event-stream", "*/*", "", "text/html"]
-CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "", "application/x-www-form-urlencoded"]
+CONTENT_TYPES = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    "",
+    "application/x-www-form-urlencoded",
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +57,20 @@ class Values:
 
     def text(self) -> str:
         rng = self.rng
-        return rng.choice([
-            "", " ", "héllo wörld 漢字 😀", "a" * rng.choice([1, 100, 5000]), "\x00\x01\u202e", "{\"x\": [",
-            " ".join(rng.choice(["word", "Sentence.", "1e999", "NaN", "\\", "'", '"']) for _ in range(rng.randint(1, 40))),
-            "".join(rng.choices(string.printable, k=rng.randint(0, 300))),
-        ])
+        return rng.choice(
+            [
+                "",
+                " ",
+                "héllo wörld 漢字 😀",
+                "a" * rng.choice([1, 100, 5000]),
+                "\x00\x01\u202e",
+                '{"x": [',
+                " ".join(
+                    rng.choice(["word", "Sentence.", "1e999", "NaN", "\\", "'", '"']) for _ in range(rng.randint(1, 40))
+                ),
+                "".join(rng.choices(string.printable, k=rng.randint(0, 300))),
+            ]
+        )
 
     def anything(self, depth: int = 0) -> Any:
         rng = self.rng
@@ -107,7 +122,9 @@ def _headers(rng: random.Random, token: str) -> dict[str, Any]:
     if rng.random() < 0.1:
         headers["Content-Type"] = rng.choice(CONTENT_TYPES)
     if rng.random() < 0.05:
-        headers["Authorization"] = rng.choice(["Bearer", "Bearer x y", "Basic x", f"Bearer {token}x", "bearer \u00e9".encode("latin-1")])
+        headers["Authorization"] = rng.choice(
+            ["Bearer", "Bearer x y", "Basic x", f"Bearer {token}x", "bearer \u00e9".encode("latin-1")]
+        )
     if rng.random() < 0.05:
         headers["Origin"] = rng.choice(["http://127.0.0.1:1@evil", "null", "http://localhost:6274", "https://x"])
     return headers
@@ -173,7 +190,11 @@ def test_every_door_survives_a_seeded_fuzz(hub):
                 if rng.random() < 0.5:
                     headers["MCP-Protocol-Version"] = MODERN
                 body = _mcp_message(rng, values, tools)
-                raw = json.dumps(body).encode() if rng.random() > 0.05 else json.dumps(body).encode()[: rng.randint(0, 50)]
+                raw = (
+                    json.dumps(body).encode()
+                    if rng.random() > 0.05
+                    else json.dumps(body).encode()[: rng.randint(0, 50)]
+                )
                 response = http.post(f"{hub.base}/mcp", content=raw, headers=headers)
                 if response.status_code < 500:
                     _check_rpc(response)
@@ -224,12 +245,24 @@ def _fuzz_the_task_pane(hub: Hub, rng: random.Random, values: Values, tools: lis
             assert b"authenticated" in sock.recv(65536)
             for n in range(12):
                 tool = rng.choice(tools)
-                frame: Any = rng.choice([
-                    {"type": "tool_execute", "id": n, "tool": tool["name"], "arguments": values.for_schema(tool["input_schema"])},
-                    {"type": rng.choice(["ping", "tools_list", "execution_cancel", "execution_subscribe", "dance"]),
-                     "id": values.anything(), "execution_id": values.text()[:40]},
-                    values.anything(),
-                ])
+                frame: Any = rng.choice(
+                    [
+                        {
+                            "type": "tool_execute",
+                            "id": n,
+                            "tool": tool["name"],
+                            "arguments": values.for_schema(tool["input_schema"]),
+                        },
+                        {
+                            "type": rng.choice(
+                                ["ping", "tools_list", "execution_cancel", "execution_subscribe", "dance"]
+                            ),
+                            "id": values.anything(),
+                            "execution_id": values.text()[:40],
+                        },
+                        values.anything(),
+                    ]
+                )
                 raw = json.dumps(frame).encode() if rng.random() > 0.1 else values.text().encode()
                 sock.sendall(_frame(0x1, raw))
             sock.settimeout(10)

@@ -85,7 +85,9 @@ def test_lost_database_connections_fail_calls_cleanly_and_the_next_calls_succeed
 
     assert len(answers) == 2
     for answer in answers:
-        assert answer.status_code != 500 and answer.headers["content-type"].startswith("application/json"), answer.text[:300]
+        assert answer.status_code != 500 and answer.headers["content-type"].startswith("application/json"), answer.text[
+            :300
+        ]
 
     # The process recovers by itself: fresh connections for the next calls.
     for _ in range(3):

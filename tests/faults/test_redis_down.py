@@ -13,9 +13,9 @@ from django.test import override_settings
 
 from executions.models import ToolExecution
 from executions.services import RateLimited, execute_tool
+from tests.executions.test_execute_tool import CountingEcho
 from tools.models import ToolConfig
 from tools.registry import registry
-from tests.executions.test_execute_tool import CountingEcho
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fault]
 

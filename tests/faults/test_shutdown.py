@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 class SlowPage(http.server.BaseHTTPRequestHandler):
     delay = 0.0
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         time.sleep(self.delay)
         body = b"<html><body><p>A page that took its time.</p></body></html>"
         self.send_response(200)

@@ -50,7 +50,9 @@ CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 # Generous: the suite runs every scenario of a list at once, each starting two hub processes.
 COMMAND_TIMEOUT = 300.0
 
-logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s conformance-client %(levelname)s %(message)s")
+logging.basicConfig(
+    level=logging.INFO, stream=sys.stderr, format="%(asctime)s conformance-client %(levelname)s %(message)s"
+)
 logger = logging.getLogger("conformance_client")
 
 SCENARIO = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
@@ -78,7 +80,9 @@ def manage(*args: str, timeout: float = COMMAND_TIMEOUT) -> str:
     completed = subprocess.run([*MANAGE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     sys.stderr.write(completed.stderr)
     if completed.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}{completed.stderr}")
+        raise SystemExit(
+            f"manage.py {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}{completed.stderr}"
+        )
     logger.info("manage.py %s:\n%s", args[0:2], completed.stdout.strip())
     return completed.stdout
 
@@ -260,7 +264,12 @@ async def run_scenario(name: str, token: str) -> None:
         elif SCENARIO == "elicitation-sep1034-client-defaults":
             await hub.call("test_client_elicitation_defaults", {})
         elif SCENARIO == "sep-2322-client-request-state":
-            for tool in ("test_mrtr_echo_state", "test_mrtr_unrelated", "test_mrtr_no_state", "test_mrtr_no_result_type"):
+            for tool in (
+                "test_mrtr_echo_state",
+                "test_mrtr_unrelated",
+                "test_mrtr_no_state",
+                "test_mrtr_no_result_type",
+            ):
                 await hub.call(tool, {})
         elif SCENARIO == "http-custom-headers":
             # The suite's own arguments, null and edge-case values included.

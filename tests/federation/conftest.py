@@ -16,7 +16,7 @@ from django.apps import apps
 from django.db import OperationalError, connection
 
 from executions.models import ToolExecution
-from tests.processes import free_port  # noqa: F401  (the federation tests import it from here)
+from tests.processes import free_port
 from tools.federation.models import RemoteServer
 from tools.federation.services import remote_server_create, remote_server_delete, remote_server_sync
 
@@ -92,7 +92,7 @@ def http_server() -> Iterator[HttpServer]:
         server.kill()
 
 
-def wait_for(predicate, timeout: float = 15.0, step: float = 0.05) -> bool:  # noqa: ANN001
+def wait_for(predicate, timeout: float = 15.0, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHANGELIST = "/admin/federation/remoteserver/"
 
 
-def run_action(client, action: str, server: RemoteServer) -> str:  # noqa: ANN001
+def run_action(client, action: str, server: RemoteServer) -> str:
     response = client.post(CHANGELIST, {"action": action, "_selected_action": [server.pk]}, follow=True)
     assert response.status_code == 200
     return " | ".join(str(m) for m in response.context["messages"])

@@ -14,7 +14,7 @@ from tests.federation.conftest import PYTHON_SERVER, ROOT
 pytestmark = pytest.mark.slow
 
 
-def manage(data_dir, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def manage(data_dir, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(data_dir)
     return subprocess.run(
@@ -27,7 +27,9 @@ def test_adding_a_stdio_server_syncs_its_tools_and_the_process_exits_without_lea
     marker = f"marker-{uuid.uuid4().hex}"
     assert manage(tmp_path, "migrate", "-v0").returncode == 0
 
-    added = manage(tmp_path, "mcp_servers", "add", "py", "--command", f"{sys.executable} {PYTHON_SERVER} stdio {marker}")
+    added = manage(
+        tmp_path, "mcp_servers", "add", "py", "--command", f"{sys.executable} {PYTHON_SERVER} stdio {marker}"
+    )
 
     assert added.returncode == 0, added.stderr
     assert "Synced 12 tools from py (protocol 2026-07-28)" in added.stdout

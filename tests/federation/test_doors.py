@@ -17,8 +17,8 @@ from mcp import Client
 from executions import services
 from executions.models import Session, ToolExecution, Via
 from executions.services import RateLimited, ToolNotFound, execute_tool
-from tests.federation.conftest import add_stdio
 from mcp_server.server import Caller, HubServer
+from tests.federation.conftest import add_stdio
 from tools.models import ToolConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -70,7 +70,9 @@ def test_without_a_secret_no_authorization_is_sent_whoever_calls(http_server, ap
 
 def test_a_server_killed_while_idle_fails_the_next_call_at_once_and_is_marked_failing(http_server, user):
     add_web(http_server, "--timeout", "10")
-    assert execute_tool(user=user, tool_name="web__add", arguments={"a": 1, "b": 2}, via=Via.CLI).status == Status.SUCCESS
+    assert (
+        execute_tool(user=user, tool_name="web__add", arguments={"a": 1, "b": 2}, via=Via.CLI).status == Status.SUCCESS
+    )
     http_server.kill()
     started = time.monotonic()
 

@@ -83,12 +83,12 @@ def refusing_server():
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Refuse(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.send_response(401)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        do_GET = do_DELETE = do_POST  # noqa: N815
+        do_GET = do_DELETE = do_POST
 
         def log_message(self, *args: object) -> None:
             pass

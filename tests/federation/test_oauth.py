@@ -77,7 +77,7 @@ class Lines(io.TextIOBase):
         raise AssertionError(f"no line starting with {prefix!r}; the command said:\n{self.text}")
 
 
-def connect_in_browser(browser, name: str, *args: str) -> tuple[str, list[BaseException]]:  # noqa: ANN001
+def connect_in_browser(browser, name: str, *args: str) -> tuple[str, list[BaseException]]:
     out, failures = Lines(), []
 
     def run() -> None:
@@ -153,7 +153,9 @@ def test_a_server_never_signed_in_fails_its_calls_saying_how_to_connect_it(remot
 
 
 def test_a_sign_in_that_fails_keeps_the_stored_one():
-    call_command("mcp_servers", "add", "kept", "--url", "http://127.0.0.1:9/mcp", "--oauth", "--no-sync", stdout=io.StringIO())
+    call_command(
+        "mcp_servers", "add", "kept", "--url", "http://127.0.0.1:9/mcp", "--oauth", "--no-sync", stdout=io.StringIO()
+    )
     stored = {"tokens": {"access_token": "at-1", "refresh_token": "rt-1"}, "expires_at": time.time() + 3600}
     RemoteServer.objects.filter(name="kept").update(oauth_credentials=stored)
 
@@ -181,7 +183,15 @@ def test_oauth_is_refused_for_a_stdio_server_and_beside_a_bearer_secret():
         call_command("mcp_servers", "add", "x", "--command", "python -V", "--oauth", stdout=io.StringIO())
     with pytest.raises(CommandError, match="leave the bearer secret empty"):
         call_command(
-            "mcp_servers", "add", "y", "--url", "http://127.0.0.1:9/mcp", "--oauth", "--secret", "s", stdout=io.StringIO()
+            "mcp_servers",
+            "add",
+            "y",
+            "--url",
+            "http://127.0.0.1:9/mcp",
+            "--oauth",
+            "--secret",
+            "s",
+            stdout=io.StringIO(),
         )
 
 

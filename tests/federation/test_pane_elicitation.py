@@ -13,7 +13,7 @@ from tests.realtime.test_addin_consumer import TIMEOUT, receive_until, signed_in
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-async def ask_remote(communicator, kind: str) -> None:  # noqa: ANN001
+async def ask_remote(communicator, kind: str) -> None:
     await communicator.send_json_to({"type": "tool_execute", "id": "r", "tool": "py__ask", "arguments": {"kind": kind}})
 
 

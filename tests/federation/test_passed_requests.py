@@ -12,9 +12,9 @@ from mcp import Client
 from executions import services
 from executions.models import Session, ToolExecution, Via
 from executions.services import execute_tool
+from mcp_server.server import Caller, HubServer
 from tests.federation.conftest import add_stdio
 from tools.federation.models import RemoteServer
-from mcp_server.server import Caller, HubServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -37,7 +37,9 @@ def test_a_malformed_result_fails_that_call_readably_and_leaves_the_server_healt
     assert RemoteServer.objects.get(name="raw").healthy is True
     assert registry.get("raw__ok").available
     # The same pooled session still serves the next call.
-    assert execute_tool(user=user, tool_name="raw__ok", arguments={}, via=Via.CLI).status == ToolExecution.Status.SUCCESS
+    assert (
+        execute_tool(user=user, tool_name="raw__ok", arguments={}, via=Via.CLI).status == ToolExecution.Status.SUCCESS
+    )
     assert federation().pools.existing(RemoteServer.objects.get(name="raw").pk).peak == 1
 
 
@@ -64,5 +66,5 @@ def test_a_session_that_never_listed_still_sends_mcp_param_headers(http_server, 
     assert execution.result["headers"].get("mcp-param-region") == "eu-west"
     # Sent with the first request: the server did not have to reject it (HEADER_MISMATCH)
     # and make the client re-list and send it again.
-    sessions = federation().pools.existing(server.pk)._idle  # noqa: SLF001
+    sessions = federation().pools.existing(server.pk)._idle
     assert sessions and not any(s.http_error for s in sessions), [s.http_error for s in sessions]

@@ -10,7 +10,6 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from tests.federation.conftest import add_stdio
 from tools.federation.models import RemoteServer
 from tools.federation.pool import ServerConfig
 from tools.federation.secrets import Sealed, derived_key
@@ -24,7 +23,7 @@ CHANGE = "/admin/federation/remoteserver/{}/change/"
 def stored_columns(pk: int) -> tuple[str, str]:
     table = connection.ops.quote_name(RemoteServer._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT secret, secret_headers FROM {table} WHERE id = %s", [pk])  # noqa: S608
+        cursor.execute(f"SELECT secret, secret_headers FROM {table} WHERE id = %s", [pk])
         return cursor.fetchone()
 
 
@@ -130,7 +129,7 @@ def test_the_migration_encrypts_secrets_stored_in_plain_text_before():
     try:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (name, transport, url, command, headers, secret, enabled, timeout, "  # noqa: S608
+                f"INSERT INTO {table} (name, transport, url, command, headers, secret, enabled, timeout, "
                 "max_connections, healthy, last_error, tools, protocol_version, created, updated) VALUES "
                 "('old', 'streamable_http', 'http://127.0.0.1:9/mcp', '', '{}', 'plain-123', false, 30, 4, "
                 "NULL, '', '[]', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"

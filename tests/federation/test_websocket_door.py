@@ -25,7 +25,11 @@ async def test_the_task_pane_lists_and_runs_a_remote_tool_with_its_progress(toke
     accepted = await communicator.receive_json_from(timeout=TIMEOUT)
     result, before = await receive_until(communicator, "execution_result")
 
-    assert [(f["progress"], f["total"]) for f in before if f["type"] == "execution_progress"] == [(1, 3), (2, 3), (3, 3)]
+    assert [(f["progress"], f["total"]) for f in before if f["type"] == "execution_progress"] == [
+        (1, 3),
+        (2, 3),
+        (3, 3),
+    ]
     assert result["status"] == "success" and result["result"] == {"steps": 3}
     execution = await ToolExecution.objects.aget(pk=accepted["execution_id"])
     assert (execution.via, execution.server) == ("ws", "py")

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from tools.base import Annotations, ClientInput, Tool, ToolContext, ToolError
 from mcp_server.providers import Provider
+from tools.base import Annotations, ClientInput, Tool, ToolContext, ToolError
 
 # A 1x1 red PNG.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -84,7 +84,10 @@ class EmbeddedResource(ContentTool):
     description = "Returns an embedded text resource (conformance fixture)."
     blocks = [{
         "type": "resource",
-        "resource": {"uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content."},
+        "resource": {
+            "uri": "test://embedded-resource", "mimeType": "text/plain",
+            "text": "This is an embedded resource content.",
+        },
     }]
 
 
@@ -194,7 +197,10 @@ class ElicitationDefaults(ContentTool):
             "name": {"type": "string", "description": "User name", "default": "John Doe"},
             "age": {"type": "integer", "description": "User age", "default": 30},
             "score": {"type": "number", "description": "User score", "default": 95.5},
-            "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active"},
+            "status": {
+                "type": "string", "description": "User status", "enum": ["active", "inactive", "pending"],
+                "default": "active",
+            },
             "verified": {"type": "boolean", "description": "Verification status", "default": True},
         })
 
@@ -205,7 +211,9 @@ class ElicitationEnums(ContentTool):
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
         return _elicited(ctx, "Please select options from the enum fields", {
-            "untitledSingle": {"type": "string", "description": "Select one option", "enum": ["option1", "option2", "option3"]},
+            "untitledSingle": {
+                "type": "string", "description": "Select one option", "enum": ["option1", "option2", "option3"],
+            },
             "titledSingle": {
                 "type": "string", "description": "Select one option with titles",
                 "oneOf": [
@@ -328,7 +336,9 @@ class InputRequestState(ContentTool):
 
 class InputTamperedState(InputRequestState):
     name = "test_input_required_result_tampered_state"
-    description = "Like test_input_required_result_request_state; the suite tampers with the state (conformance fixture)."
+    description = (
+        "Like test_input_required_result_request_state; the suite tampers with the state (conformance fixture)."
+    )
 
 
 class InputMultiple(ContentTool):
@@ -412,7 +422,9 @@ class TriggerToolChange(ContentTool):
     # that announce list changes are heard only in the process that saves the row.
     runs_in_process = False
     name = "test_trigger_tool_change"
-    description = "Changes the tool list: disables or enables a probe tool through its ToolConfig (conformance fixture)."
+    description = (
+        "Changes the tool list: disables or enables a probe tool through its ToolConfig (conformance fixture)."
+    )
     annotations = Annotations()
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
@@ -536,7 +548,9 @@ class ConfirmDelete(ContentTool):
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
         answer = ctx.ask_client("elicitation/create", {
             "message": f"Delete {arguments['filename']}?",
-            "requestedSchema": {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]},
+            "requestedSchema": {
+                "type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"],
+            },
         }, key="confirm")
         confirmed = answer.get("action") == "accept" and (answer.get("content") or {}).get("confirm") is True
         return {"content": [_text(f"{'Deleted' if confirmed else 'Kept'} {arguments['filename']}")]}
@@ -608,7 +622,8 @@ class FixturePrompt:
         elif self.name == "test_prompt_with_embedded_resource":
             messages = [
                 user({"type": "resource", "resource": {
-                    "uri": values["resourceUri"], "mimeType": "text/plain", "text": "Embedded resource content for testing.",
+                    "uri": values["resourceUri"], "mimeType": "text/plain",
+                    "text": "Embedded resource content for testing.",
                 }}),
                 user(_text("Please process the embedded resource above.")),
             ]
@@ -617,7 +632,9 @@ class FixturePrompt:
                 raise ToolError("This prompt asks the client for context: call it over MCP 2026-07-28.")
             answer = ask({"user_context": ("elicitation/create", {
                 "message": "What context should the prompt use?",
-                "requestedSchema": {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]},
+                "requestedSchema": {
+                    "type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"],
+                },
             })})["user_context"]
             messages = [user(_text(f"Use this context: {(answer.get('content') or {}).get('context', '')}"))]
         else:  # test_prompt_with_image
@@ -652,9 +669,12 @@ PROMPTS = {
 # --- resources -------------------------------------------------------------------------------
 
 RESOURCES_LISTED = [
-    {"uri": "test://static-text", "name": "static-text", "description": "A static text resource", "mimeType": "text/plain"},
-    {"uri": "test://static-binary", "name": "static-binary", "description": "A static PNG image", "mimeType": "image/png"},
-    {"uri": "test://watched-resource", "name": "watched-resource", "description": "A resource to subscribe to", "mimeType": "text/plain"},
+    {"uri": "test://static-text", "name": "static-text", "description": "A static text resource",
+     "mimeType": "text/plain"},
+    {"uri": "test://static-binary", "name": "static-binary", "description": "A static PNG image",
+     "mimeType": "image/png"},
+    {"uri": "test://watched-resource", "name": "watched-resource", "description": "A resource to subscribe to",
+     "mimeType": "text/plain"},
 ]
 RESOURCE_TEMPLATES = [{
     "uriTemplate": "test://template/{id}/data", "name": "template-data",

@@ -90,12 +90,21 @@ def another_web_process(hub: Hub, name: str = "second") -> Hub:
 def launch_hub(hub: Hub, log_name: str = "daphne.log") -> Hub:
     data = hub.data
     port = int(hub.base.rsplit(":", 1)[1])
-    log = open(data / log_name, "wb")
-    hub.process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
-        cwd=ROOT, env=hub.env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
+    with open(data / log_name, "wb") as log:  # daphne writes to its own copy of the file
+        hub.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "mcpsite.asgi:application",
+            ],
+            cwd=ROOT,
+            env=hub.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -134,7 +143,9 @@ def hub(tmp_path_factory) -> Iterator[Hub]:
 @pytest.fixture(scope="module")
 def open_hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub on loopback that lets anonymous callers in (as the conformance run needs)."""
-    started = start_hub(tmp_path_factory.mktemp("open-hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES, MCP_ALLOW_ANONYMOUS="1")
+    started = start_hub(
+        tmp_path_factory.mktemp("open-hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES, MCP_ALLOW_ANONYMOUS="1"
+    )
     try:
         yield started
     finally:

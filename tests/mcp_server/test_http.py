@@ -11,8 +11,8 @@ import sys
 from typing import Any
 
 import anyio
-import jsonschema
 import httpx2
+import jsonschema
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -36,7 +36,9 @@ def client(hub: Hub, token: str | None, mode: str = "auto", **kwargs: Any) -> Cl
     return Client(streamable_http_client(hub.url, http_client=http), mode=mode, **kwargs)
 
 
-def post(hub: Hub, body: Any, *, token: str | None = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> httpx2.Response:
+def post(
+    hub: Hub, body: Any, *, token: str | None = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> httpx2.Response:
     sent = {"Content-Type": "application/json", "Accept": ACCEPT, **(headers or {})}
     if token:
         sent["Authorization"] = f"Bearer {token}"
@@ -57,7 +59,9 @@ def open_session(hub: Hub, token: str) -> str:
 def sse_messages(response: httpx2.Response) -> list[dict[str, Any]]:
     if response.headers["content-type"].startswith("application/json"):
         return [response.json()]
-    return [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+    return [
+        json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()
+    ]
 
 
 def executions(hub: Hub, **filters: str) -> list[dict[str, Any]]:
@@ -97,7 +101,7 @@ async def test_readyz_reports_the_mcp_server_running_once_it_served(hub):
 
 def open_mcp_sessions(hub: Hub) -> float:
     metrics = httpx2.get(f"{hub.base}/metrics", timeout=10).text
-    [line] = [l for l in metrics.splitlines() if l.startswith("mcpsite_open_mcp_sessions ")]
+    [line] = [row for row in metrics.splitlines() if row.startswith("mcpsite_open_mcp_sessions ")]
     return float(line.split()[1])
 
 
@@ -223,7 +227,9 @@ def test_a_bad_request_gets_its_status_and_a_json_rpc_error(hub, case, status, c
         "unknown session": {"body": {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
                             "headers": {"Mcp-Session-Id": "0" * 32, "MCP-Protocol-Version": "2025-11-25"}},
     }
-    response = post(hub, cases[case].get("body"), token=token, headers=cases[case].get("headers"), raw=cases[case].get("raw"))
+    response = post(
+        hub, cases[case].get("body"), token=token, headers=cases[case].get("headers"), raw=cases[case].get("raw")
+    )
 
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -262,7 +268,10 @@ def test_inside_a_session_unknown_methods_and_bad_params_are_json_rpc_errors(hub
         return answer
 
     assert ask({"jsonrpc": "2.0", "id": 3, "method": "no/such/method"})["error"]["code"] == types.METHOD_NOT_FOUND
-    assert ask({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 5}})["error"]["code"] == types.INVALID_PARAMS
+    assert (
+        ask({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 5}})["error"]["code"]
+        == types.INVALID_PARAMS
+    )
     unknown_tool = ask({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope", "arguments": {}}})
     assert unknown_tool["error"]["code"] == types.INVALID_PARAMS
     bad_arguments = ask({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
@@ -499,8 +508,15 @@ def test_one_token_cannot_take_every_session_and_others_still_open_theirs(capped
     assert "MCP_MAX_SESSIONS_PER_TOKEN" in refused.json()["error"]["message"]
     assert open_session(hub, hub.tokens["bob"])  # another user's token is not held back
 
-    ended = httpx2.delete(hub.url, headers={"Authorization": f"Bearer {hub.tokens['alice']}",
-                                            "Mcp-Session-Id": alice[0], "MCP-Protocol-Version": "2025-11-25"}, timeout=30)
+    ended = httpx2.delete(
+        hub.url,
+        headers={
+            "Authorization": f"Bearer {hub.tokens['alice']}",
+            "Mcp-Session-Id": alice[0],
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+        timeout=30,
+    )
     assert ended.status_code in (200, 204)
     assert open_session(hub, hub.tokens["alice"])  # a place was freed
 
@@ -593,9 +609,12 @@ def test_revoking_a_token_in_the_admin_ends_the_mcp_sessions_opened_with_it(hub)
 
 def test_a_session_ends_when_its_token_expires(hub):
     token = new_token(hub, "dave")
-    shell(hub, "from datetime import timedelta; from django.utils import timezone; "
-               "from accounts.models import APIToken; "
-               f"APIToken.objects.filter(token_key={token[:15]!r}).update(expiry=timezone.now() + timedelta(seconds=4))")
+    shell(
+        hub,
+        "from datetime import timedelta; from django.utils import timezone; "
+        "from accounts.models import APIToken; "
+        f"APIToken.objects.filter(token_key={token[:15]!r}).update(expiry=timezone.now() + timedelta(seconds=4))",
+    )
     before = open_mcp_sessions(hub)
     session_id = open_session(hub, token)
     assert list_tools(hub, token, session_id).status_code == 200

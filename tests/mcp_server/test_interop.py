@@ -50,7 +50,9 @@ def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> s
     try:
         return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{' '.join(args)} did not finish in {timeout} s:\n{_text(exc.stdout)[-3000:]}\n{_text(exc.stderr)[-3000:]}")
+        pytest.fail(
+            f"{' '.join(args)} did not finish in {timeout} s:\n{_text(exc.stdout)[-3000:]}\n{_text(exc.stderr)[-3000:]}"
+        )
 
 
 def _text(output: str | bytes | None) -> str:
@@ -99,7 +101,9 @@ def conformance(hub: Hub, tmp_path: Path, name: str, *options: str) -> tuple[sub
     return completed, results
 
 
-def ts_client(hub: Hub, tmp_path: Path, text: str, token: str | None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def ts_client(
+    hub: Hub, tmp_path: Path, text: str, token: str | None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = node_env(tmp_path / "home")
     if token is not None:
         env["MCP_TOKEN"] = token
@@ -113,7 +117,12 @@ def ts_client(hub: Hub, tmp_path: Path, text: str, token: str | None) -> tuple[s
 
 
 def inspector(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run([node_tool("mcp-inspector"), "--cli", *args], cwd=tmp_path, env=node_env(tmp_path / "home"), timeout=CLIENT_TIMEOUT)
+    return run(
+        [node_tool("mcp-inspector"), "--cli", *args],
+        cwd=tmp_path,
+        env=node_env(tmp_path / "home"),
+        timeout=CLIENT_TIMEOUT,
+    )
 
 
 def execution_of(hub: Hub, meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -147,7 +156,10 @@ def assert_conformance_passes(hub: Hub, completed: subprocess.CompletedProcess[s
     output = completed.stdout + completed.stderr
     totals = summary(output)
     problems = failed_checks(results) + warned_checks(results)
-    message = f"{label}: exit {completed.returncode}, totals (passed, failed) {totals}, problems {problems}\n{tail(output)}\n\nhub log:\n{tail(hub.log())}"
+    message = (
+        f"{label}: exit {completed.returncode}, totals (passed, failed) {totals}, problems {problems}\n"
+        f"{tail(output)}\n\nhub log:\n{tail(hub.log())}"
+    )
     assert completed.returncode == 0, message
     assert totals is not None and totals[0] > 0 and totals[1] == 0, message
     assert not problems, message
@@ -163,7 +175,12 @@ def test_the_conformance_suite_passes_for_each_spec_revision_the_hub_serves(open
     assert ran >= {"2025-11-25": 33, "2026-07-28": 50}[revision]
     if revision == "2026-07-28":
         ran_names = {checks.parent.name for checks in results.glob("*/checks.json")}
-        for scenario in ("input-required-result-multi-round", "server-stateless", "tasks-lifecycle", "tasks-mrtr-input"):
+        for scenario in (
+            "input-required-result-multi-round",
+            "server-stateless",
+            "tasks-lifecycle",
+            "tasks-mrtr-input",
+        ):
             assert any(name.startswith(f"server-{scenario}-") for name in ran_names), (scenario, sorted(ran_names))
 
 
@@ -274,8 +291,19 @@ def test_the_inspector_cli_lists_and_calls_tools_over_http(hub, tmp_path):
 
 def test_the_inspector_cli_lists_and_calls_tools_over_stdio(hub, tmp_path):
     server = [
-        "-e", f"DATA_DIR={hub.env['DATA_DIR']}", "-e", f"DATABASE_URL={hub.env['DATABASE_URL']}", "-e", "LOG_FORMAT=plain",
-        "--cwd", str(ROOT), sys.executable, "manage.py", "mcp_stdio", "--token", hub.tokens["alice"],
+        "-e",
+        f"DATA_DIR={hub.env['DATA_DIR']}",
+        "-e",
+        f"DATABASE_URL={hub.env['DATABASE_URL']}",
+        "-e",
+        "LOG_FORMAT=plain",
+        "--cwd",
+        str(ROOT),
+        sys.executable,
+        "manage.py",
+        "mcp_stdio",
+        "--token",
+        hub.tokens["alice"],
     ]
 
     listed = inspector(tmp_path, *server, "--method", "tools/list")
@@ -284,7 +312,9 @@ def test_the_inspector_cli_lists_and_calls_tools_over_stdio(hub, tmp_path):
     assert "text_statistics" in names
 
     text = "Standard input, standard output. Both work."
-    called = inspector(tmp_path, *server, "--method", "tools/call", "--tool-name", "text_statistics", "--tool-arg", f"text={text}")
+    called = inspector(
+        tmp_path, *server, "--method", "tools/call", "--tool-name", "text_statistics", "--tool-arg", f"text={text}"
+    )
     assert called.returncode == 0, f"{called.stdout}\n{called.stderr}"
     result = json.loads(called.stdout)
     assert result.get("isError") is not True, result

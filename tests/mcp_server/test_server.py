@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from typing import Any
 
@@ -25,11 +24,11 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import services
 from executions.models import Session, ToolExecution
+from mcp_server.server import Caller, HubServer
+from tests.crossproc import SharedFlag
 from tools.base import Annotations, Role, Tool, ToolContext
 from tools.models import Prompt, ToolConfig
 from tools.registry import registry
-from tests.crossproc import SharedFlag
-from mcp_server.server import Caller, HubServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -323,7 +322,7 @@ async def test_a_tool_asks_a_2026_client_through_input_requests_on_one_execution
     assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
     assert refused.value.error.data == {"requiredCapabilities": {"sampling": {}}}
     assert sorted(e.status for e in executions) == ["error", "success"]
-    assert [e.input_responses for e in executions if e.status == "success"][0]  # the answer, kept on the row
+    assert next(e.input_responses for e in executions if e.status == "success")  # the answer, kept on the row
 
 
 # --- list_changed --------------------------------------------------------------------------------

@@ -82,11 +82,29 @@ def test_a_bad_or_missing_token_exits_with_a_message_and_writes_nothing_to_stdou
 
 def test_stdout_carries_only_mcp_messages(hub_db):
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "text_statistics", "arguments": {"text": "One two."}}},
-        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "spell_check", "arguments": {"text": "Teh cat"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "text_statistics", "arguments": {"text": "One two."}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "spell_check", "arguments": {"text": "Teh cat"}},
+        },
     ]
     process = subprocess.Popen(
         [sys.executable, "manage.py", "mcp_stdio", "--token", hub_db.tokens["alice"]], cwd=ROOT,

@@ -10,6 +10,7 @@ whichever web process it is given.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -33,7 +34,9 @@ MODERN = "2026-07-28"
 @pytest.fixture(scope="module")
 def hubs(tmp_path_factory) -> Iterator[tuple[Hub, Hub]]:
     """Two web processes of one hub (anonymous callers allowed, on loopback)."""
-    first = start_hub(tmp_path_factory.mktemp("tasks-hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES, MCP_ALLOW_ANONYMOUS="1")
+    first = start_hub(
+        tmp_path_factory.mktemp("tasks-hub"), MCP_EXTRA_PROVIDERS=CONFORMANCE_FIXTURES, MCP_ALLOW_ANONYMOUS="1"
+    )
     second = another_web_process(first)
     try:
         yield first, second
@@ -42,7 +45,9 @@ def hubs(tmp_path_factory) -> Iterator[tuple[Hub, Hub]]:
         stop_hub(first)
 
 
-def rpc(hub: Hub, method: str, params: dict[str, Any], *, tasks: bool = True, name: str | None = None) -> dict[str, Any]:
+def rpc(
+    hub: Hub, method: str, params: dict[str, Any], *, tasks: bool = True, name: str | None = None
+) -> dict[str, Any]:
     """One 2026-07-28 request (its _meta envelope and routing headers) to one web process."""
     capabilities: dict[str, Any] = {"elicitation": {}, **({"extensions": {TASKS: {}}} if tasks else {})}
     body = {
@@ -61,7 +66,9 @@ def rpc(hub: Hub, method: str, params: dict[str, Any], *, tasks: bool = True, na
         headers["Mcp-Name"] = name
     response = httpx.post(hub.url, json=body, headers=headers, timeout=30)
     if response.headers.get("content-type", "").startswith("text/event-stream"):
-        messages = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        messages = [
+            json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()
+        ]
         return next(m for m in messages if m.get("id") == body["id"])
     return response.json()
 
@@ -108,12 +115,17 @@ class PollingTasks(ClientExtension):
             self.seen.append(task["status"])
             if task["status"] == "input_required":
                 answers = {key: self.answer(request) for key, request in task["inputRequests"].items()}
-                ack = rpc(self.poll, "tasks/update", {"taskId": created.task_id, "inputResponses": answers}, name=created.task_id)
+                ack = rpc(
+                    self.poll,
+                    "tasks/update",
+                    {"taskId": created.task_id, "inputResponses": answers},
+                    name=created.task_id,
+                )
                 assert ack.get("result", {}).get("resultType") == "complete", ack
             elif task["status"] in ("completed", "failed", "cancelled"):
                 assert task["status"] == "completed", task
                 return types.CallToolResult.model_validate(task["result"])
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         raise AssertionError(f"task {created.task_id} did not end: {self.seen}")
 
 
@@ -174,16 +186,37 @@ async def test_tampered_request_state_is_refused(hubs):
     tampered = state[:-4] + ("AAAA" if not state.endswith("AAAA") else "BBBB")
     answer = {"confirm": {"action": "accept", "content": {"ok": True}}}
 
-    refused = rpc(first, "tools/call", {
-        "name": "test_input_required_result_request_state", "arguments": {}, "inputResponses": answer, "requestState": tampered,
-    })
+    refused = rpc(
+        first,
+        "tools/call",
+        {
+            "name": "test_input_required_result_request_state",
+            "arguments": {},
+            "inputResponses": answer,
+            "requestState": tampered,
+        },
+    )
     # The same state for other arguments is refused too: it is bound to the call it was minted for.
-    rebound = rpc(first, "tools/call", {
-        "name": "test_input_required_result_request_state", "arguments": {"x": 1}, "inputResponses": answer, "requestState": state,
-    })
-    accepted = rpc(first, "tools/call", {
-        "name": "test_input_required_result_request_state", "arguments": {}, "inputResponses": answer, "requestState": state,
-    })
+    rebound = rpc(
+        first,
+        "tools/call",
+        {
+            "name": "test_input_required_result_request_state",
+            "arguments": {"x": 1},
+            "inputResponses": answer,
+            "requestState": state,
+        },
+    )
+    accepted = rpc(
+        first,
+        "tools/call",
+        {
+            "name": "test_input_required_result_request_state",
+            "arguments": {},
+            "inputResponses": answer,
+            "requestState": state,
+        },
+    )
 
     assert round1["resultType"] == "input_required" and "confirm" in round1["inputRequests"]
     assert refused["error"]["code"] == -32602, refused
@@ -229,7 +262,9 @@ async def test_a_waiting_task_is_answered_after_the_process_that_created_it_rest
 
 async def test_a_task_is_cancelled_through_another_web_process(hubs):
     first, second = hubs
-    created = rpc(first, "tools/call", {"name": "slow_compute", "arguments": {"seconds": 60, "label": "cancel-me"}})["result"]
+    created = rpc(first, "tools/call", {"name": "slow_compute", "arguments": {"seconds": 60, "label": "cancel-me"}})[
+        "result"
+    ]
     task_id = created["taskId"]
     wait_for(second, task_id, "working")
 

@@ -5,7 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from rest_framework.views import APIView
 
-from mcpsite.urls import handler404, handler500, urlpatterns as site_patterns  # noqa: F401 (handlers by name)
+from mcpsite.urls import handler404, handler500  # noqa: F401 (handlers by name)
+from mcpsite.urls import urlpatterns as site_patterns
 
 
 def boom(request: HttpRequest) -> HttpResponse:

@@ -25,6 +25,9 @@ def test_an_unexpected_error_under_the_api_is_json_with_the_request_id(failing_s
     assert any("a defect that slipped through" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
 
 
+# The handler closes the broken connection, which reads its state when this thread has
+# one open (left by an earlier test: connections are kept, CONN_MAX_AGE=None).
+@pytest.mark.django_db
 def test_a_lost_database_connection_under_the_api_is_a_503_to_retry(failing_site):
     """A PostgreSQL restart or failover fails the request in flight, not as a defect
     (tests/faults/test_postgres_down.py cuts real connections under a running hub)."""

@@ -56,9 +56,10 @@ def test_every_response_carries_a_request_id(client):
 
 
 def test_log_lines_are_json_with_the_request_id():
-    from mcpsite.logging import RequestIdFilter, request_id_var
-    from pythonjsonlogger.json import JsonFormatter
     from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter
+
+    from mcpsite.logging import RequestIdFilter, request_id_var
 
     fmt = settings.LOGGING["formatters"]["json"]
     formatter = JsonFormatter(fmt["fmt"], rename_fields=fmt["rename_fields"])

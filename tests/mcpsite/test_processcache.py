@@ -55,7 +55,9 @@ def test_a_tool_disabled_by_another_process_is_refused_at_once(client, user):
     url = "/api/v1/tools/text_statistics/execute/"
     assert client.post(url, TEXT, content_type="application/json", **headers).status_code == 200
 
-    other_process("from tools.models import ToolConfig; ToolConfig.objects.create(tool_name='text_statistics', enabled=False)")
+    other_process(
+        "from tools.models import ToolConfig; ToolConfig.objects.create(tool_name='text_statistics', enabled=False)"
+    )
 
     assert client.post(url, TEXT, content_type="application/json", **headers).status_code == 404
     ToolConfig.objects.filter(tool_name="text_statistics").delete()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 import uuid
 
 import pytest
@@ -17,9 +15,9 @@ from accounts.models import User
 from accounts.services import token_create
 from executions.models import Session, ToolExecution
 from mcpsite.asgi import application
+from tests.crossproc import SharedFlag
 from tools.base import Tool, ToolContext
 from tools.registry import registry
-from tests.crossproc import SharedFlag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = ToolExecution.Status
@@ -262,7 +260,12 @@ async def test_tools_list_describes_the_tools_the_user_may_call(token):
 async def test_it_runs_an_inline_tool_and_records_the_call_as_ws(user, token):
     communicator = await signed_in(token)
     await communicator.send_json_to(
-        {"type": "tool_execute", "id": "c1", "tool": "text_statistics", "arguments": {"text": "One two three. Four five."}}
+        {
+            "type": "tool_execute",
+            "id": "c1",
+            "tool": "text_statistics",
+            "arguments": {"text": "One two three. Four five."},
+        }
     )
     accepted = await communicator.receive_json_from(timeout=TIMEOUT)
     assert accepted["type"] == "execution_accepted" and accepted["id"] == "c1"
@@ -369,7 +372,7 @@ async def test_subscribe_after_a_reconnect_resumes_a_running_execution(token):
         execution = await ToolExecution.objects.aget(pk=execution_id)
         if execution.progress == 1:
             break
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     second = await signed_in(token)
     await second.send_json_to({"type": "execution_subscribe", "id": 2, "execution_id": execution_id})
     last = await second.receive_json_from(timeout=TIMEOUT)
@@ -383,7 +386,9 @@ async def test_subscribe_after_a_reconnect_resumes_a_running_execution(token):
 
 async def test_subscribe_replays_the_result_of_an_execution_that_finished_meanwhile(token):
     first = await signed_in(token)
-    await first.send_json_to({"type": "tool_execute", "id": 1, "tool": "text_statistics", "arguments": {"text": "A b."}})
+    await first.send_json_to(
+        {"type": "tool_execute", "id": 1, "tool": "text_statistics", "arguments": {"text": "A b."}}
+    )
     result, _ = await receive_until(first, "execution_result")
     await first.disconnect()
 

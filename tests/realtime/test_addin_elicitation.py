@@ -61,7 +61,9 @@ def ask_tool():
 
 async def asked(communicator: WebsocketCommunicator, kind: str = "form") -> tuple[dict, dict]:
     """Start the tool; return its execution_accepted and elicitation frames."""
-    await communicator.send_json_to({"type": "tool_execute", "id": "r", "tool": AskForm.name, "arguments": {"kind": kind}})
+    await communicator.send_json_to(
+        {"type": "tool_execute", "id": "r", "tool": AskForm.name, "arguments": {"kind": kind}}
+    )
     question, before = await receive_until(communicator, "elicitation")
     [accepted] = [frame for frame in before if frame["type"] == "execution_accepted"]
     return accepted, question
@@ -174,7 +176,9 @@ async def test_bad_answer_frames_get_error_frames_and_the_socket_stays_open(toke
 )
 async def test_what_the_pane_cannot_answer_is_refused_with_a_clear_error(token, kind, message):
     communicator = await signed_in(token)
-    await communicator.send_json_to({"type": "tool_execute", "id": "r", "tool": AskForm.name, "arguments": {"kind": kind}})
+    await communicator.send_json_to(
+        {"type": "tool_execute", "id": "r", "tool": AskForm.name, "arguments": {"kind": kind}}
+    )
 
     result, before = await receive_until(communicator, "execution_result")
 

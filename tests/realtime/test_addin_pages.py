@@ -22,10 +22,12 @@ TASKPANE_SCHEMA = f"""<?xml version="1.0"?>
     <xs:pattern value="[0-9]{{1,5}}(\\.[0-9]{{1,5}}){{0,3}}"/></xs:restriction></xs:simpleType>
   <xs:simpleType name="URL"><xs:restriction base="xs:anyURI"><xs:pattern value="https?://.+"/></xs:restriction></xs:simpleType>
   <xs:complexType name="ShortString"><xs:attribute name="DefaultValue" use="required">
-    <xs:simpleType><xs:restriction base="xs:string"><xs:minLength value="1"/><xs:maxLength value="125"/></xs:restriction></xs:simpleType>
+    <xs:simpleType><xs:restriction base="xs:string"><xs:minLength value="1"/><xs:maxLength value="125"/>
+    </xs:restriction></xs:simpleType>
   </xs:attribute></xs:complexType>
   <xs:complexType name="LongString"><xs:attribute name="DefaultValue" use="required">
-    <xs:simpleType><xs:restriction base="xs:string"><xs:minLength value="1"/><xs:maxLength value="250"/></xs:restriction></xs:simpleType>
+    <xs:simpleType><xs:restriction base="xs:string"><xs:minLength value="1"/><xs:maxLength value="250"/>
+    </xs:restriction></xs:simpleType>
   </xs:attribute></xs:complexType>
   <xs:complexType name="Url"><xs:attribute name="DefaultValue" type="o:URL" use="required"/></xs:complexType>
   <xs:complexType name="OfficeApp"><xs:sequence>
@@ -60,7 +62,8 @@ TASKPANE_SCHEMA = f"""<?xml version="1.0"?>
       <xs:enumeration value="ReadAllDocument"/><xs:enumeration value="WriteDocument"/>
       <xs:enumeration value="ReadWriteDocument"/></xs:restriction></xs:simpleType></xs:element>
   </xs:sequence></xs:complexType>
-  <xs:complexType name="TaskPaneApp"><xs:complexContent><xs:extension base="o:OfficeApp"/></xs:complexContent></xs:complexType>
+  <xs:complexType name="TaskPaneApp"><xs:complexContent><xs:extension base="o:OfficeApp"/></xs:complexContent>
+  </xs:complexType>
   <xs:element name="OfficeApp" type="o:OfficeApp"/>
 </xs:schema>
 """
@@ -111,7 +114,10 @@ def test_the_manifests_icons_are_served(client):
         url = attr(root, path).removeprefix("http://127.0.0.1:8000")
         response = client.get(url)
         assert response.status_code == 200
-        assert b"".join(response.streaming_content if response.streaming else [response.content])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (
+            b"".join(response.streaming_content if response.streaming else [response.content])[:8]
+            == b"\x89PNG\r\n\x1a\n"
+        )
 
 
 def test_a_foreign_host_gets_400_not_a_manifest(client):

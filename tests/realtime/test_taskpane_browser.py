@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, start_worker, stop_group
 from tests.browser import chromium
+from tests.processes import free_port, start_worker, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -59,11 +59,21 @@ def running_hub(
         prepare(env)
     worker_process = start_worker(env, data) if worker else None
     port = free_port()
-    log = open(data / "daphne.log", "wb")
-    daphne = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(data / "daphne.log", "wb") as log:  # daphne writes to its own copy of the file
+        daphne = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "mcpsite.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -84,7 +94,6 @@ def running_hub(
             daphne.wait(timeout=10)
         except subprocess.TimeoutExpired:
             daphne.kill()
-        log.close()
         if worker_process is not None:
             stop_group(worker_process)
 
@@ -95,7 +104,7 @@ def browser():
         yield launched
 
 
-def open_pane(browser, base: str, token: str, tool: str):  # noqa: ANN001, ANN201
+def open_pane(browser, base: str, token: str, tool: str):
     """The standalone pane signed in with ``token``, once ``tool`` is in its list."""
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -153,7 +162,8 @@ def test_it_signs_in_and_runs_text_statistics_on_the_text_area(pane):
     pane.wait_for_selector("#executions li[data-status=success]")
     # Statistics as a small table; the raw JSON one click away.
     rows = execution.locator("table.stats").evaluate(
-        "(table) => Object.fromEntries([...table.rows].map((row) => [row.cells[0].textContent, row.cells[1].textContent]))"
+        "(table) => Object.fromEntries("
+        "[...table.rows].map((row) => [row.cells[0].textContent, row.cells[1].textContent]))"
     )
     assert rows["Words"] == "8" and rows["Sentences"] == "2"
     assert execution.locator(".execution-result").is_hidden()
@@ -176,7 +186,9 @@ def test_analyze_document_moves_the_progress_bar_then_shows_the_result(pane):
 def test_a_run_can_be_cancelled_from_the_pane(pane):
     # 600 sections: long enough to cancel, within analyze_document's 300,000 characters.
     text = "\n\n".join(f"Part {n}. " + "Many words make a long document to analyse. " * 10 for n in range(600))
-    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics", "keywords"]}')
+    execution = run_tool(
+        pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics", "keywords"]}'
+    )
     pane.wait_for_selector("#executions li[data-status=running] .execution-message:not(:empty)")
     execution.locator(".cancel").click()
     pane.wait_for_selector("#executions li[data-status=cancelled]")
@@ -186,7 +198,9 @@ def test_a_run_can_be_cancelled_from_the_pane(pane):
 
 def test_a_run_resumes_after_the_connection_drops(pane):
     text = "\n\n".join(f"Chapter {n}. " + "Long texts take a while to analyse here. " * 10 for n in range(600))
-    execution = run_tool(pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics", "keywords"]}')
+    execution = run_tool(
+        pane, "analyze_document", text, '{"section_words": 50, "analyses": ["statistics", "keywords"]}'
+    )
     execution_id = execution.get_attribute("data-execution-id")
     pane.wait_for_selector("#executions li[data-status=running] .execution-message:not(:empty)")
     # A reload drops the socket; the pane signs in again from its session and resubscribes.
@@ -266,7 +280,9 @@ def test_an_edit_whose_text_is_gone_is_skipped_with_a_note(pane):
 
 
 def test_find_and_replace_edits_are_previewed_and_applied(pane):
-    execution = finished(pane, "find_replace", "One cat, two cats, a cat.", '{"find": "cat", "replace": "dog", "whole_word": true}')
+    execution = finished(
+        pane, "find_replace", "One cat, two cats, a cat.", '{"find": "cat", "replace": "dog", "whole_word": true}'
+    )
     proposals = execution.locator(".proposal")
     assert proposals.count() == 2
     assert proposals.first.locator(".preview del").inner_text() == "cat"

@@ -102,7 +102,7 @@ def test_a_declined_question_goes_back_as_a_decline(pane):
 
 
 def test_the_question_goes_away_when_its_call_is_cancelled(pane):
-    execution, form = ask(pane, "elicitation")
+    execution, _form = ask(pane, "elicitation")
 
     execution.locator(".cancel").click()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +19,7 @@ class Handler(BaseHTTPRequestHandler):
     stopping: threading.Event = threading.Event()
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self.query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.seen.append({"path": parts.path, "query": self.query, "headers": dict(self.headers)})
@@ -27,10 +27,8 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             self.reply(404, "text/plain", b"no such page")
             return
-        try:
+        with suppress(BrokenPipeError, ConnectionResetError):  # the client hung up on purpose
             route(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client hung up on purpose (size cap, timeout)
 
     def reply(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

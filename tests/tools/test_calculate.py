@@ -113,7 +113,7 @@ def test_it_names_an_unknown_unit():
 
 
 def test_it_refuses_to_convert_between_incompatible_units():
-    with pytest.raises(ToolError, match="Incompatible units.*meter.*second"):
+    with pytest.raises(ToolError, match=r"Incompatible units.*meter.*second"):
         calculate("5 m to s")
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from executions.services import ArgumentsInvalid, execute_tool
@@ -19,7 +21,7 @@ def test_it_ranks_the_main_topic_first_with_relevance_one(user):
     assert "solar panels" in [k["keyword"].lower() for k in keywords]
     assert all("solar" in k["keyword"].lower() or "sunlight" in k["keyword"].lower() for k in keywords[:3])
     assert keywords[0]["relevance"] == 1.0
-    assert all(a["relevance"] >= b["relevance"] for a, b in zip(keywords, keywords[1:]))
+    assert all(a["relevance"] >= b["relevance"] for a, b in itertools.pairwise(keywords))
 
 
 @pytest.mark.django_db

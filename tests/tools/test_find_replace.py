@@ -89,7 +89,10 @@ def test_it_expands_numbered_and_named_groups_in_regex_mode():
     original = "Smith, John; Doe, Jane"
     result = find_replace(original, r"(?P<last>\w+), (\w+)", r"\2 \g<last>", mode="regex")
     assert result.text == "John Smith; Jane Doe"
-    assert [(e.original, e.replacement) for e in result.edits] == [("Smith, John", "John Smith"), ("Doe, Jane", "Jane Doe")]
+    assert [(e.original, e.replacement) for e in result.edits] == [
+        ("Smith, John", "John Smith"),
+        ("Doe, Jane", "Jane Doe"),
+    ]
     for edit in result.edits:
         assert original[edit.start : edit.end] == edit.original
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from executions.services import ArgumentsInvalid, execute_tool
-from tools.builtin.spell_check import SpellCheckInput, SpellCheckTool
 from tools.base import ToolContext
+from tools.builtin.spell_check import SpellCheckInput, SpellCheckTool
 
 
 def check(text: str, **kw) -> dict:

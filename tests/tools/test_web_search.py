@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -17,8 +18,12 @@ API_KEY = "brave-test-key"
 
 def searxng_answer(h: Handler) -> None:
     results = [
-        {"title": f"Bean guide {i}", "url": f"https://garden.example/beans/{i}", "content": f"How to grow beans, part {i}.",
-         "engine": "duckduckgo"}
+        {
+            "title": f"Bean guide {i}",
+            "url": f"https://garden.example/beans/{i}",
+            "content": f"How to grow beans, part {i}.",
+            "engine": "duckduckgo",
+        }
         for i in range(1, 9)
     ]
     results.insert(1, {"title": "An answer box without a URL"})
@@ -164,7 +169,7 @@ def test_it_gives_up_on_a_provider_that_does_not_answer_in_time(searxng, setting
     base, _ = searxng
     settings.WEB_SEARCH_URL = base + "/stall"
     settings.WEB_SEARCH_TIMEOUT = 0.3
-    with pytest.raises(ToolError, match="the searxng search provider did not answer within 0.3 s"):
+    with pytest.raises(ToolError, match=re.escape("the searxng search provider did not answer within 0.3 s")):
         search(query="beans")
 
 
@@ -198,14 +203,16 @@ def test_it_returns_brave_results_as_plain_text(brave):
 
 def test_it_reports_a_rejected_brave_key(brave, settings):
     settings.WEB_SEARCH_API_KEY = "wrong"
-    with pytest.raises(ToolError, match=r"the brave search provider answered HTTP 401 Unauthorized \(check WEB_SEARCH_API_KEY\)"):
+    with pytest.raises(
+        ToolError, match=r"the brave search provider answered HTTP 401 Unauthorized \(check WEB_SEARCH_API_KEY\)"
+    ):
         search(query="beans")
 
 
 def test_it_reports_a_brave_outage(brave, settings):
     base, _ = brave
     settings.WEB_SEARCH_URL = base + "/brave-down"
-    with pytest.raises(ToolError, match="the brave search provider answered HTTP 503 Service Unavailable."):
+    with pytest.raises(ToolError, match=re.escape("the brave search provider answered HTTP 503 Service Unavailable.")):
         search(query="beans")
 
 

@@ -121,7 +121,9 @@ def test_a_text_tool_serves_its_longest_text_and_refuses_a_longer_one(user, mode
     execution = execute_tool(user=user, tool_name=tool_name, arguments={"text": text, **extra}, via="api")
     assert execution.status == "success", execution.error
     with pytest.raises(ArgumentsInvalid):
-        execute_tool(user=user, tool_name=tool_name, arguments={"text": text + " " * (limit - len(text) + 1)}, via="api")
+        execute_tool(
+            user=user, tool_name=tool_name, arguments={"text": text + " " * (limit - len(text) + 1)}, via="api"
+        )
 
 
 @pytest.mark.django_db
@@ -158,8 +160,11 @@ def test_detect_language_serves_its_longest_text_of_mixed_scripts(user):
 
     limit = _max_length(DetectLanguageInput, "text")
     rng = random.Random(5)
-    text = "".join(rng.choice("abcdeéèàü漢字かなабвгд αβγ عرب😀 .") for _ in range(limit))
-    execution = execute_tool(user=user, tool_name="detect_language", arguments={"text": text, "candidates": 10}, via="api")
+    # Mixed scripts on purpose.
+    text = "".join(rng.choice("abcdeéèàü漢字かなабвгд αβγ عرب😀 .") for _ in range(limit))  # noqa: RUF001
+    execution = execute_tool(
+        user=user, tool_name="detect_language", arguments={"text": text, "candidates": 10}, via="api"
+    )
     assert execution.status == "success", execution.error
 
 
@@ -289,7 +294,9 @@ def _endless_json(h) -> None:
 @pytest.mark.django_db
 def test_web_search_stops_reading_a_provider_that_answers_without_end(user, search_provider_sending):
     with search_provider_sending(_endless_json):
-        execution = execute_tool(user=user, tool_name="web_search", arguments={"query": "q" * 400, "count": 20}, via="api")
+        execution = execute_tool(
+            user=user, tool_name="web_search", arguments={"query": "q" * 400, "count": 20}, via="api"
+        )
     assert execution.status == "error"
     assert "answered more than 1,048,576 bytes" in execution.error
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from tools.registry import registry
+
+if TYPE_CHECKING:
+    from tools.base import Tool
 
 BUILTIN_MODULES = [
     "text_statistics",
@@ -20,10 +24,10 @@ BUILTIN_MODULES = [
 ]
 
 
-def builtin_tool_classes() -> list[type]:
+def builtin_tool_classes() -> list[type[Tool]]:
     from tools.base import Tool
 
-    classes = []
+    classes: list[type[Tool]] = []
     for module_name in BUILTIN_MODULES:
         module = importlib.import_module(f"tools.builtin.{module_name}")
         classes.extend(

@@ -14,13 +14,15 @@ import math
 import re
 import tokenize
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
 from tools.lazy import lazy_module, preload
 
+if TYPE_CHECKING:
+    from pint import UnitRegistry
 pint = lazy_module("pint")  # pint.pint_eval and pint.util come with it
 
 MAX_EXPRESSION_LENGTH = 500
@@ -39,7 +41,7 @@ _PRIORITY = {"**": 3, "unary": 2, "*": 1, "/": 1, "//": 1, "": 1, "+": 0, "-": 0
 
 @preload
 @functools.cache
-def unit_registry() -> pint.UnitRegistry:
+def unit_registry() -> UnitRegistry:
     # Loading the definitions takes a while; one registry serves every call.
     return pint.UnitRegistry()
 
@@ -177,8 +179,10 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
     return kept
 
 
-def _evaluate(node: pint.pint_eval.EvalTreeNode) -> tuple[Any, str, str]:
-    """Return (value, text as understood, operator of the node for parenthesising)."""
+def _evaluate(node: Any) -> tuple[Any, str, str]:
+    """Return (value, text as understood, operator of the node for parenthesising) of a
+    ``pint.pint_eval.EvalTreeNode`` (Any: its left and right are typed as nodes or tokens,
+    and which one a branch holds follows from the node's shape)."""
     ureg = unit_registry()
     if node.right is not None:
         op = node.operator.string if node.operator else ""
@@ -314,7 +318,9 @@ class CalculateTool(Tool):
             magnitude = float(value.magnitude)
             units = value.units
             # Not `value.unitless`: pint calls "percent" unitless too.
-            unit, symbol = ("", "") if str(units) == "dimensionless" else (f"{units:P}".replace("_", " "), f"{units:~P}")
+            unit, symbol = (
+                ("", "") if str(units) == "dimensionless" else (f"{units:P}".replace("_", " "), f"{units:~P}")
+            )
             if not value._is_multiplicative:
                 # Offset scales add float noise (32 degF -> 5.7e-14 degC); nobody needs a
                 # temperature to more than nine decimals.

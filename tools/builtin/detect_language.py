@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext
 from tools.lazy import lazy_module
 
-lingua = lazy_module("lingua")
+if TYPE_CHECKING:
+    import lingua
+else:
+    lingua = lazy_module("lingua")
 
 # European languages and the most spoken world languages: a bounded set keeps the
 # detector's memory and first-call time small.

@@ -409,7 +409,9 @@ class FetchUrlTool(Tool):
         media_type = content_type.split(";")[0].strip().lower()
         charset = response.charset_encoding
         title: str | None = None
-        if media_type in HTML_TYPES or (not media_type and body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))):
+        if media_type in HTML_TYPES or (
+            not media_type and body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+        ):
             html: str | bytes = _decode_text(body, charset) if charset else body  # trafilatura sniffs bytes
             document = trafilatura.bare_extraction(html, url=str(target.url), with_metadata=True, include_tables=True)
             text = (document.text if document is not None else "") or ""

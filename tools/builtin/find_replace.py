@@ -94,7 +94,7 @@ class FindReplaceTool(Tool):
         grown = 0
         # Matches first, under the regex time limit; the edits are built after it, so that
         # building many edits is not mistaken for a runaway pattern.
-        matches = []
+        matches: list[regex.Match[str]] = []
         try:
             for match in pattern.finditer(text, timeout=timeout):
                 if limit is not None and len(matches) >= limit:

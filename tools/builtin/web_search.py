@@ -54,10 +54,14 @@ class SearchProvider:
         deadline = time.monotonic() + self.timeout
         too_slow = ToolError(f"the {self.name} search provider did not answer within {self.timeout:g} s.")
         try:
-            with httpx2.Client(timeout=self.timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client:
-                with client.stream(
+            with (
+                httpx2.Client(
+                    timeout=self.timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+                ) as client,
+                client.stream(
                     "GET", url, params=params, headers={"Accept": "application/json", **(headers or {})}
-                ) as response:
+                ) as response,
+            ):
                     if response.status_code >= 400:
                         raise ToolError(
                             f"the {self.name} search provider answered HTTP {response.status_code} "
@@ -76,7 +80,9 @@ class SearchProvider:
         except httpx2.TimeoutException:
             raise too_slow from None
         except httpx2.HTTPError as exc:
-            raise ToolError(f"the {self.name} search provider could not be reached: {exc or type(exc).__name__}.") from None
+            raise ToolError(
+                f"the {self.name} search provider could not be reached: {exc or type(exc).__name__}."
+            ) from None
         try:
             return json.loads(body)
         except ValueError:

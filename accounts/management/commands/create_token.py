@@ -26,7 +26,9 @@ def parse_expires(value: str) -> timedelta | None:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise CommandError(f"--expires {value!r}: use 30d, 12h, 90m, 2w, never or an ISO date like 2027-01-31.") from None
+            raise CommandError(
+                f"--expires {value!r}: use 30d, 12h, 90m, 2w, never or an ISO date like 2027-01-31."
+            ) from None
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, timezone.get_current_timezone())
         ttl = moment - timezone.now()
@@ -42,7 +44,9 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--create-user", action="store_true", help="Create the user if it does not exist.")
         parser.add_argument("--name", default="", help="A name to recognise the token by.")
-        parser.add_argument("--admin", action="store_true", help="With --create-user: give the new user the admin role.")
+        parser.add_argument(
+            "--admin", action="store_true", help="With --create-user: give the new user the admin role."
+        )
         parser.add_argument(
             "--scope", action="append", default=None,
             help=f"Limit the token to these scopes (repeat, or space/comma separated): {', '.join(ALL_SCOPES)}. "
@@ -63,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if scopes is not None and not scopes:
             raise CommandError("--scope needs at least one scope.")
-        ttl: timedelta | None | object = parse_expires(expires) if expires is not None else ...
+        ttl: timedelta | object | None = parse_expires(expires) if expires is not None else ...
         user = User.objects.filter(username=username).first()
         if user is None:
             if not create_user:

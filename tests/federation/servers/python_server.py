@@ -6,8 +6,9 @@
 
 Tools: echo (read-only, idempotent), add, count (progress), sleep, pid, headers (the
 HTTP request headers it received), grow (adds a tool and says the list changed),
-drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation or roots request to the client;
-kind=form asks a form of every field type), shout (a log message).
+drop_listeners (ends the listen streams), fail (a tool error), ask (a sampling, elicitation
+or roots request to the client; kind=form asks a form of every field type), shout (a log
+message).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ import asyncio
 import os
 import sys
 import warnings
-
 from typing import Annotated
 
 import anyio
-from pydantic import Field
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -28,6 +27,7 @@ from mcp.server.runner import serve_loop
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import InputRequiredResult, ToolAnnotations
+from pydantic import Field
 
 # Sampling and logging are what the tests exercise, deprecated or not.
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
