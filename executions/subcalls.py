@@ -30,7 +30,7 @@ from executions import services, toolproc
 from executions.models import Session, ToolExecution
 from mcpsite import jsonlimits
 from mcpsite.db import release_connection
-from tools.base import InvalidArguments, Mode, ToolContext, ToolError
+from tools.base import InvalidArguments, Mode, Tool, ToolContext, ToolError
 from tools.registry import registry
 
 Status = ToolExecution.Status
@@ -49,17 +49,21 @@ class Subcalls:
 
     def call(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> Any:
         """``ctx.call_tool`` where the database is at hand (a tool that runs in process)."""
-        child_id = self.start(parent_id=ctx.execution_id, tool_name=name, arguments=arguments)
+        child_id, tool = self.start(parent_id=ctx.execution_id, tool_name=name, arguments=arguments)
 
         def end(status: str, text: str | None, error: str) -> None:
             self.end(execution_id=child_id, status=status, result=None if text is None else json.loads(text),
                      error=error)
 
-        return toolproc.run_child(ctx, execution_id=child_id, tool_name=name, arguments=arguments, record_end=end)
+        return toolproc.run_child(ctx, execution_id=child_id, tool=tool, arguments=arguments, record_end=end)
 
-    def start(self, *, parent_id: str, tool_name: str, arguments: Any) -> str:
-        """Admit and record a sub-call; return its execution id. Raises ``ToolError``
-        with the reason when the policy refuses it (nothing is recorded then)."""
+    def start(
+        self, *, parent_id: str, tool_name: str, arguments: Any, in_tool_process: bool = False
+    ) -> tuple[str, Tool]:
+        """Admit and record a sub-call; return its execution id and the tool to run.
+        Raises ``ToolError`` with the reason when it is refused (nothing is recorded then).
+        ``in_tool_process``: the child is to run in a tool process, which has no
+        federation loop for a remote tool."""
         try:
             tool, policy = services.tool_resolve(user=self.user, tool_name=tool_name)
             problem = jsonlimits.arguments_problem(arguments)
@@ -69,6 +73,8 @@ class Subcalls:
                 tool.validate(arguments)
             except InvalidArguments as exc:
                 raise ToolError(f"{tool_name} was called with invalid arguments: {exc}") from None
+            if in_tool_process and not tool.runs_in_process:
+                raise ToolError(f"{tool_name} is a remote tool, which a built-in tool cannot call.")
             services.rate_limit_hit(user=self.user, tool_name=tool.name, rate=policy.rate_limit)
         except services.ToolNotFound:
             raise ToolError(self._refusal(tool_name)) from None
@@ -87,7 +93,7 @@ class Subcalls:
             release_connection()  # not held while the child works
         with self._lock:
             self._open[str(child.pk)] = child
-        return str(child.pk)
+        return str(child.pk), tool
 
     def end(self, *, execution_id: str, status: str, result: Any, error: str) -> None:
         """Record the end of a sub-call (``status`` as ``toolproc`` reports it)."""

@@ -401,7 +401,9 @@ def _admit(subcalls: Any, parent_id: str, name: str, arguments: Any) -> tuple[bo
     if subcalls is None:
         return False, f"{name} cannot be called from here: this call runs no other tools."
     try:
-        return True, subcalls.start(parent_id=parent_id, tool_name=name, arguments=arguments)
+        # The Tool goes back with the id: the tool process's registry lacks tools registered
+        # after it was forked (remote ones, a test's).
+        return True, subcalls.start(parent_id=parent_id, tool_name=name, arguments=arguments, in_tool_process=True)
     except ToolError as exc:
         return False, str(exc)
 

@@ -13,7 +13,8 @@ it is:
                             ("subcall_start", parent_id, tool, arguments)
                                                     ctx.call_tool: admit and record a
                                                     child execution; wait for "answer"
-                                                    (ok: its id; not ok: the refusal)
+                                                    (ok: its id and the Tool; not ok:
+                                                    the refusal)
                             ("subcall_end", execution_id, status, result_json, error)
                                                     the child ran here; record its end
 
@@ -46,7 +47,6 @@ from pydantic import BaseModel
 from tools.base import (
     InputRequired, InvalidArguments, MissingClientCapability, Tool, ToolCancelled, ToolContext, ToolError,
 )
-from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,12 @@ class _Owner:
             raise RuntimeError(f"unexpected message {kind!r} while waiting for a sub-call's admission")
         if not ok:
             raise ToolError(value)
+        child_id, tool = value
 
         def end(status: str, text: str | None, error: str) -> None:
-            self.conn.send(("subcall_end", value, status, text, error))
+            self.conn.send(("subcall_end", child_id, status, text, error))
 
-        return run_child(ctx, execution_id=value, tool_name=name, arguments=arguments, record_end=end)
+        return run_child(ctx, execution_id=child_id, tool=tool, arguments=arguments, record_end=end)
 
     def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         self.conn.send(("ask", method, params))
@@ -228,17 +229,14 @@ def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None
 
 
 def run_child(
-    parent: ToolContext, *, execution_id: str, tool_name: str, arguments: Any,
+    parent: ToolContext, *, execution_id: str, tool: Tool, arguments: Any,
     record_end: Callable[[str, str | None, str], None],
 ) -> Any:
     """Run an admitted sub-call's code in this thread and return its result (JSON);
     ``record_end(status, result as JSON text, error)`` records how it ended. A failure of
     the child is a ``ToolError`` naming it; a cancellation, or the CPU or memory cap of
     the process, stops the parent too."""
-    tool = registry.get(tool_name)
-    if tool is None:  # admitted by the owner, whose registry has it: a remote tool, say
-        record_end(ERROR, None, f"{tool_name} cannot run here.")
-        raise ToolError(f"{tool_name} cannot run inside another tool here.")
+    tool_name = tool.name
     # The child's own context: its execution, the parent's user, logs and cancellation. Its
     # progress is not forwarded (it would make the parent's progress bar jump), nor can it
     # ask the client: its questions would arrive under the parent's name.

@@ -13,6 +13,7 @@ from executions.services import execute_tool
 from executions.toolproc import run_child
 from tools.base import InvalidArguments, Mode, ToolCancelled, ToolContext, ToolError
 from tools.builtin.analyze_document import OFFERED_ANALYSES, AnalyzeDocumentTool
+from tools.registry import registry
 
 ARTICLE = """# Introduction
 
@@ -46,7 +47,7 @@ class DirectSubcalls:
     service's policy and records are tested with the service, below)."""
 
     def call(self, ctx: ToolContext, name: str, arguments: dict):
-        return run_child(ctx, execution_id="child", tool_name=name, arguments=arguments,
+        return run_child(ctx, execution_id="child", tool=registry.get(name), arguments=arguments,
                          record_end=lambda status, text, error: None)
 
 
