@@ -158,7 +158,9 @@ def test_it_fails_the_caller_that_lets_a_refusal_through_with_the_reason(user):
 
 def test_it_refuses_a_tool_the_users_role_does_not_allow(user, admin_user):
     parent = call(user, tool="test_admin_double", arguments={"value": 1})
-    assert parent.result["errors"] == ["test_admin_double is not available to this user (its role or groups do not allow it)."]
+    assert parent.result["errors"] == [
+        "test_admin_double is not available to this user (its role or groups do not allow it)."
+    ]
     assert not ToolExecution.objects.filter(parent=parent).exists()
     parent = call(admin_user, tool="test_admin_double", arguments={"value": 1})
     assert parent.result == {"results": [{"value": 2}], "errors": []}
