@@ -423,8 +423,14 @@ class AnalyzeDocumentTool(Tool):
                 LanguageShare(language=language, sections=sections_by_language[language], characters=characters)
                 for language, characters in characters_by_language.most_common()
             ]
-        if "spelling" in analyses:
-            summary.misspellings = sum(
-                _misspelling_count(r.results["spelling"]) for r in results if "spelling" in r.results
-            )
+        checked = [r.results["spelling"] for r in results if "spelling" in r.results]
+        if "spelling" in analyses and checked:
+            # None, not 0, when no section was checked: "no misspellings" would be untrue.
+            summary.misspellings = sum(_misspelling_count(result) for result in checked)
+        for analysis in analyses:
+            # An analysis refused or failed on every section for one reason (its tool is
+            # disabled, say) is said once for the document, not only section by section.
+            reasons = {r.errors.get(analysis) for r in results}
+            if analysis not in summary.errors and len(reasons) == 1 and None not in reasons:
+                summary.errors[analysis] = reasons.pop()
         return summary
