@@ -26,7 +26,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import User
-from executions import services, toolproc
+from executions import metrics, services, toolproc
 from executions.models import Session, ToolExecution
 from mcpsite import jsonlimits
 from mcpsite.db import release_connection
@@ -76,9 +76,11 @@ class Subcalls:
             if in_tool_process and not tool.runs_in_process:
                 raise ToolError(f"{tool_name} is a remote tool, which a built-in tool cannot call.")
             services.rate_limit_hit(user=self.user, tool_name=tool.name, rate=policy.rate_limit)
-        except services.ToolNotFound:
+        except services.ToolNotFound as exc:
+            metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
             raise ToolError(self._refusal(tool_name)) from None
         except services.ExecutionRejected as exc:
+            metrics.record_rejected(tool_name, exc.code)
             raise ToolError(f"{tool_name} was refused: {exc.message}") from None
         now = timezone.now()
         try:

@@ -406,6 +406,9 @@ def _admit(subcalls: Any, parent_id: str, name: str, arguments: Any) -> tuple[bo
         return True, subcalls.start(parent_id=parent_id, tool_name=name, arguments=arguments, in_tool_process=True)
     except ToolError as exc:
         return False, str(exc)
+    except Exception as exc:  # the database, say: the caller hears of it as of a refusal
+        logger.exception("sub-call %s could not be admitted", name)
+        return False, f"{name} could not be started: {type(exc).__name__}: {exc}"
 
 
 def _answer(asking: Future[dict[str, Any]]) -> tuple[bool, Any]:
