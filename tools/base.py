@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import jsonschema
 from pydantic import BaseModel, ValidationError
@@ -98,6 +98,13 @@ class MissingClientCapability(ToolError):
         super().__init__(f"The client did not declare the {capability!r} capability this tool needs.")
 
 
+class SubcallRunner(Protocol):
+    """What ``ctx.call_tool`` hands a sub-call to: the execution service's policy and
+    records (``executions.subcalls``), or the pipe to them from a tool process."""
+
+    def call(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> Any: ...
+
+
 @dataclass
 class ToolContext:
     """What a running tool may use: who asked, progress, logs and cancellation."""
@@ -112,7 +119,7 @@ class ToolContext:
     client_request: ClientRequest | None = None
     client_input: ClientInput | None = None
     # Runs ctx.call_tool where the call runs (executions.subcalls); None: no other tools here.
-    subcalls: Any = None
+    subcalls: SubcallRunner | None = None
     # How many questions this run asked: the default keys of ``ask_client`` are numbered,
     # so that a run replayed with the answers asks the same keys in the same order.
     _asked: int = 0
