@@ -57,7 +57,12 @@ class RemoteServerForm(forms.ModelForm):
 
     class Meta:
         model = RemoteServer
-        exclude = ("secret", "secret_headers", "oauth_client_secret")
+        # The model's secret columns are not among them: the form's own write-only fields
+        # of those names stand in, and save() writes them (see RemoteServerAdmin.exclude).
+        fields = (
+            "name", "enabled", "transport", "url", "command", "headers", "oauth", "oauth_client_id",
+            "timeout", "max_connections", "allowed_tools", "denied_tools", "auto_approve",
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -94,7 +99,7 @@ class RemoteServerForm(forms.ModelForm):
             server.oauth_credentials = {}
         if commit:
             server.save()
-            self._save_m2m()
+            self.save_m2m()  # set by super().save(commit=False)
         return server
 
 
@@ -114,7 +119,13 @@ class RemoteServerAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "transport", "healthy")
     search_fields = ("name", "url", "command")
     actions = ["test_connection", "sync_tools", "approve_changes"]
-    readonly_fields = ("held_changes", "oauth_state", "secret_state", "secret_headers_state", "healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")
+    readonly_fields = (
+        "held_changes", "oauth_state", "secret_state", "secret_headers_state", "healthy", "last_error",
+        "last_checked", "last_synced", "protocol_version", "tool_list",
+    )
+    # The model's secret columns: never put in the form as they are (so never shown, nor
+    # overwritten by an empty field); RemoteServerForm's write-only fields replace them.
+    exclude = ("secret", "secret_headers", "oauth_client_secret")
     fieldsets = (
         (None, {"fields": ("name", "enabled", "transport", "url", "command")}),
         (
@@ -132,7 +143,10 @@ class RemoteServerAdmin(admin.ModelAdmin):
         ),
         ("Limits", {"fields": ("timeout", "max_connections")}),
         ("Tools", {"fields": ("allowed_tools", "denied_tools", "auto_approve", "held_changes")}),
-        ("Status", {"fields": ("healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")}),
+        (
+            "Status",
+            {"fields": ("healthy", "last_error", "last_checked", "last_synced", "protocol_version", "tool_list")},
+        ),
     )
 
     @admin.display(description="signed in")
@@ -145,7 +159,11 @@ class RemoteServerAdmin(admin.ModelAdmin):
         if not obj.oauth_connected:
             return "not yet: save, then press Connect above"
         expires = credentials.get("expires_at")
-        refresh = "refreshed on its own" if credentials["tokens"].get("refresh_token") else "no refresh token: connect again when it expires"
+        refresh = (
+            "refreshed on its own"
+            if credentials["tokens"].get("refresh_token")
+            else "no refresh token: connect again when it expires"
+        )
         if expires:
             return f"yes (token valid until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC; {refresh})"
         return f"yes ({refresh})"
@@ -154,8 +172,16 @@ class RemoteServerAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[Any]:
         return [
-            path("<int:object_id>/connect/", self.admin_site.admin_view(self.connect_view), name="federation_remoteserver_connect"),
-            path("oauth/callback/", self.admin_site.admin_view(self.oauth_callback_view), name="federation_remoteserver_oauth_callback"),
+            path(
+                "<int:object_id>/connect/",
+                self.admin_site.admin_view(self.connect_view),
+                name="federation_remoteserver_connect",
+            ),
+            path(
+                "oauth/callback/",
+                self.admin_site.admin_view(self.oauth_callback_view),
+                name="federation_remoteserver_oauth_callback",
+            ),
             *super().get_urls(),
         ]
 
@@ -173,7 +199,9 @@ class RemoteServerAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, server):
             raise PermissionDenied
         try:
-            sign_in = remote_server_sign_in(server=server, redirect_uri=self.callback_url(request), started_by=request.user.pk)
+            sign_in = remote_server_sign_in(
+                server=server, redirect_uri=self.callback_url(request), started_by=request.user.pk
+            )
             assert sign_in.flow is not None
             url = sign_in.next_url(oauth.DISCOVERY_SECONDS)
         except FederationError as exc:
@@ -188,7 +216,12 @@ class RemoteServerAdmin(admin.ModelAdmin):
 
     def oauth_callback_view(self, request: HttpRequest) -> HttpResponse:
         sign_in = remote_server_sign_in_waiting(state=request.GET.get("state", ""))
-        if sign_in is None or sign_in.flow is None or sign_in.started_by != request.user.pk:
+        if (
+            sign_in is None
+            or sign_in.flow is None
+            or sign_in.server_id is None  # not started here (remote_server_sign_in sets it)
+            or sign_in.started_by != request.user.pk
+        ):
             self.message_user(
                 request,
                 "This sign-in is unknown here: it expired, was started by someone else, or by another web "

@@ -57,7 +57,9 @@ class Jobs:
                 self._workers.append(worker)
         self._queue.put((key, job))
 
-    def offer(self, kind: str, name: str, item: Any, handle: Callable[[Any], None], *, replaces: Callable[[Any], bool]) -> None:
+    def offer(
+        self, kind: str, name: str, item: Any, handle: Callable[[Any], None], *, replaces: Callable[[Any], bool]
+    ) -> None:
         """Hand ``item`` to ``handle`` on a job thread; while it waits, a later offer takes its
         place when ``replaces(waiting)`` says so. Each item left waiting is handled in turn."""
         key = (kind, name)

@@ -62,7 +62,8 @@ class RemoteServer(models.Model):
         blank=True, help_text="Sent as 'Authorization: Bearer <secret>' (HTTP only). Stored encrypted."
     )
     secret_headers = EncryptedJSONField(
-        blank=True, default=dict, validators=[validate_headers], help_text="HTTP headers whose values are secret (API keys). Stored encrypted."
+        blank=True, default=dict, validators=[validate_headers],
+        help_text="HTTP headers whose values are secret (API keys). Stored encrypted.",
     )
     # OAuth 2.1 sign-in (tools.federation.oauth): the hub gets its own tokens from the
     # server's authorization server, once an operator has connected it.
@@ -103,7 +104,9 @@ class RemoteServer(models.Model):
     # remote tool name; see tools.federation.approvals.
     approved_tools = models.JSONField(default=dict, blank=True, editable=False)
 
-    healthy = models.BooleanField(null=True, blank=True, default=None, help_text="Result of the last check; empty until checked.")
+    healthy = models.BooleanField(
+        null=True, blank=True, default=None, help_text="Result of the last check; empty until checked."
+    )
     last_error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
     last_synced = models.DateTimeField(null=True, blank=True)
@@ -127,7 +130,12 @@ class RemoteServer(models.Model):
             if not self.url:
                 raise ValidationError({"url": "A Streamable HTTP server needs a URL."})
             if self.oauth and self.secret:
-                raise ValidationError({"secret": "A server that signs in with OAuth gets its tokens itself; leave the bearer secret empty."})
+                raise ValidationError(
+                    {
+                        "secret": "A server that signs in with OAuth gets its tokens itself; "
+                        "leave the bearer secret empty."
+                    }
+                )
         elif self.transport == self.Transport.STDIO:
             if not self.command.strip():
                 raise ValidationError({"command": "A stdio server needs a command."})

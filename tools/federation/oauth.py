@@ -182,9 +182,13 @@ class RowStorage:
         info = OAuthClientInformationFull.model_validate(stored)
         # A registration holds the redirect URIs it was made with; a sign-in through
         # another callback (the admin's, or another loopback port) registers afresh.
-        if self.redirect_uri and info.redirect_uris and self.redirect_uri not in {str(uri) for uri in info.redirect_uris}:
-            if not _is_metadata_url(info.client_id):
-                return None
+        if (
+            self.redirect_uri
+            and info.redirect_uris
+            and self.redirect_uri not in {str(uri) for uri in info.redirect_uris}
+            and not _is_metadata_url(info.client_id)
+        ):
+            return None
         return info
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
@@ -381,7 +385,9 @@ class SignIn:
         elif not first.get("code"):
             answer.set_exception(OAuthFlowError("the callback carried no authorization code"))
         else:
-            answer.set_result(AuthorizationCodeResult(code=first["code"], state=first.get("state"), iss=first.get("iss")))
+            answer.set_result(
+                AuthorizationCodeResult(code=first["code"], state=first.get("state"), iss=first.get("iss"))
+            )
 
     def next_url(self, timeout: float) -> str | None:
         """The next URL the person must open, or None when the flow has ended (raising its
@@ -423,7 +429,10 @@ async def connect(config: Any, sign_in: SignIn) -> int:
         )
         stack.push_async_callback(http.aclose)
         client = await stack.enter_async_context(
-            Client(streamable_http_client(config.url, http_client=http), client_info=types.Implementation(name=CLIENT_NAME, version="1.0"))
+            Client(
+                streamable_http_client(config.url, http_client=http),
+                client_info=types.Implementation(name=CLIENT_NAME, version="1.0"),
+            )
         )
         listed = await client.list_tools()
     await asyncio.to_thread(_store, config.id, wanted_scope=None, discovered=auth.discovered())
@@ -444,7 +453,7 @@ class LoopbackCallback:
         self.sign_in: SignIn | None = None
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:  # the name http.server calls
                 parts = urlsplit(self.path)
                 if parts.path != CALLBACK_PATH or outer.sign_in is None:
                     self.send_error(404)
@@ -462,7 +471,7 @@ class LoopbackCallback:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("oauth callback: " + format, *args)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

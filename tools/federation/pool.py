@@ -20,18 +20,18 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import mcp_types as types
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+import pydantic
 from django.conf import settings
 from mcp import Client
 from mcp.client.auth import OAuthFlowError
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
-
-import httpx2
-import pydantic
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tools.base import InputRequired, ToolError
 from tools.federation.loop import FederationLoop
@@ -122,7 +122,8 @@ class ServerConfig:
     @classmethod
     def from_server(cls, server: Any) -> ServerConfig:
         error = ""
-        if any(isinstance(value, Sealed) for value in (server.secret, server.secret_headers, server.oauth_client_secret)):
+        secret_values = (server.secret, server.secret_headers, server.oauth_client_secret)
+        if any(isinstance(value, Sealed) for value in secret_values):
             error = (
                 "its stored secret cannot be decrypted: the key it was encrypted with is not in "
                 "FEDERATION_SECRET_KEYS (enter the secret again, or list the old key again)"
@@ -264,7 +265,8 @@ class ServerPool:
         data = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
         # On 2026-07-28 the SDK's input-required driver hands over each question under its key.
         client = session.client
-        key = str(context.request_id) if client is not None and client.protocol_version in MODERN_PROTOCOL_VERSIONS else None
+        modern = client is not None and client.protocol_version in MODERN_PROTOCOL_VERSIONS
+        key = str(context.request_id) if modern else None
         try:
             answer = await asker(method, data, key)
             return result_types[method].model_validate(answer)
@@ -274,7 +276,9 @@ class ServerPool:
             session.input_required.update(exc.requests)
             if session.call is not None:
                 asyncio.get_running_loop().call_soon(session.call.cancel)
-            return types.ErrorData(code=types.INVALID_REQUEST, message="The caller answers first; the call is made again.")
+            return types.ErrorData(
+                code=types.INVALID_REQUEST, message="The caller answers first; the call is made again."
+            )
         except ToolError as exc:
             return types.ErrorData(code=types.INVALID_REQUEST, message=str(exc))
         except pydantic.ValidationError as exc:
@@ -344,7 +348,11 @@ class ServerPool:
                 ready.set_result(None)
                 listen_task = None
                 tools_caps = client.server_capabilities.tools
-                if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools_caps is not None and tools_caps.list_changed:
+                if (
+                    client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                    and tools_caps is not None
+                    and tools_caps.list_changed
+                ):
                     listen_task = asyncio.create_task(self._listen(session, client))
                 try:
                     await session.closing.wait()
@@ -481,7 +489,7 @@ class ServerPool:
         name: str,
         arguments: dict[str, Any],
         *,
-        progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+        progress: ProgressFnT | None = None,
         definition: dict[str, Any] | None = None,
         asker: Asker | None = None,
     ) -> types.CallToolResult:
@@ -518,7 +526,7 @@ class ServerPool:
             if exc.code == types.CONNECTION_CLOSED:
                 raise RemoteUnavailable(f"the connection was lost: {exc.message}") from exc
             raise
-        except (RemoteUnavailable, MCPError, asyncio.CancelledError):
+        except (RemoteUnavailable, asyncio.CancelledError):
             raise
         except Exception as exc:
             raise RemoteUnavailable(describe(exc)) from exc
@@ -632,19 +640,23 @@ def _know_tool(client: Client, definition: dict[str, Any]) -> None:
     """
     try:
         session = client.session
-        if definition.get("name") in session._x_mcp_header_maps:  # noqa: SLF001
+        if definition.get("name") in session._x_mcp_header_maps:
             return
         tool = types.Tool.model_validate(definition)
-        session._absorb_tool_listing(types.ListToolsResult(tools=[tool]), complete=False)  # noqa: SLF001
+        session._absorb_tool_listing(types.ListToolsResult(tools=[tool]), complete=False)
     except Exception:
         logger.debug("could not prime the session with %r", definition.get("name"), exc_info=True)
 
 
-async def _wait_task(task: asyncio.Task[None] | None, timeout: float = 5.0) -> None:
+# How long a closing session's task gets to end on its own before it is cancelled.
+TASK_GRACE_SECONDS = 5.0
+
+
+async def _wait_task(task: asyncio.Task[None] | None) -> None:
     if task is None or task.done():
         return
     try:
-        await asyncio.wait_for(asyncio.shield(task), timeout)
+        await asyncio.wait_for(asyncio.shield(task), TASK_GRACE_SECONDS)
     except (TimeoutError, asyncio.CancelledError, Exception):
         task.cancel()
 

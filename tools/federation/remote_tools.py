@@ -111,15 +111,16 @@ class RemoteTool(Tool):
         return f"Tool {self.name!r} is unavailable: remote server {self.source!r} is failing{reason}."
 
     def run(self, arguments: Any, ctx: ToolContext) -> Any:
-        progress: queue.SimpleQueue[tuple[float, float | None, str | None]] = queue.SimpleQueue()
+        updates: queue.SimpleQueue[tuple[float, float | None, str | None]] = queue.SimpleQueue()
 
-        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        # The SDK's ProgressFnT, which names the parameters.
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             # Called on the federation loop; the tool's own thread passes it on.
-            progress.put((done, total, message))
+            updates.put((progress, total, message))
 
         def pass_progress() -> None:
-            while not progress.empty():
-                ctx.report_progress(*progress.get_nowait())
+            while not updates.empty():
+                ctx.report_progress(*updates.get_nowait())
 
         asked: dict[str, int] = {}
 
@@ -159,7 +160,9 @@ class RemoteTool(Tool):
             raise ToolError(f"Remote server {self.source!r} answered {self.remote_name!r} wrongly: {exc}") from None
         except MCPError as exc:
             if exc.code == types.REQUEST_TIMEOUT:
-                raise ToolError(f"Remote server {self.source!r} did not answer within {self.config.timeout:g} s.") from None
+                raise ToolError(
+                    f"Remote server {self.source!r} did not answer within {self.config.timeout:g} s."
+                ) from None
             raise ToolError(f"Remote server {self.source!r} refused the call: {exc.message}") from None
         except (concurrent.futures.CancelledError, asyncio.CancelledError):
             raise ToolCancelled("The execution was cancelled.") from None

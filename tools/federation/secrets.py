@@ -101,6 +101,13 @@ class EncryptedTextField(models.TextField):
 class EncryptedJSONField(EncryptedTextField):
     """A JSON value stored encrypted (for secret headers); ``{}`` when empty."""
 
+    # How django-stubs types the model attribute (else as the text column's str): the JSON
+    # object, or a Sealed token when no configured key opens it. Annotations only. They
+    # replace TextField's str types, an override mypy refuses; django-stubs' own
+    # NullBooleanField changes its BooleanField types the same way, with the same ignore.
+    _pyi_private_set_type: dict[str, Any] | Sealed  # type: ignore[assignment]  # see above
+    _pyi_private_get_type: dict[str, Any] | Sealed  # type: ignore[assignment]  # see above
+
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if not value:
             return {}

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tools.federation.services import remote_server_secrets_rotate
 from tools.federation.secrets import generate_key
+from tools.federation.services import remote_server_secrets_rotate
 
 
 class Command(BaseCommand):

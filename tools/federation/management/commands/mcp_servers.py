@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-
 import concurrent.futures
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tools.federation import oauth
 from tools.federation.models import RemoteServer
@@ -37,8 +37,12 @@ class Command(BaseCommand):
         add.add_argument("--secret", default="", help="Sent as 'Authorization: Bearer <secret>' (HTTP only).")
         add.add_argument("--timeout", type=float, help="Seconds per call (default 30).")
         add.add_argument("--pool-size", type=int, dest="max_connections", help="Open sessions at most (default 4).")
-        add.add_argument("--allow", action="append", default=[], help="Offer only these remote tools (name or pattern), repeatable.")
-        add.add_argument("--deny", action="append", default=[], help="Never offer these remote tools (name or pattern), repeatable.")
+        add.add_argument(
+            "--allow", action="append", default=[], help="Offer only these remote tools (name or pattern), repeatable."
+        )
+        add.add_argument(
+            "--deny", action="append", default=[], help="Never offer these remote tools (name or pattern), repeatable."
+        )
         add.add_argument(
             "--auto-approve", action="store_true",
             help="Accept changed tool definitions without review (default: a changed tool is held).",
@@ -47,7 +51,9 @@ class Command(BaseCommand):
             "--oauth", action="store_true",
             help="The server wants an OAuth sign-in: prints the URL to open, waits for the browser to come back.",
         )
-        add.add_argument("--client-id", default="", help="With --oauth: a client registered by hand (else the hub registers).")
+        add.add_argument(
+            "--client-id", default="", help="With --oauth: a client registered by hand (else the hub registers)."
+        )
         add.add_argument("--client-secret", default="", help="With --oauth: that client's secret (stored encrypted).")
         add.add_argument(
             "--callback-port", type=int, default=0,
