@@ -54,7 +54,7 @@ class InputRound:
                 raise MissingClientCapability(capability)
             answer = self.answers.get(key)
             checked = check_answer(method, params, answer) if answer is not None else None
-            if checked is None:
+            if answer is None or checked is None:
                 pending[key] = {"method": method, "params": params}
             else:
                 results[key] = checked

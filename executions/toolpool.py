@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,10 +133,8 @@ class _ToolProcess:
     def stop(self) -> None:
         """Kill the process (it may be stuck in C code that no signal handler reaches)."""
         if self.process.pid is not None:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.join(timeout=5)
         self.conn.close()
 

@@ -45,7 +45,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from tools.base import (
-    InputRequired, InvalidArguments, MissingClientCapability, Tool, ToolCancelled, ToolContext, ToolError,
+    InputRequired,
+    InvalidArguments,
+    MissingClientCapability,
+    Tool,
+    ToolCancelled,
+    ToolContext,
+    ToolError,
 )
 
 logger = logging.getLogger(__name__)

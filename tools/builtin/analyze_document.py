@@ -14,11 +14,9 @@ and the other analyses stand.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import importlib.util
-import inspect
 import io
 import logging
 import re
@@ -32,7 +30,6 @@ from segtok.segmenter import split_multi
 
 from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.builtin import BUILTIN_MODULES
-from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +72,7 @@ class AnalyzeDocumentInput(BaseModel):
         max_length=MAX_DOCX_BYTES * 4 // 3 + 4,
         description="The document as a .docx file, base64-encoded (a data: URL prefix is accepted).",
     )
-    analyses: list[AnalysisName] | None = Field(  # type: ignore[valid-type]
+    analyses: list[AnalysisName] | None = Field(
         default=None, description="Which analyses to run on each section; all of them when omitted."
     )
     section_words: int = Field(
@@ -431,6 +428,6 @@ class AnalyzeDocumentTool(Tool):
             # An analysis refused or failed on every section for one reason (its tool is
             # disabled, say) is said once for the document, not only section by section.
             reasons = {r.errors.get(analysis) for r in results}
-            if analysis not in summary.errors and len(reasons) == 1 and None not in reasons:
-                summary.errors[analysis] = reasons.pop()
+            if analysis not in summary.errors and len(reasons) == 1 and (reason := reasons.pop()) is not None:
+                summary.errors[analysis] = reason
         return summary
