@@ -88,13 +88,16 @@ def _get(execution_id: str) -> ToolExecution:
     return ToolExecution.objects.get(pk=execution_id)
 
 
-def wait_blocking(watch: ExecutionWatch, seconds: float, known: ToolExecution | None = None) -> ToolExecution | None:
-    """``watch.wait`` from sync code (a REST view, on its request's thread): the execution
-    once final, or None when ``seconds`` passed first. The watch is closed either way."""
+def wait_blocking(
+    watch: ExecutionWatch, seconds: float, known: ToolExecution | None = None, on_event: EventHandler | None = None,
+) -> ToolExecution | None:
+    """``watch.wait`` from sync code (a REST view on its request's thread, a command): the
+    execution once final, or None when ``seconds`` passed first. The watch is closed either
+    way. ``on_event`` gets the progress and log events meanwhile."""
 
     async def wait() -> ToolExecution | None:
         try:
-            return await asyncio.wait_for(watch.wait(known=known), timeout=seconds)
+            return await asyncio.wait_for(watch.wait(on_event, known=known), timeout=seconds)
         except TimeoutError:
             return None
 
