@@ -16,6 +16,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from executions import events
 from executions.models import ToolExecution
@@ -81,6 +82,14 @@ class ExecutionWatch:
             return await asyncio.wait_for(self.layer.receive(self.channel), timeout=POLL_SECONDS)
         except TimeoutError:
             return None
+
+
+def watch_for_worker(execution: ToolExecution) -> ExecutionWatch | None:
+    """A watch for an execution a worker will run (call it when the row is announced,
+    before the task is sent); None when it runs here, or ran already."""
+    if execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
+        return ExecutionWatch(str(execution.id))
+    return None
 
 
 @database_sync_to_async

@@ -32,11 +32,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from accounts.models import User
 from executions import services
-from executions.awaiting import ExecutionWatch
+from executions.awaiting import ExecutionWatch, watch_for_worker
 from executions.models import Session, ToolExecution
 from tools.base import ClientInput, ClientRequest
 
@@ -161,13 +160,8 @@ class DoorCall:
     def _created(self, execution: ToolExecution) -> None:
         # On the call's thread, before the tool starts (or before the task is sent).
         self.execution = execution
-        watch = None
-        if (
-            self.wait_for_worker and execution.status == ToolExecution.Status.PENDING
-            and not settings.CELERY_TASK_ALWAYS_EAGER
-        ):
-            # A worker will run it: watch its group before the task is sent.
-            watch = ExecutionWatch(str(execution.id))
+        # A worker will run it: watch its group before the task is sent.
+        watch = watch_for_worker(execution) if self.wait_for_worker else None
         on_loop(self.loop, self._announce(execution, watch), timeout=ANNOUNCE_SECONDS)
 
     async def _announce(self, execution: ToolExecution, watch: ExecutionWatch | None) -> None:

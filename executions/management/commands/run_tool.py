@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
@@ -31,10 +30,11 @@ class Command(BaseCommand):
         watch: list[awaiting.ExecutionWatch] = []
 
         def on_created(execution: ToolExecution) -> None:
-            if execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
-                # A worker will run it: watch its events before the task is sent.
-                watch.append(awaiting.ExecutionWatch(str(execution.id)))
-                awaiting.open_blocking(watch[0])
+            # A worker will run it: watch its events before the task is sent.
+            found = awaiting.watch_for_worker(execution)
+            if found is not None:
+                awaiting.open_blocking(found)
+                watch.append(found)
 
         try:
             try:
