@@ -55,6 +55,10 @@ class ServerFilter(_KnownValuesFilter):
         return [("", "built-in"), *((name, name) for name in names)]
 
 
+# How many of an execution's sub-calls its page shows; the rest are a link away.
+CHILDREN_SHOWN = 20
+
+
 @admin.register(ToolExecution)
 class ToolExecutionAdmin(ReadOnlyAdmin):
     list_display = ("created", "tool_name", "status", "via", "user", "duration_ms", "cache_hit", "server")
@@ -69,9 +73,42 @@ class ToolExecutionAdmin(ReadOnlyAdmin):
     readonly_fields = (
         "id", "tool_name", "server", "status", "via", "mode", "user", "session", "cache_hit", "duration_ms",
         "created", "started", "finished", "progress", "progress_total", "progress_message", "error",
-        "arguments_pretty", "result_pretty",
+        "arguments_pretty", "result_pretty", "parent_link", "children_list",
     )
     exclude = ("arguments", "result")
+
+    @admin.display(description="parent")
+    def parent_link(self, obj: ToolExecution) -> str:
+        if obj.parent_id is None:
+            return "-"
+        return format_html("<a href='{}'>{}</a>", reverse("admin:executions_toolexecution_change",
+                                                          args=[obj.parent_id]), obj.parent_id)
+
+    @admin.display(description="sub-calls")
+    def children_list(self, obj: ToolExecution) -> str:
+        """The first sub-calls and a link to all: a document analysis makes several per
+        section, which an inline would render on one page."""
+        children = list(
+            obj.children.order_by("created").only("id", "parent_id", "created", "tool_name", "status", "duration_ms")
+            [:CHILDREN_SHOWN + 1]
+        )
+        if not children:
+            return "None."
+        rows = format_html_join(
+            "", "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (reverse("admin:executions_toolexecution_change", args=[c.pk]), formats.localize(c.created),
+                 c.tool_name, c.get_status_display(), "" if c.duration_ms is None else f"{c.duration_ms} ms")
+                for c in children[:CHILDREN_SHOWN]
+            ),
+        )
+        everything = reverse("admin:executions_toolexecution_changelist") + f"?parent__exact={obj.pk}"
+        more = "All sub-calls of this execution" if len(children) > CHILDREN_SHOWN else "These sub-calls as a list"
+        return format_html(
+            "<table><thead><tr><th>created</th><th>tool</th><th>status</th><th>duration</th></tr>"
+            "</thead><tbody>{}</tbody></table><p><a href='{}'>{}</a></p>",
+            rows, everything, more,
+        )
 
     @admin.display(description="arguments")
     def arguments_pretty(self, obj: ToolExecution) -> str:

@@ -70,6 +70,10 @@ class ToolExecution(models.Model):
     )
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
     via = models.CharField(max_length=8, choices=Via.choices)
+    # The call that ran this one through ctx.call_tool (a sub-call); null for a door's call.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", editable=False
+    )
     arguments = StoredJSONField(default=dict, blank=True)
     result = StoredJSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")

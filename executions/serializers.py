@@ -14,7 +14,7 @@ class ToolExecutionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ToolExecution
         fields = [
-            "id", "url", "tool_name", "server", "user", "session", "via", "mode", "status", "arguments",
+            "id", "url", "tool_name", "server", "user", "session", "parent", "via", "mode", "status", "arguments",
             "result", "error", "cache_hit", "progress", "progress_total", "progress_message",
             "duration_ms", "created", "started", "finished",
         ]

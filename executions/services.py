@@ -439,9 +439,12 @@ def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks)
         if on_log is not None:
             on_log(event)
 
+    # Sub-calls (ctx.call_tool) meet this module's policy: executions.subcalls uses it.
+    from executions.subcalls import Subcalls
+
     ctx = ToolContext(
         user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=hooks.client_request,
-        client_input=hooks.client_input,
+        client_input=hooks.client_input, subcalls=Subcalls(execution=execution, user=user),
     )
     return _Run(ctx=ctx, latest=latest)
 
@@ -500,7 +503,7 @@ def _run_with_timeout(
             outcome = toolpool.get_pool().run(
                 call, timeout=timeout, on_progress=ctx.report_progress, on_log=ctx.log,
                 client_request=ctx.client_request, tick=cancelled, client_input=ctx.client_input,
-                release_stream=release,
+                release_stream=release, subcalls=ctx.subcalls,
             )
             status, result, error = outcome.status, outcome.result, outcome.error
             if status == toolpool.CRASHED:

@@ -296,11 +296,13 @@ class ToolPool:
         tick: Callable[[], bool],
         client_input: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         release_stream: Callable[[], None] | None = None,
+        subcalls: Any = None,
     ) -> Outcome:
         """Run ``call`` in a tool process within ``timeout`` seconds. A call may wait as
         long again for a free process (only while the pool is full). ``tick`` is called
         about every TICK_SECONDS; when it returns True the call is cancelled: the process
-        is killed and replaced."""
+        is killed and replaced. ``subcalls`` (an ``executions.subcalls.Subcalls``) admits
+        and records the tool's ``ctx.call_tool`` children, whose code runs in the process."""
         timed_out = Outcome(TIMEOUT, None, f"The tool did not finish within {timeout:g} s.")
         cancelled = Outcome(CANCELLED, None, "Cancelled.")
         try:
@@ -356,6 +358,15 @@ class ToolPool:
                         asking = self._asker.submit(client_request, method, params)
                 elif kind == "ask_many":
                     asking = self._asker.submit(_ask_many, client_input, client_request, message[1])
+                elif kind == "subcall_start":
+                    _, parent_id, name, arguments = message
+                    process.conn.send(("answer", *_admit(subcalls, parent_id, name, arguments)))
+                elif kind == "subcall_end":
+                    _, child_id, status, text, error = message
+                    subcalls.end(
+                        execution_id=child_id, status=status, result=json.loads(text) if text is not None else None,
+                        error=error,
+                    )
                 elif kind == "release":
                     if release_stream is not None:
                         self._asker.submit(release_stream)
@@ -368,6 +379,8 @@ class ToolPool:
         finally:
             if asking is not None:
                 asking.cancel()
+            if subcalls is not None:
+                subcalls.abandon()  # the process was killed (deadline, cancel) inside a child
             self._checkin(process, healthy=healthy, reason=reason)
 
 
@@ -382,6 +395,20 @@ def _ask_many(
         methods = ", ".join(sorted({method for method, _ in requests.values()}))
         raise ToolError(f"This call came through a door that cannot send {methods} to its client.")
     return {key: client_request(method, params) for key, (method, params) in requests.items()}
+
+
+def _admit(subcalls: Any, parent_id: str, name: str, arguments: Any) -> tuple[bool, Any]:
+    if subcalls is None:
+        return False, f"{name} cannot be called from here: this call runs no other tools."
+    try:
+        # The Tool goes back with the id: the tool process's registry lacks tools registered
+        # after it was forked (remote ones, a test's).
+        return True, subcalls.start(parent_id=parent_id, tool_name=name, arguments=arguments, in_tool_process=True)
+    except ToolError as exc:
+        return False, str(exc)
+    except Exception as exc:  # the database, say: the caller hears of it as of a refusal
+        logger.exception("sub-call %s could not be admitted", name)
+        return False, f"{name} could not be started: {type(exc).__name__}: {exc}"
 
 
 def _answer(asking: Future[dict[str, Any]]) -> tuple[bool, Any]:

@@ -10,6 +10,13 @@ it is:
                             ("log", level, message)
                             ("ask", method, params)        ctx.ask_client; wait for "answer"
                             ("done", status, result_json, error, retire)
+                            ("subcall_start", parent_id, tool, arguments)
+                                                    ctx.call_tool: admit and record a
+                                                    child execution; wait for "answer"
+                                                    (ok: its id and the Tool; not ok:
+                                                    the refusal)
+                            ("subcall_end", execution_id, status, result_json, error)
+                                                    the child ran here; record its end
 
 The owner enforces the wall-clock timeout and cancellation by killing the process.
 This side enforces the memory cap (``RLIMIT_AS``, for the process's life) and the CPU
@@ -30,6 +37,7 @@ import logging
 import math
 import resource
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -126,6 +134,21 @@ class _Owner:
     def release_stream(self) -> None:
         self.conn.send(("release",))
 
+    def call(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> Any:
+        """ctx.call_tool: the owner admits and records the child, its code runs here."""
+        self.conn.send(("subcall_start", ctx.execution_id, name, arguments))
+        kind, ok, value = self.conn.recv()
+        if kind != "answer":
+            raise RuntimeError(f"unexpected message {kind!r} while waiting for a sub-call's admission")
+        if not ok:
+            raise ToolError(value)
+        child_id, tool = value
+
+        def end(status: str, text: str | None, error: str) -> None:
+            self.conn.send(("subcall_end", child_id, status, text, error))
+
+        return run_child(ctx, execution_id=child_id, tool=tool, arguments=arguments, record_end=end)
+
     def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         self.conn.send(("ask", method, params))
         kind, ok, value = self.conn.recv()
@@ -171,7 +194,7 @@ def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None
     ask.release_stream = owner.release_stream  # type: ignore[attr-defined]
     ctx = ToolContext(
         user=call.user, execution_id=call.execution_id, on_progress=owner.progress, on_log=owner.log,
-        client_request=ask, client_input=ask_many,
+        client_request=ask, client_input=ask_many, subcalls=owner,
     )
     _limit_cpu(call.cpu_seconds)
     try:
@@ -203,6 +226,46 @@ def run_call(call: Call, owner: _Owner, memory_mb: int) -> tuple[str, str | None
     if len(text) > call.max_result_bytes:
         return ERROR, None, f"The result is larger than {call.max_result_bytes} bytes.", False
     return SUCCESS, text, "", False
+
+
+def run_child(
+    parent: ToolContext, *, execution_id: str, tool: Tool, arguments: Any,
+    record_end: Callable[[str, str | None, str], None],
+) -> Any:
+    """Run an admitted sub-call's code in this thread and return its result (JSON);
+    ``record_end(status, result as JSON text, error)`` records how it ended. A failure of
+    the child is a ``ToolError`` naming it; a cancellation, or the CPU or memory cap of
+    the process, stops the parent too."""
+    tool_name = tool.name
+    # The child's own context: its execution, the parent's user, logs and cancellation. Its
+    # progress is not forwarded (it would make the parent's progress bar jump), nor can it
+    # ask the client: its questions would arrive under the parent's name.
+    child = ToolContext(
+        user=parent.user, execution_id=execution_id, on_log=parent.on_log, cancel_event=parent.cancel_event,
+        subcalls=parent.subcalls,
+    )
+    try:
+        validated = tool.validate(arguments)
+        if inspect.iscoroutinefunction(tool.run):
+            result = asyncio.run(tool.run(validated, child))
+        else:
+            result = tool.run(validated, child)
+        text = _result_text(result)
+    except ToolCancelled:
+        record_end(CANCELLED, None, "Cancelled.")
+        raise
+    except (ToolError, InvalidArguments) as exc:
+        record_end(ERROR, None, str(exc))
+        raise ToolError(f"{tool_name} failed: {exc}") from exc
+    except (CpuLimitExceeded, MemoryError, InputRequired):
+        record_end(ERROR, None, "The calling execution's tool process stopped it.")
+        raise
+    except Exception as exc:
+        logger.exception("sub-call %s failed", tool_name)
+        record_end(CRASHED, None, f"{type(exc).__name__}: {exc}")
+        raise ToolError(f"{tool_name} failed: {type(exc).__name__}: {exc}") from exc
+    record_end(SUCCESS, text, "")
+    return json.loads(text)
 
 
 def serve(conn: Connection, memory_mb: int) -> None:

@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import jsonschema
 from pydantic import BaseModel, ValidationError
@@ -98,6 +98,13 @@ class MissingClientCapability(ToolError):
         super().__init__(f"The client did not declare the {capability!r} capability this tool needs.")
 
 
+class SubcallRunner(Protocol):
+    """What ``ctx.call_tool`` hands a sub-call to: the execution service's policy and
+    records (``executions.subcalls``), or the pipe to them from a tool process."""
+
+    def call(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> Any: ...
+
+
 @dataclass
 class ToolContext:
     """What a running tool may use: who asked, progress, logs and cancellation."""
@@ -111,6 +118,8 @@ class ToolContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     client_request: ClientRequest | None = None
     client_input: ClientInput | None = None
+    # Runs ctx.call_tool where the call runs (executions.subcalls); None: no other tools here.
+    subcalls: SubcallRunner | None = None
     # How many questions this run asked: the default keys of ``ask_client`` are numbered,
     # so that a run replayed with the answers asks the same keys in the same order.
     _asked: int = 0
@@ -164,6 +173,17 @@ class ToolContext:
             methods = ", ".join(sorted({method for method, _ in requests.values()}))
             raise ToolError(f"This call came through a door that cannot send {methods} to its client.")
         return {key: self.client_request(method, params) for key, (method, params) in requests.items()}
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Run another tool as a child of this call and return its result (JSON).
+
+        The child goes through the same policy as a call from a door (enabled, role and
+        groups, arguments, rate limit) for this call's user, and is recorded as a child
+        execution. A refusal or a failure of the child raises ``ToolError``; a
+        cancellation of this call stops the child too."""
+        if self.subcalls is None:
+            raise ToolError(f"{name} cannot be called from here: this call runs no other tools.")
+        return self.subcalls.call(self, name, arguments)
 
     @property
     def cancelled(self) -> bool:

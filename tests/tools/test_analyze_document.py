@@ -7,11 +7,15 @@ import zipfile
 
 import docx
 import pytest
+from django.contrib.auth.models import Group
 
 from executions.models import ToolExecution
 from executions.services import execute_tool
+from executions.toolproc import run_child
 from tools.base import InvalidArguments, Mode, ToolCancelled, ToolContext, ToolError
 from tools.builtin.analyze_document import OFFERED_ANALYSES, AnalyzeDocumentTool
+from tools.models import ToolConfig
+from tools.registry import registry
 
 ARTICLE = """# Introduction
 
@@ -37,7 +41,16 @@ def context(events: list | None = None, on_progress=None) -> ToolContext:
         if on_progress is not None:
             on_progress(done, total, message)
 
-    return ToolContext(user=None, execution_id="test", on_progress=record)
+    return ToolContext(user=None, execution_id="test", on_progress=record, subcalls=DirectSubcalls())
+
+
+class DirectSubcalls:
+    """ctx.call_tool with no database: runs the child with no policy and no record (the
+    service's policy and records are tested with the service, below)."""
+
+    def call(self, ctx: ToolContext, name: str, arguments: dict):
+        return run_child(ctx, execution_id="child", tool=registry.get(name), arguments=arguments,
+                         record_end=lambda status, text, error: None)
 
 
 def analyze(arguments: dict, ctx: ToolContext | None = None):
@@ -224,8 +237,9 @@ def test_it_runs_in_the_background_through_the_execution_service(user):
     assert execution.progress == 4
     assert execution.progress_total == 4
     assert execution.progress_message == "Done"
-    # The other tools ran as steps of this execution, not as executions of their own.
-    assert ToolExecution.objects.count() == 1
+    # The other tools ran as sub-calls: child executions of this one.
+    children = ToolExecution.objects.filter(parent=execution)
+    assert children.count() == ToolExecution.objects.count() - 1 > 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -258,3 +272,69 @@ def test_its_summary_leaves_out_sections_whose_language_is_unknown():
                       "analyses": ["language"]})
     assert [s.results["language"]["code"] for s in result.sections] == ["unknown", "en"]
     assert [(share.language, share.sections) for share in result.summary.languages] == [("en", 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_reports_spelling_as_refused_when_spell_check_is_disabled(user):
+    # The analysis the user asked for still stands; the refused check says why, in each
+    # section and once for the document, and is not counted as "no misspellings".
+    ToolConfig.objects.create(tool_name="spell_check", enabled=False)
+    execution = execute_tool(user=user, tool_name="analyze_document", arguments={"text": ARTICLE}, via="api")
+    execution.refresh_from_db()
+    assert execution.status == ToolExecution.Status.SUCCESS, execution.error
+    sections = execution.result["sections"]
+    assert [s["errors"] for s in sections] == [{"spelling": "spell_check is disabled."}] * 3
+    assert all("spelling" not in s["results"] and "statistics" in s["results"] for s in sections)
+    assert execution.result["summary"]["errors"] == {"spelling": "spell_check is disabled."}
+    assert execution.result["summary"]["misspellings"] is None
+    assert execution.result["summary"]["words"] > 0
+    assert not ToolExecution.objects.filter(tool_name="spell_check").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_reports_a_sub_tool_limited_to_groups_the_user_is_not_in_as_refused(user):
+    config = ToolConfig.objects.create(tool_name="spell_check")
+    config.groups.add(Group.objects.create(name="editors"))
+    execution = execute_tool(
+        user=user, tool_name="analyze_document", arguments={"text": ARTICLE, "analyses": ["spelling", "statistics"]},
+        via="api",
+    )
+    execution.refresh_from_db()
+    assert execution.result["summary"]["errors"]["spelling"].startswith("spell_check is not available to this user")
+    assert set(ToolExecution.objects.filter(parent=execution).values_list("tool_name", flat=True)) == {
+        "text_statistics"
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_its_sub_calls_through_rest_are_child_executions_of_the_users_call(api_client, user):
+    response = api_client.post(
+        "/api/v1/tools/analyze_document/execute/",
+        {"arguments": {"text": ARTICLE, "analyses": ["statistics", "spelling"]}}, format="json",
+    )
+    assert response.status_code in (200, 202), response.content
+    parent = ToolExecution.objects.get(pk=response.json()["id"])
+    assert parent.status == ToolExecution.Status.SUCCESS, parent.error
+    children = list(parent.children.order_by("created"))
+    # Three sections with two analyses each, and the whole document's statistics.
+    assert [c.tool_name for c in children].count("spell_check") == 3
+    assert [c.tool_name for c in children].count("text_statistics") == 4
+    assert {(c.user_id, c.session_id, c.via, c.status) for c in children} == {
+        (user.pk, parent.session_id, "api", ToolExecution.Status.SUCCESS)
+    }
+    detail = api_client.get(f"/api/v1/executions/{children[0].pk}/").json()
+    assert detail["parent"] == str(parent.pk)
+    assert api_client.get(f"/api/v1/executions/{parent.pk}/").json()["parent"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_its_sub_calls_count_against_the_users_rate_limit(user):
+    ToolConfig.objects.create(tool_name="spell_check", rate_limit="2/h")
+    execution = execute_tool(
+        user=user, tool_name="analyze_document", arguments={"text": ARTICLE, "analyses": ["spelling"]}, via="api"
+    )
+    execution.refresh_from_db()
+    errors = [s["errors"].get("spelling") for s in execution.result["sections"]]
+    assert errors[:2] == [None, None]
+    assert errors[2].startswith("spell_check was refused: Rate limit exceeded")
+    assert ToolExecution.objects.filter(parent=execution, tool_name="spell_check").count() == 2

@@ -4,9 +4,12 @@ The document (plain text, or a .docx sent as base64) is split into sections: at
 headings in a .docx (and at Markdown ``#`` headings in plain text), otherwise into
 groups of blank-line-separated paragraphs of bounded size. Each section goes through
 the text tools that exist (text_statistics, spell_check, extract_keywords, summarize,
-detect_language). Those calls are sub-steps of this one execution: their ``run()`` is
-called directly with validated arguments, so they leave no ToolExecution of their own,
-share this execution's cancellation and do not report progress of their own.
+detect_language). Each is a sub-call (``ctx.call_tool``): it meets the same policy as a
+call of that tool from a door (enabled, role, arguments, rate limit) and is recorded as
+a child execution of this one; it shares this execution's time limit and cancellation
+and reports no progress of its own. A refused or failed sub-call does not fail the
+analysis: that section's entry in ``errors`` says why (e.g. "spell_check is disabled."),
+and the other analyses stand.
 """
 
 from __future__ import annotations
@@ -283,21 +286,6 @@ def _sections_from_text(text: str, section_words: int) -> list[Section]:
 # --- Running the other tools -------------------------------------------------------------
 
 
-def _run_tool(tool_name: str, arguments: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-    tool = registry.get(tool_name)
-    if tool is None:
-        raise ToolError(f"The {tool_name} tool is not available.")
-    validated = tool.validate(arguments)
-    # A child context: same user and cancellation, but the sub-step's own progress would
-    # only confuse this execution's progress bar.
-    child = ToolContext(user=ctx.user, execution_id=ctx.execution_id, on_log=ctx.on_log, cancel_event=ctx.cancel_event)
-    if inspect.iscoroutinefunction(tool.run):
-        result = asyncio.run(tool.run(validated, child))
-    else:
-        result = tool.run(validated, child)
-    return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-
-
 # A section's spelling result lists at most this many issues (its issue_count stays whole):
 # a long document full of unknown words would otherwise outgrow TOOL_MAX_RESULT_BYTES.
 MAX_SECTION_SPELLING_ISSUES = 100
@@ -306,7 +294,7 @@ MAX_SECTION_SPELLING_ISSUES = 100
 def _analyse(analysis: str, text: str, ctx: ToolContext, errors: dict[str, str]) -> dict[str, Any] | None:
     """One analysis of one text; a failure is noted in ``errors`` and gives None."""
     try:
-        result = _run_tool(ANALYSIS_TOOLS[analysis], {"text": text}, ctx)
+        result = ctx.call_tool(ANALYSIS_TOOLS[analysis], {"text": text})
         issues = result.get("issues")
         if analysis == "spelling" and isinstance(issues, list) and len(issues) > MAX_SECTION_SPELLING_ISSUES:
             result["issues"] = issues[:MAX_SECTION_SPELLING_ISSUES]
@@ -435,8 +423,14 @@ class AnalyzeDocumentTool(Tool):
                 LanguageShare(language=language, sections=sections_by_language[language], characters=characters)
                 for language, characters in characters_by_language.most_common()
             ]
-        if "spelling" in analyses:
-            summary.misspellings = sum(
-                _misspelling_count(r.results["spelling"]) for r in results if "spelling" in r.results
-            )
+        checked = [r.results["spelling"] for r in results if "spelling" in r.results]
+        if "spelling" in analyses and checked:
+            # None, not 0, when no section was checked: "no misspellings" would be untrue.
+            summary.misspellings = sum(_misspelling_count(result) for result in checked)
+        for analysis in analyses:
+            # An analysis refused or failed on every section for one reason (its tool is
+            # disabled, say) is said once for the document, not only section by section.
+            reasons = {r.errors.get(analysis) for r in results}
+            if analysis not in summary.errors and len(reasons) == 1 and None not in reasons:
+                summary.errors[analysis] = reasons.pop()
         return summary
