@@ -16,6 +16,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from executions import events
 from executions.models import ToolExecution
@@ -83,18 +84,29 @@ class ExecutionWatch:
             return None
 
 
+def watch_for_worker(execution: ToolExecution) -> ExecutionWatch | None:
+    """A watch for an execution a worker will run (call it when the row is announced,
+    before the task is sent); None when it runs here, or ran already."""
+    if execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
+        return ExecutionWatch(str(execution.id))
+    return None
+
+
 @database_sync_to_async
 def _get(execution_id: str) -> ToolExecution:
     return ToolExecution.objects.get(pk=execution_id)
 
 
-def wait_blocking(watch: ExecutionWatch, seconds: float, known: ToolExecution | None = None) -> ToolExecution | None:
-    """``watch.wait`` from sync code (a REST view, on its request's thread): the execution
-    once final, or None when ``seconds`` passed first. The watch is closed either way."""
+def wait_blocking(
+    watch: ExecutionWatch, seconds: float, known: ToolExecution | None = None, on_event: EventHandler | None = None,
+) -> ToolExecution | None:
+    """``watch.wait`` from sync code (a REST view on its request's thread, a command): the
+    execution once final, or None when ``seconds`` passed first. The watch is closed either
+    way. ``on_event`` gets the progress and log events meanwhile."""
 
     async def wait() -> ToolExecution | None:
         try:
-            return await asyncio.wait_for(watch.wait(known=known), timeout=seconds)
+            return await asyncio.wait_for(watch.wait(on_event, known=known), timeout=seconds)
         except TimeoutError:
             return None
 

@@ -19,13 +19,16 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 
 from mcpsite.breaker import channel_layer_breaker
+
+if TYPE_CHECKING:
+    from executions.models import ToolExecution
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,15 @@ _pending: set[asyncio.Task[None]] = set()
 
 def group_name(execution_id: object) -> str:
     return f"execution.{execution_id}"
+
+
+def result_event(execution: ToolExecution) -> Event:
+    """The ``execution.result`` event of an execution as its row (or the copy in hand) holds
+    it: the one shape every door and the service publish, replay and deliver."""
+    return {
+        "type": "execution.result", "execution_id": str(execution.id), "status": execution.status,
+        "result": execution.result, "error": execution.error,
+    }
 
 
 def subscribe(execution_id: object, listener: Listener) -> Callable[[], None]:

@@ -367,6 +367,31 @@ def cache_key(*, tool: Tool, arguments: dict[str, Any], user: User | None) -> st
 # --- Running ---------------------------------------------------------------------------------
 
 
+@dataclass
+class CallHooks:
+    """What a door lends one call: how it hears of the row, the tool's progress and logs,
+    how the tool reaches the door's client, and how the door stops the call. Every field
+    is optional; a door without a client leaves ``client_request``/``client_input`` None.
+    The callbacks run on the call's thread (``on_created`` before the tool starts)."""
+
+    on_created: Callable[[ToolExecution], None] | None = None
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+    on_log: Callable[[dict[str, Any]], None] | None = None
+    client_request: ClientRequest | None = None
+    client_input: ClientInput | None = None
+    cancel_event: threading.Event | None = None
+
+
+@dataclass
+class _Run:
+    """A tool's context and what the waiting thread reads of it: the latest progress the
+    tool reported, saved to the row in the waiting thread's own steps (the tool's thread
+    or process never writes to the database for progress)."""
+
+    ctx: ToolContext
+    latest: dict[str, Any]
+
+
 def _jsonable(result: Any) -> Any:
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
@@ -385,11 +410,9 @@ def _call_tool(tool: Tool, arguments: Any, ctx: ToolContext) -> Any:
         release_connection()
 
 
-def _make_context(
-    execution: ToolExecution, user: User | None, on_progress: Callable | None, on_log: Callable | None,
-    client_request: ClientRequest | None = None, client_input: ClientInput | None = None,
-) -> ToolContext:
+def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks) -> _Run:
     execution_id = str(execution.id)
+    on_progress, on_log = hooks.on_progress, hooks.on_log
     latest: dict[str, Any] = {}
 
     def progress(done: float, total: float | None, message: str | None) -> None:
@@ -420,11 +443,10 @@ def _make_context(
     from executions.subcalls import Subcalls
 
     ctx = ToolContext(
-        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=client_request,
-        client_input=client_input, subcalls=Subcalls(execution=execution, user=user),
+        user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=hooks.client_request,
+        client_input=hooks.client_input, subcalls=Subcalls(execution=execution, user=user),
     )
-    ctx.latest_progress = latest  # type: ignore[attr-defined]  (read by the waiting thread)
-    return ctx
+    return _Run(ctx=ctx, latest=latest)
 
 
 def _save_progress(execution: ToolExecution, latest: dict[str, Any], saved: dict[str, Any]) -> None:
@@ -440,7 +462,7 @@ def _save_progress(execution: ToolExecution, latest: dict[str, Any], saved: dict
 
 
 def _run_with_timeout(
-    execution: ToolExecution, tool: Tool, arguments: Any, ctx: ToolContext, timeout: float,
+    execution: ToolExecution, tool: Tool, arguments: Any, run: _Run, timeout: float,
     cancel_event: threading.Event | None = None,
 ) -> tuple[str, Any, str]:
     """Run the tool; return (status, result, error).
@@ -451,6 +473,7 @@ def _run_with_timeout(
     tool process, which is killed at the deadline or on cancellation.
     """
     saved: dict[str, Any] = {}
+    ctx = run.ctx
     if cancel_event is None:
         cancel_event = threading.Event()  # also set when this process shuts down
 
@@ -458,7 +481,7 @@ def _run_with_timeout(
         if cancel_event.is_set():
             return True
         try:
-            _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+            _save_progress(execution, run.latest, saved)
             return ToolExecution.objects.filter(pk=execution.pk, status=Status.CANCELLED).exists()
         except DatabaseError as exc:
             # The database went away under the call (a restart, a failover): the tool runs
@@ -492,7 +515,7 @@ def _run_with_timeout(
     if status == Status.CANCELLED and cancel_event.is_set():
         # Why it was cancelled, where the one who set the event said (client gone, shutdown).
         error = getattr(cancel_event, "reason", error)
-    _save_progress(execution, ctx.latest_progress, saved)  # type: ignore[attr-defined]
+    _save_progress(execution, run.latest, saved)
     return status, result, error
 
 
@@ -567,16 +590,7 @@ def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> T
         metrics.record_finished(execution)
     else:
         execution.refresh_from_db()  # someone else ended it first (a cancellation)
-    events.publish(
-        execution.id,
-        {
-            "type": "execution.result",
-            "execution_id": str(execution.id),
-            "status": execution.status,
-            "result": execution.result,
-            "error": execution.error,
-        },
-    )
+    events.publish(execution.id, events.result_event(execution))
     return execution
 
 
@@ -587,22 +601,20 @@ def execute_tool(
     arguments: Any,
     via: str,
     session: Session | None = None,
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
-    on_log: Callable[[dict[str, Any]], None] | None = None,
-    on_created: Callable[[ToolExecution], None] | None = None,
-    cancel_event: threading.Event | None = None,
-    client_request: ClientRequest | None = None,
+    hooks: CallHooks | None = None,
     scopes: Collection[str] | None = None,
-    client_input: ClientInput | None = None,
     resume: str | None = None,
     task_ttl_ms: int | None = None,
+    **callbacks: Any,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
     Raises an ``ExecutionRejected`` subclass (nothing recorded) when the call is refused
     before it runs. Inline tools have finished when this returns; background tools are
-    ``pending`` (or already finished when Celery is eager). ``on_created`` is told the
-    row before the tool starts, so a door can announce the execution id.
+    ``pending`` (or already finished when Celery is eager). ``hooks`` are what the door
+    lends the call (``CallHooks``; the same fields may be passed as keywords, for a
+    caller that needs one or two): ``on_created`` is told the row before the tool starts,
+    so a door can announce the execution id.
     ``client_request`` lets an inline tool ask the door's client (MCP sampling,
     elicitation); a background tool runs elsewhere and never has it.
     ``scopes`` are the caller's token's scopes (None: unrestricted); calling needs tools:call.
@@ -615,6 +627,9 @@ def execute_tool(
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
+    if callbacks:
+        hooks = CallHooks(**{**(vars(hooks) if hooks is not None else {}), **callbacks})
+    hooks = hooks or CallHooks()
     try:
         if shutdown.draining():
             raise ShuttingDown()
@@ -634,9 +649,10 @@ def execute_tool(
         metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
         raise
     if resume is not None:
+        # The back-channel of a resumed run is its answers only.
         return _resume(
-            execution_id=resume, user=user, tool=tool, validated=validated, policy=policy, on_progress=on_progress,
-            on_log=on_log, on_created=on_created, cancel_event=cancel_event, client_input=client_input,
+            execution_id=resume, user=user, tool=tool, validated=validated, policy=policy,
+            hooks=CallHooks(**{**vars(hooks), "client_request": None}),
         )
 
     stored_arguments = arguments
@@ -655,8 +671,8 @@ def execute_tool(
             )
             _count_in_session(session)
             metrics.record_finished(execution)
-            if on_created is not None:
-                on_created(execution)
+            if hooks.on_created is not None:
+                hooks.on_created(execution)
             return execution
 
     background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
@@ -672,18 +688,13 @@ def execute_tool(
                 raise ToolBusy(exc.retry_after, per_user=exc.per_user) from None
         return _record_and_run(
             tool=tool, policy=policy, validated=validated, user=user, arguments=arguments, via=via,
-            session=session, cache_key_=key, on_progress=on_progress, on_log=on_log, on_created=on_created,
-            cancel_event=cancel_event, client_request=client_request, client_input=client_input,
-            task_ttl_ms=task_ttl_ms,
+            session=session, cache_key_=key, hooks=hooks, task_ttl_ms=task_ttl_ms,
         )
 
 
 def _record_and_run(
     *, tool: Tool, policy: ToolPolicy, validated: Any, user: User | None, arguments: Any, via: str,
-    session: Session | None, cache_key_: str | None, on_progress: Callable[[dict[str, Any]], None] | None,
-    on_log: Callable[[dict[str, Any]], None] | None, on_created: Callable[[ToolExecution], None] | None,
-    cancel_event: threading.Event | None, client_request: ClientRequest | None,
-    client_input: ClientInput | None = None, task_ttl_ms: int | None = None,
+    session: Session | None, cache_key_: str | None, hooks: CallHooks, task_ttl_ms: int | None = None,
 ) -> ToolExecution:
     background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
     created = timezone.now()  # one instant for created and started: never started before created
@@ -701,10 +712,10 @@ def _record_and_run(
         task_ttl_ms=task_ttl_ms,
     )
     _count_in_session(session)
-    _announce(execution, on_created)
+    _announce(execution, hooks.on_created)
     release_connection()  # a pooled connection is not held while the tool works
     if task_ttl_ms is not None:
-        transaction.on_commit(lambda: execution_dispatch(execution_id=str(execution.id)))
+        transaction.on_commit(lambda: execution_dispatch(execution_id=str(execution.id), timeout=policy.timeout))
         return execution
 
     if background:
@@ -715,11 +726,11 @@ def _record_and_run(
         def forward(event: dict[str, Any]) -> None:
             # With eager Celery the task runs right here: give the door its callbacks as
             # for an inline call. A real worker's events arrive over the channel layer.
-            callback = {"execution.progress": on_progress, "execution.log": on_log}.get(event["type"])
+            callback = {"execution.progress": hooks.on_progress, "execution.log": hooks.on_log}.get(event["type"])
             if callback is not None:
                 callback(event)
 
-        unsubscribe = events.subscribe(execution_id, forward) if (on_progress or on_log) else None
+        unsubscribe = events.subscribe(execution_id, forward) if (hooks.on_progress or hooks.on_log) else None
         try:
             # On commit, so that a worker never picks up a row that was rolled back.
             transaction.on_commit(lambda: _send_to_worker(execution_id, timeout=policy.timeout))
@@ -730,8 +741,17 @@ def _record_and_run(
             execution.refresh_from_db()  # the task ran here, on commit: the row is final
         return execution
 
-    ctx = _make_context(execution, user, on_progress, on_log, client_request, client_input)
-    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
+    return _run_and_finish(execution, tool, validated, policy, user=user, hooks=hooks, cache_key_=cache_key_)
+
+
+def _run_and_finish(
+    execution: ToolExecution, tool: Tool, validated: Any, policy: ToolPolicy, *, user: User | None,
+    hooks: CallHooks, cache_key_: str | None,
+) -> ToolExecution:
+    """The tail every run shares (inline, resumed, a Celery worker's): run the tool within
+    the policy's timeout, finish the row, store a success in the result cache."""
+    run = _make_context(execution, user, hooks)
+    status, result, error = _run_with_timeout(execution, tool, validated, run, policy.timeout, hooks.cancel_event)
     execution = _finish(execution, status, result, error)
     if cache_key_ is not None and execution.status == Status.SUCCESS:
         _cache_set(cache_key_, execution.result, timeout=policy.cache_ttl)
@@ -760,9 +780,7 @@ def _announce(execution: ToolExecution, on_created: Callable | None) -> None:
 
 
 def _resume(
-    *, execution_id: str, user: User | None, tool: Tool, validated: Any, policy: ToolPolicy,
-    on_progress: Callable | None, on_log: Callable | None, on_created: Callable | None,
-    cancel_event: threading.Event | None, client_input: ClientInput | None,
+    *, execution_id: str, user: User | None, tool: Tool, validated: Any, policy: ToolPolicy, hooks: CallHooks,
 ) -> ToolExecution:
     """Run an execution that waited for its client's answers again, on its own row."""
     # Claim: one answer resumes the row; a second one (a retry, a replay) finds it taken.
@@ -772,10 +790,9 @@ def _resume(
     if claimed != 1:
         raise ExecutionRejected("This call is no longer waiting for input: it was answered already, cancelled or expired.")
     execution = ToolExecution.objects.get(pk=execution_id)
-    _announce(execution, on_created)
-    ctx = _make_context(execution, user, on_progress, on_log, None, client_input)
-    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout, cancel_event)
-    return _finish(execution, status, result, error)
+    _announce(execution, hooks.on_created)
+    # A resumed run's result is an answer to its client's input, never cached.
+    return _run_and_finish(execution, tool, validated, policy, user=user, hooks=hooks, cache_key_=None)
 
 
 def execute_tool_on_pool_thread(**kwargs: Any) -> ToolExecution:
@@ -810,18 +827,13 @@ def execution_run(*, execution_id: str) -> ToolExecution | None:
         validated = tool.validate(execution.arguments)
     except InvalidArguments as exc:
         return _finish(execution, Status.ERROR, None, f"Invalid arguments: {exc}")
-    client_input = None
+    hooks = CallHooks()
     if execution.task_ttl_ms is not None:
         # An MCP task asks its client through the row: the questions park it as
         # input_required, tasks/update stores the answers and runs it again.
-        client_input = InputRound(capabilities=None, answers=dict(execution.input_responses or {}), checked=False)
-    ctx = _make_context(execution, execution.user, None, None, None, client_input)
-    status, result, error = _run_with_timeout(execution, tool, validated, ctx, policy.timeout)
-    execution = _finish(execution, status, result, error)
-    if policy.cache_ttl > 0 and execution.status == Status.SUCCESS:
-        _cache_set(cache_key(tool=tool, arguments=execution.arguments, user=execution.user), execution.result,
-                   timeout=policy.cache_ttl)
-    return execution
+        hooks.client_input = InputRound(capabilities=None, answers=dict(execution.input_responses or {}), checked=False)
+    key = cache_key(tool=tool, arguments=execution.arguments, user=execution.user) if policy.cache_ttl > 0 else None
+    return _run_and_finish(execution, tool, validated, policy, user=execution.user, hooks=hooks, cache_key_=key)
 
 
 # MCP tasks without a broker (eager Celery) run here, beside the web process's requests,
@@ -829,14 +841,13 @@ def execution_run(*, execution_id: str) -> ToolExecution | None:
 _task_runner = ThreadPoolExecutor(max_workers=8, thread_name_prefix="task")
 
 
-def execution_dispatch(*, execution_id: str) -> None:
-    """Send a pending background execution to a worker (call it on commit)."""
-    from executions.tasks import run_execution
-
+def execution_dispatch(*, execution_id: str, timeout: float | None = None) -> None:
+    """Send a pending background execution to a worker (call it on commit). ``timeout`` is
+    the policy's, when the caller holds it: the task's time limits are not read again."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         _task_runner.submit(_run_eager_task, execution_id)
     else:
-        _send_to_worker(execution_id)
+        _send_to_worker(execution_id, timeout=timeout)
 
 
 def _send_to_worker(execution_id: str, timeout: float | None = None) -> None:
@@ -928,11 +939,7 @@ def execution_cancel(*, execution: ToolExecution, user: User | None) -> ToolExec
             from mcpsite.celery import app
 
             app.control.revoke(str(execution.id))
-        events.publish(
-            execution.id,
-            {"type": "execution.result", "execution_id": str(execution.id), "status": execution.status,
-             "result": None, "error": execution.error},
-        )
+        events.publish(execution.id, events.result_event(execution))
     return execution
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -95,10 +94,11 @@ class ToolExecuteView(APIView):
         watch: list[awaiting.ExecutionWatch] = []
 
         def on_created(execution: ToolExecution) -> None:
-            if wait and execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
+            found = awaiting.watch_for_worker(execution) if wait else None
+            if found is not None:
                 # Watch the worker's events before the task is sent, so that none is missed.
-                watch.append(awaiting.ExecutionWatch(str(execution.id)))
-                awaiting.open_blocking(watch[0])
+                awaiting.open_blocking(found)
+                watch.append(found)
 
         try:
             execution = execute_tool(

@@ -43,6 +43,7 @@ from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
 from executions import metrics, services
 from executions.awaiting import ExecutionWatch
+from executions.calls import DoorCall, on_loop
 from executions.client_input import InputRound
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
@@ -326,42 +327,26 @@ class HubServer:
                 capabilities=client_input.client_capabilities(ctx),
                 answers={**answers, **client_input.wire_answers(params.input_responses)},
             )
-        outbox = _Outbox(ctx, await self._log_threshold(ctx))
-        cancel_event = threading.Event()
-        created: list[ToolExecution] = []
-        watch: list[ExecutionWatch] = []
-
-        def on_created(execution: ToolExecution) -> None:
-            created.append(execution)
-            if execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
-                # A worker will run it: watch its group before the task is sent.
-                w = ExecutionWatch(str(execution.id))
-                asyncio.run_coroutine_threadsafe(w.open(), loop).result(timeout=30)
-                watch.append(w)
+        notifier = _Notifier(ctx, await self._log_threshold(ctx))
+        # Background tools on a worker: the client waits for the result, with its progress.
+        call = DoorCall(on_event=notifier.send, wait_for_worker=True)
 
         def client_request(method: str, request_params: dict[str, Any]) -> dict[str, Any]:
-            future = asyncio.run_coroutine_threadsafe(_client_request(ctx, method, request_params), loop)
-            return future.result()
+            return on_loop(loop, _client_request(ctx, method, request_params))
 
         if ctx.close_sse_stream is not None:
             close = ctx.close_sse_stream
-            client_request.release_stream = lambda: asyncio.run_coroutine_threadsafe(  # type: ignore[attr-defined]
-                close(), loop
-            ).result(timeout=10)
+            client_request.release_stream = lambda: on_loop(loop, close(), timeout=10)  # type: ignore[attr-defined]
         client_request.declares = lambda capability: ctx.session.check_client_capability(  # type: ignore[attr-defined]
             types.ClientCapabilities.model_validate({capability: {}})
         )
 
         try:
-            execution = await sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
+            execution = await call.run(
                 user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
-                session=caller.session, on_progress=outbox.from_thread(loop),
-                on_log=outbox.from_thread(loop), on_created=on_created, cancel_event=cancel_event,
+                session=caller.session, scopes=caller.scopes,
                 client_request=client_request if asked is None else None, client_input=asked, resume=resume,
-                scopes=caller.scopes,
             )
-            if not execution.is_final:
-                execution = await watch[0].wait(outbox.forward_event, known=execution) if watch else execution
         except services.ToolNotFound as exc:
             raise MCPError(types.INVALID_PARAMS, exc.message) from None
         except services.ArgumentsInvalid as exc:
@@ -370,14 +355,8 @@ class HubServer:
             return _error_result(exc.message)
         except asyncio.CancelledError:
             # notifications/cancelled, or the client went away: end the execution as cancelled.
-            cancel_event.set()
-            if created:
-                await asyncio.shield(database_sync_to_async(_cancel)(created[0], caller.user))
+            await call.abandon(caller.user)
             raise
-        finally:
-            for w in watch:
-                await asyncio.shield(w.close())
-            await outbox.close()
         if asked is not None and asked.missing_capability is not None:
             capability = asked.missing_capability
             raise MCPError(
@@ -666,12 +645,6 @@ def _stateless_session(user: User, client: dict[str, Any]) -> Session:
     )
 
 
-def _cancel(execution: ToolExecution, user: User) -> None:
-    execution.refresh_from_db()
-    if not execution.is_final and execution.mode == "background":
-        services.execution_cancel(execution=execution, user=user)
-
-
 def _execution_document(e: ToolExecution) -> dict[str, Any]:
     return {
         "id": str(e.id), "tool": e.tool_name, "server": e.server or None, "via": e.via, "status": e.status,
@@ -752,36 +725,19 @@ async def _client_request(ctx: ServerRequestContext[Any], method: str, params: d
     return result.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
-class _Outbox:
-    """Sends a call's progress and log notifications, in order, from the tool's thread."""
+class _Notifier:
+    """A call's progress and log events as MCP notifications (``DoorCall`` keeps their order)."""
 
     def __init__(self, ctx: ServerRequestContext[Any], log_threshold: str) -> None:
         self.ctx = ctx
         self.threshold = LOG_LEVELS.index(log_threshold) if log_threshold in LOG_LEVELS else 1
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
-        """A progress or log callback for the tool's thread: queues the event on ``loop``."""
-        return lambda event: loop.call_soon_threadsafe(self.queue.put_nowait, event)
-
-    async def forward_event(self, event: dict[str, Any]) -> None:
-        self.queue.put_nowait(event)
-
-    async def close(self) -> None:
-        self.queue.put_nowait(None)
+    async def send(self, event: dict[str, Any]) -> None:
         try:
-            await asyncio.shield(self.task)
+            await self._send(event)
         except Exception:
-            logger.debug("notification sender ended with an error", exc_info=True)
-
-    async def _run(self) -> None:
-        while (event := await self.queue.get()) is not None:
-            try:
-                await self._send(event)
-            except Exception:
-                # A client that went away must not fail the call.
-                logger.debug("could not send a notification", exc_info=True)
+            # A client that went away must not fail the call.
+            logger.debug("could not send a notification", exc_info=True)
 
     async def _send(self, event: dict[str, Any]) -> None:
         if event["type"] == "execution.progress":

@@ -46,7 +46,8 @@ from django.utils import timezone
 
 from accounts import revocation
 from accounts.services import TokenRefused, principal_for_token
-from executions import events, services
+from executions import events, metrics, services
+from executions.calls import DoorCall, EventPump, on_loop
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
 from mcpsite import jsonlimits
@@ -160,6 +161,9 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         self.credential_groups: list[str] = []
         self.credential: str | None = None  # counted in _sockets_per_credential while open
         self.expiry_timer: asyncio.TimerHandle | None = None
+        # Events of watched executions reach _deliver in order, from any thread.
+        self.pump = EventPump(self._deliver, self.loop)
+        metrics.OPEN_WEBSOCKETS.inc()  # down again in disconnect, which follows every connect
         await self.accept()
         self.auth_timer = self.loop.call_later(settings.ADDIN_WS_AUTH_TIMEOUT, self._auth_timed_out)
 
@@ -178,7 +182,11 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "pump"):
+            return  # refused at the handshake (origin): connect never ran
+        metrics.OPEN_WEBSOCKETS.dec()
         self.closing = True
+        self.pump.stop()
         if self.credential is not None:
             left = _sockets_per_credential.pop(self.credential, 1) - 1
             if left > 0:
@@ -368,23 +376,19 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         self._spawn(self._run_call(request_id, tool, arguments))
 
     async def _run_call(self, request_id: Any, tool: str, arguments: dict[str, Any]) -> None:
-        cancel_event = threading.Event()
-        created: list[str] = []
+        async def accepted(execution: ToolExecution) -> None:
+            # Before the tool starts: the socket announces and watches the execution, so
+            # that no event of it goes past an unwatched socket.
+            self.cancel_events[str(execution.id)] = call.cancel_event
+            await self._accepted(request_id, str(execution.id))
 
-        def on_created(execution: ToolExecution) -> None:
-            # On the call's thread, before the tool starts: announce and start watching, and
-            # wait for it so that no event of the execution goes past an unwatched socket.
-            execution_id = str(execution.id)
-            created.append(execution_id)
-            self.cancel_events[execution_id] = cancel_event
-            asyncio.run_coroutine_threadsafe(self._accepted(request_id, execution_id), self.loop).result(timeout=30)
-
+        # The socket follows the execution itself (a reconnected pane resumes it), so the
+        # call lends it no event handler and does not wait for a worker.
+        call = DoorCall(on_accepted=accepted)
         try:
-            # Not thread-sensitive, so concurrent calls on one socket run side by side.
-            execution = await database_sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
+            execution = await call.run(
                 user=self.user, tool_name=tool, arguments=arguments, via="ws", session=self.session,
-                on_created=on_created, cancel_event=cancel_event, scopes=self.scopes,
-                client_request=self._client_request(created, cancel_event),
+                scopes=self.scopes, client_request=self._client_request(call),
             )
         except services.ExecutionRejected as exc:
             await self._send_error(request_id, exc.code, exc.message)
@@ -394,14 +398,11 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error(request_id, "internal_error", "The call failed on the server.")
             return
         finally:
-            for execution_id in created:
-                self.cancel_events.pop(execution_id, None)
+            if call.execution is not None:
+                self.cancel_events.pop(str(call.execution.id), None)
         if execution.is_final:
             # The result event may already have gone out; _deliver sends it once.
-            await self._deliver(
-                {"type": "execution.result", "execution_id": str(execution.id), "status": execution.status,
-                 "result": execution.result, "error": execution.error}
-            )
+            await self._deliver(events.result_event(execution))
 
     async def _accepted(self, request_id: Any, execution_id: str) -> None:
         await self.send_json({"type": "execution_accepted", "id": request_id, "execution_id": execution_id})
@@ -409,7 +410,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
 
     # --- Questions to the person at the pane (elicitation) ------------------------------------
 
-    def _client_request(self, created: list[str], cancel_event: threading.Event) -> ClientRequest:
+    def _client_request(self, call: DoorCall) -> ClientRequest:
         """How an inline call of this socket asks the pane's user: form elicitation only.
         Runs on the call's thread (or its asker's) and waits there, never on the loop."""
 
@@ -419,16 +420,18 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             problem = elicitation.form_problem(params)
             if problem is not None:
                 raise ToolError(problem)
-            question = Question(execution_id=created[-1], schema=params["requestedSchema"])
+            if call.execution is None:  # only a running tool asks, and its call is announced by then
+                raise ToolError("The call has not started yet.")
+            question = Question(execution_id=str(call.execution.id), schema=params["requestedSchema"])
             try:
-                asyncio.run_coroutine_threadsafe(self._ask(question, params["message"]), self.loop).result(timeout=30)
+                on_loop(self.loop, self._ask(question, params["message"]), timeout=30)
             except RuntimeError:
                 return dict(DISMISSED)  # the socket's loop is gone
             while True:
                 try:
                     return question.answer.result(timeout=ANSWER_WAIT_STEP_SECONDS)
                 except concurrent.futures.TimeoutError:
-                    if cancel_event.is_set():
+                    if call.cancel_event.is_set():
                         self._withdraw_threadsafe(question)
                         raise ToolError("The call was cancelled while its question waited in the task pane.") from None
 
@@ -509,10 +512,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution.is_final:
             self.finished.discard(execution_id)  # a replay for the client that asked
-            await self._deliver(
-                {"type": "execution.result", "execution_id": execution_id, "status": execution.status,
-                 "result": execution.result, "error": execution.error}
-            )
+            await self._deliver(events.result_event(execution))
         elif execution.progress is not None:
             await self._deliver(
                 {"type": "execution.progress", "execution_id": execution_id, "progress": execution.progress,
@@ -528,10 +528,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(events.group_name(execution_id), self.channel_name)
             self.watching[execution_id] = None
         else:
-            def listener(event: dict[str, Any]) -> None:
-                self.loop.call_soon_threadsafe(self._event_threadsafe, event)
-
-            self.watching[execution_id] = events.subscribe(execution_id, listener)
+            self.watching[execution_id] = events.subscribe(execution_id, self.pump.put_threadsafe)
 
     async def _unwatch(self, execution_id: str) -> None:
         if execution_id not in self.watching:
@@ -541,21 +538,6 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             unsubscribe()
         else:
             await self.channel_layer.group_discard(events.group_name(execution_id), self.channel_name)
-
-    def _event_threadsafe(self, event: dict[str, Any]) -> None:
-        # call_soon_threadsafe runs these in order; the outbox keeps that order on the wire.
-        if not hasattr(self, "outbox"):
-            self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-            self._spawn(self._drain_outbox())
-        self.outbox.put_nowait(event)
-
-    async def _drain_outbox(self) -> None:
-        while True:
-            event = await self.outbox.get()
-            try:
-                await self._deliver(event)
-            except Exception:
-                logger.exception("could not deliver an execution event")
 
     async def _deliver(self, event: dict[str, Any]) -> None:
         execution_id = str(event.get("execution_id"))

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
-import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
+from executions import awaiting
 from executions.models import Session, ToolExecution, Via
 from executions.services import ExecutionRejected, execute_tool, session_end, session_start
 
@@ -26,13 +27,27 @@ class Command(BaseCommand):
             raise CommandError(f"--args is not valid JSON: {exc}") from None
         user = self._user(options["user"])
         session = session_start(user=user, kind=Session.Kind.CLI, client_info={"command": "run_tool"})
+        watch: list[awaiting.ExecutionWatch] = []
+
+        def on_created(execution: ToolExecution) -> None:
+            # A worker will run it: watch its events before the task is sent.
+            found = awaiting.watch_for_worker(execution)
+            if found is not None:
+                awaiting.open_blocking(found)
+                watch.append(found)
+
         try:
             try:
-                execution = execute_tool(user=user, tool_name=name, arguments=arguments, via=Via.CLI, session=session)
+                execution = execute_tool(
+                    user=user, tool_name=name, arguments=arguments, via=Via.CLI, session=session, on_created=on_created,
+                )
             except ExecutionRejected as exc:
                 raise CommandError(exc.message) from None
-            execution = self._wait(execution, options["wait"])
+            if watch:
+                execution = self._wait(watch[0], execution, options["wait"])
         finally:
+            for w in watch:
+                awaiting.close_blocking(w)  # a no-op once the wait closed it
             session_end(session=session)
         if execution.status != ToolExecution.Status.SUCCESS:
             raise CommandError(f"{execution.status}: {execution.error or 'no result'} (execution {execution.id})")
@@ -49,17 +64,16 @@ class Command(BaseCommand):
             raise CommandError("No superuser exists yet; pass --user USERNAME.")
         return user
 
-    def _wait(self, execution: ToolExecution, timeout: float) -> ToolExecution:
-        """Background tools on a real worker: poll the row, showing progress on stderr."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while not execution.is_final:
-            if time.monotonic() > deadline:
-                raise CommandError(f"Still {execution.status} after {timeout:g} s (execution {execution.id}).")
-            if execution.progress is not None and execution.progress != last:
-                last = execution.progress
-                total = f"/{execution.progress_total:g}" if execution.progress_total else ""
-                self.stderr.write(f"progress {execution.progress:g}{total} {execution.progress_message}")
-            time.sleep(0.3)
-            execution.refresh_from_db()
-        return execution
+    def _wait(self, watch: awaiting.ExecutionWatch, execution: ToolExecution, timeout: float) -> ToolExecution:
+        """A background tool on a real worker: wait as every door does, progress on stderr."""
+
+        async def show(event: dict[str, Any]) -> None:
+            if event.get("type") == "execution.progress":
+                total = f"/{event['total']:g}" if event.get("total") else ""
+                self.stderr.write(f"progress {event['progress']:g}{total} {event.get('message') or ''}")
+
+        final = awaiting.wait_blocking(watch, timeout, known=execution, on_event=show)
+        if final is None:
+            status = ToolExecution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
+            raise CommandError(f"Still {status} after {timeout:g} s (execution {execution.id}).")
+        return final
