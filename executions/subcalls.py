@@ -3,7 +3,10 @@
 A sub-call meets the policy of a call from a door, for the calling execution's user:
 the tool exists, is enabled and allowed for the user's role and groups, its arguments
 are valid and the user's rate limit for it has room (``services.tool_resolve``,
-``services.rate_limit_hit``). A refusal records nothing, as at a door. An admitted
+``services.rate_limit_hit``). The rate limit counts one use of each tool per calling
+call, however many sections it runs that tool on: a long document analysed once must
+not use up its caller's minute of keyword extraction (a user over the limit is still
+refused). A refusal records nothing, as at a door. An admitted
 sub-call is a ``ToolExecution`` whose ``parent`` is the calling execution, with the
 same user, session and door (``via``).
 
@@ -45,6 +48,7 @@ class Subcalls:
         self.session_id = execution.session_id
         self.via = execution.via
         self._open: dict[str, ToolExecution] = {}
+        self._rate_counted: set[str] = set()  # tools this call's rate limit already counted
         self._lock = threading.Lock()
 
     def call(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> Any:
@@ -75,7 +79,12 @@ class Subcalls:
                 raise ToolError(f"{tool_name} was called with invalid arguments: {exc}") from None
             if in_tool_process and not tool.runs_in_process:
                 raise ToolError(f"{tool_name} is a remote tool, which a built-in tool cannot call.")
-            services.rate_limit_hit(user=self.user, tool_name=tool.name, rate=policy.rate_limit)
+            with self._lock:
+                first_use = tool.name not in self._rate_counted
+            if first_use:
+                services.rate_limit_hit(user=self.user, tool_name=tool.name, rate=policy.rate_limit)
+                with self._lock:
+                    self._rate_counted.add(tool.name)
         except services.ToolNotFound as exc:
             metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
             raise ToolError(self._refusal(tool_name)) from None

@@ -177,16 +177,20 @@ def test_it_refuses_invalid_arguments_before_recording(user):
     assert not ToolExecution.objects.filter(parent=parent).exists()
 
 
-def test_the_rate_limit_counts_sub_calls(user):
+def test_the_rate_limit_counts_one_use_of_a_sub_tool_per_calling_call(user):
     ToolConfig.objects.create(tool_name="test_double", rate_limit="2/h")
-    parent = call(user, tool="test_double", arguments={"value": 1}, times=3)
-    assert parent.result["results"] == [{"value": 2}, {"value": 2}]
-    assert len(parent.result["errors"]) == 1
-    assert parent.result["errors"][0].startswith("test_double was refused: Rate limit exceeded; retry in")
-    assert ToolExecution.objects.filter(parent=parent).count() == 2
-    # The same window as a call from a door: the user has used up the tool.
+    first = call(user, tool="test_double", arguments={"value": 1}, times=3)
+    assert first.result["results"] == [{"value": 2}] * 3 and not first.result["errors"]
+    assert ToolExecution.objects.filter(parent=first).count() == 3
+    second = call(user, tool="test_double", arguments={"value": 1}, times=2)
+    assert not second.result["errors"]
+    # The same window as a call from a door: two calls used up the tool's 2/h, so a
+    # third caller is refused, at a door and inside a tool alike.
     with pytest.raises(RateLimited):
         call(user, "test_double", value=1)
+    third = call(user, tool="test_double", arguments={"value": 1})
+    assert third.result["errors"][0].startswith("test_double was refused: Rate limit exceeded; retry in")
+    assert not ToolExecution.objects.filter(parent=third).exists()
 
 
 def test_a_failing_sub_call_is_recorded_as_error_and_named_to_the_caller(user):
