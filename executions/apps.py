@@ -6,5 +6,7 @@ class ExecutionsConfig(AppConfig):
     verbose_name = "Executions"
 
     def ready(self) -> None:
-        from executions import checks  # noqa: F401  (system checks)
+        # Imported for what they register: system checks, and the Celery tasks that the
+        # service sends by name.
+        from executions import checks, tasks  # noqa: F401
         from mcpsite import db  # noqa: F401  (forked workers do not share the pool's connections)

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack
@@ -29,11 +30,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection as db_connection
 from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
 from django.db.models import F
 from django.utils import timezone
 from pydantic import BaseModel
@@ -44,9 +46,19 @@ from executions.client_input import InputRound
 from executions.models import Session, ToolExecution, Via
 from mcpsite import jsonlimits, processcache
 from mcpsite.breaker import cache_breaker
+from mcpsite.celery import app as celery_app
 from mcpsite.db import release_connection
 from tools.base import (
-    ClientInput, ClientRequest, InputRequired, InvalidArguments, Mode, Role, Tool, ToolCancelled, ToolContext, ToolError,
+    ClientInput,
+    ClientRequest,
+    InputRequired,
+    InvalidArguments,
+    Mode,
+    Role,
+    Tool,
+    ToolCancelled,
+    ToolContext,
+    ToolError,
 )
 from tools.models import ToolConfig
 from tools.rates import parse_rate
@@ -241,7 +253,7 @@ def _user_group_ids(user: User | None) -> set[int]:
     return set(user.groups.values_list("pk", flat=True)) if user is not None and user.pk else set()
 
 
-def _in_groups(user: User | None, allowed: set[int] | None, user_groups: set[int]) -> bool:
+def _in_groups(user: User | None, allowed: AbstractSet[int] | None, user_groups: AbstractSet[int]) -> bool:
     # Hub admins run the hub and see every tool; others only the tools of their groups.
     return not allowed or (user is not None and user.is_hub_admin) or bool(allowed & user_groups)
 
@@ -258,7 +270,9 @@ def tools_for_user(user: User | None, *, scopes: Collection[str] | None = None) 
     ]
 
 
-def tool_resolve(*, user: User | None, tool_name: str, scopes: Collection[str] | None = None) -> tuple[Tool, ToolPolicy]:
+def tool_resolve(
+    *, user: User | None, tool_name: str, scopes: Collection[str] | None = None
+) -> tuple[Tool, ToolPolicy]:
     scope_require(scopes=scopes, scope="tools:call")
     tool = registry.get(tool_name)
     if tool is None:
@@ -429,8 +443,9 @@ def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks)
             on_progress(event)
 
     def log(level: str, message: str) -> None:
+        number = logging.getLevelName(level.upper())  # a name it does not know comes back as a string
         logging.getLogger(f"tools.{execution.tool_name}").log(
-            logging.getLevelName(level.upper()) if isinstance(logging.getLevelName(level.upper()), int) else logging.INFO,
+            number if isinstance(number, int) else logging.INFO,
             message,
             extra={"execution_id": execution_id},
         )
@@ -719,7 +734,6 @@ def _record_and_run(
         return execution
 
     if background:
-        from executions.tasks import run_execution
 
         execution_id = str(execution.id)
 
@@ -788,7 +802,9 @@ def _resume(
         pk=execution_id, status=Status.INPUT_REQUIRED, user=user, tool_name=tool.name
     ).update(status=Status.RUNNING, input_requests=None)
     if claimed != 1:
-        raise ExecutionRejected("This call is no longer waiting for input: it was answered already, cancelled or expired.")
+        raise ExecutionRejected(
+            "This call is no longer waiting for input: it was answered already, cancelled or expired."
+        )
     execution = ToolExecution.objects.get(pk=execution_id)
     _announce(execution, hooks.on_created)
     # A resumed run's result is an answer to its client's input, never cached.
@@ -850,17 +866,28 @@ def execution_dispatch(*, execution_id: str, timeout: float | None = None) -> No
         _send_to_worker(execution_id, timeout=timeout)
 
 
+def celery_time_limits(timeout: float) -> tuple[float, float]:
+    """(soft, hard) Celery time limits for a tool's timeout: the tool's own timer stops it
+    first; the soft limit a grace later, the hard limit (the pool kills) one more after."""
+    grace = settings.CELERY_TIME_LIMIT_GRACE
+    return timeout + grace, timeout + 2 * grace
+
+
+def _execution_task() -> Task:
+    # Found by name in the Celery app's registry, not imported: executions.tasks imports
+    # this module (its tasks are thin wrappers of the service).
+    return celery_app.tasks["executions.run_execution"]
+
+
 def _send_to_worker(execution_id: str, timeout: float | None = None) -> None:
     """Publish the execution's task (time limits from ``timeout``, the policy's, else read
     by the task); when the broker cannot take it, end the row as ``error`` (it would
     otherwise stay pending forever) and refuse the call."""
-    from executions.tasks import limits_for, run_execution
-
-    options: dict[str, float] = {}
+    options: dict[str, Any] = {}
     if timeout is not None:
-        options["soft_time_limit"], options["time_limit"] = limits_for(timeout)
+        options["soft_time_limit"], options["time_limit"] = celery_time_limits(timeout)
     try:
-        run_execution.apply_async(args=[execution_id], task_id=execution_id, **options)
+        _execution_task().apply_async(args=(execution_id,), task_id=execution_id, **options)
     except Exception as exc:  # kombu raises a range of connection errors
         logger.warning("could not queue execution %s: %s", execution_id, exc)
         now = timezone.now()
@@ -876,10 +903,8 @@ def _send_to_worker(execution_id: str, timeout: float | None = None) -> None:
 
 
 def _run_eager_task(execution_id: str) -> None:
-    from executions.tasks import run_execution
-
     try:
-        run_execution.apply(args=[execution_id], task_id=execution_id)
+        _execution_task().apply(args=(execution_id,), task_id=execution_id)
     finally:
         release_connection()
 

@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import task_postrun
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import task_postrun
 from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, connection
@@ -42,21 +42,16 @@ def time_limits(execution_id: str) -> tuple[float, float] | None:
     tool = registry.get(tool_name) if tool_name else None
     if tool is None:
         return None
-    return limits_for(services.tool_policy(tool).timeout)
-
-
-def limits_for(timeout: float) -> tuple[float, float]:
-    """(soft, hard) Celery time limits for a tool's timeout: the tool's own timer stops it
-    first; the soft limit a grace later, the hard limit (the pool kills) one more after."""
-    grace = settings.CELERY_TIME_LIMIT_GRACE
-    return timeout + grace, timeout + 2 * grace
+    return services.celery_time_limits(services.tool_policy(tool).timeout)
 
 
 class ExecutionTask(Task):
     acks_late = True
     reject_on_worker_lost = True
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, task_id: str | None = None, **options: Any) -> Any:
+    def apply_async(  # type: ignore[override]  # celery-types spells out every option; all pass through **options
+        self, args: Any = None, kwargs: Any = None, task_id: str | None = None, **options: Any
+    ) -> Any:
         # The service passes the limits from the policy it holds; else they are read here.
         if args and "time_limit" not in options:
             limits = time_limits(str(args[0]))
@@ -93,7 +88,7 @@ def heartbeat(execution_id: str) -> Iterator[None]:
             while not stop.wait(settings.EXECUTION_HEARTBEAT_SECONDS if owner else 0.1):
                 if not owner:
                     row = ToolExecution.objects.filter(pk=execution_id).values("status", "started").first()
-                    if row is None or row["status"] != Status.RUNNING and row["status"] != Status.PENDING:
+                    if row is None or (row["status"] != Status.RUNNING and row["status"] != Status.PENDING):
                         return
                     if row["status"] == Status.PENDING:
                         continue

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -45,6 +46,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import revocation
+from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
 from executions import events, metrics, services
 from executions.calls import DoorCall, EventPump, on_loop
@@ -142,7 +144,7 @@ def progress_frame(execution_id: str, progress: Any, total: Any, message: Any) -
 
 class AddinConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        self.user = None
+        self.user: User | None = None
         self.token: str | None = None
         self.scopes: frozenset[str] | None = None
         self.session: Session | None = None
@@ -276,7 +278,9 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         try:
             await database_sync_to_async(principal_for_token)(self.token or "", door_url=self._door_url())
         except TokenRefused as exc:
-            await self._send_error(content.get("id"), "unauthorized", f"The token is no longer valid: {exc.description}")
+            await self._send_error(
+                content.get("id"), "unauthorized", f"The token is no longer valid: {exc.description}"
+            )
             await self._close(CLOSE_UNAUTHENTICATED)
             return False
         return True
@@ -345,7 +349,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         )
         registry.add_listener(self._tools_changed_threadsafe)
         await self.send_json(
-            {"type": "authenticated", "id": content.get("id"), "user": self.user.username,
+            {"type": "authenticated", "id": content.get("id"), "user": principal.user.username,
              "session_id": str(self.session.pk)}
         )
 
@@ -454,10 +458,8 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(frame)
 
     def _withdraw_threadsafe(self, question: Question) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: the socket, and the form with it, is gone
             self.loop.call_soon_threadsafe(lambda: self._spawn(self._settle(question.id, DISMISSED, "ended")))
-        except RuntimeError:
-            pass  # the loop is closed: the socket, and the form with it, is gone
 
     async def _settle(self, question_id: str, answer: dict[str, Any], reason: str, request_id: Any = None) -> None:
         """Give the asking call its answer and take the form away ("answered" or "ended")."""
@@ -510,6 +512,8 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             await self._watch(execution_id)
             # Read again after joining: it may have finished in between, and no event says so.
             execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
+            if execution is None:
+                raise FrameError("not_found", "No such execution of yours.")
         if execution.is_final:
             self.finished.discard(execution_id)  # a replay for the client that asked
             await self._deliver(events.result_event(execution))

@@ -16,17 +16,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="The tool's name (see list_tools).")
-        parser.add_argument("--args", dest="arguments_json", default="{}", help='The arguments as a JSON object, e.g. \'{"text": "Hi."}\'.')
+        parser.add_argument(
+            "--args", dest="arguments_json", default="{}",
+            help='The arguments as a JSON object, e.g. \'{"text": "Hi."}\'.',
+        )
         parser.add_argument("--user", help="Run as this user (default: the first active superuser).")
         parser.add_argument("--wait", type=float, default=900.0, help="Seconds to wait for a background tool.")
 
-    def handle(self, *args: object, name: str, **options: object) -> None:
+    def handle(
+        self, *args: object, name: str, arguments_json: str, user: str | None, wait: float, **options: object
+    ) -> None:
         try:
-            arguments = json.loads(options["arguments_json"])
+            arguments = json.loads(arguments_json)
         except json.JSONDecodeError as exc:
             raise CommandError(f"--args is not valid JSON: {exc}") from None
-        user = self._user(options["user"])
-        session = session_start(user=user, kind=Session.Kind.CLI, client_info={"command": "run_tool"})
+        caller = self._user(user)
+        session = session_start(user=caller, kind=Session.Kind.CLI, client_info={"command": "run_tool"})
         watch: list[awaiting.ExecutionWatch] = []
 
         def on_created(execution: ToolExecution) -> None:
@@ -39,12 +44,13 @@ class Command(BaseCommand):
         try:
             try:
                 execution = execute_tool(
-                    user=user, tool_name=name, arguments=arguments, via=Via.CLI, session=session, on_created=on_created,
+                    user=caller, tool_name=name, arguments=arguments, via=Via.CLI, session=session,
+                    on_created=on_created,
                 )
             except ExecutionRejected as exc:
                 raise CommandError(exc.message) from None
             if watch:
-                execution = self._wait(watch[0], execution, options["wait"])
+                execution = self._wait(watch[0], execution, wait)
         finally:
             for w in watch:
                 awaiting.close_blocking(w)  # a no-op once the wait closed it
