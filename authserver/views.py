@@ -16,7 +16,7 @@ from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.views import AuthorizationView
 
 from accounts.services import SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ
-from executions.services import tools_for_user
+from executions.policy import tools_for_user
 
 
 class HubLoginView(LoginView):

@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from accounts.authentication import signed_in_user
 from executions import awaiting
 from executions.models import Session, ToolExecution, Via
+from executions.policy import scope_require
 from executions.selectors import executions_visible_to, sessions_visible_to
 from executions.serializers import SessionSerializer, ToolExecutionSerializer
-from executions.services import execution_cancel, scope_require
+from executions.services import execution_cancel
 
 
 class ExecutionsReadScope(BasePermission):

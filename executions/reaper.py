@@ -37,7 +37,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
-from executions import rollup, services
+from executions import policy, rollup, services
 from executions.models import ToolExecution
 from tools.base import Mode
 from tools.registry import registry
@@ -60,7 +60,7 @@ def _hard_limit(tool_name: str) -> float:
     if tool is None:
         timeout = max(settings.TOOL_DEFAULT_TIMEOUT, settings.TOOL_BACKGROUND_TIMEOUT)
     else:
-        timeout = services.tool_policy(tool).timeout
+        timeout = policy.tool_policy(tool).timeout
     return timeout + 2 * settings.CELERY_TIME_LIMIT_GRACE
 
 

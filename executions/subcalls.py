@@ -2,8 +2,8 @@
 
 A sub-call meets the policy of a call from a door, for the calling execution's user:
 the tool exists, is enabled and allowed for the user's role and groups, its arguments
-are valid and the user's rate limit for it has room (``services.tool_resolve``,
-``services.rate_limit_hit``). The rate limit counts one use of each tool per calling
+are valid and the user's rate limit for it has room (``policy.tool_resolve``,
+``policy.rate_limit_hit``). The rate limit counts one use of each tool per calling
 call, however many sections it runs that tool on: a long document analysed once must
 not use up its caller's minute of keyword extraction (a user over the limit is still
 refused). A refusal records nothing, as at a door. An admitted
@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.utils import timezone
 
 from accounts.models import User
-from executions import metrics, services, toolproc
+from executions import metrics, policy, toolproc
 from executions.models import Session, ToolExecution
 from mcpsite import jsonlimits
 from mcpsite.db import release_connection
@@ -37,14 +38,23 @@ from tools.base import InvalidArguments, Mode, Tool, ToolContext, ToolError
 from tools.registry import registry
 
 Status = ToolExecution.Status
+# Ends an execution: status, result, error (``services._finish``).
+Finish = Callable[[ToolExecution, str, Any, str], ToolExecution]
+CountInSession = Callable[[Session], None]
 
 
 class Subcalls:
     """The sub-calls of one execution (and of its children, at any depth)."""
 
-    def __init__(self, *, execution: ToolExecution, user: User | None) -> None:
+    def __init__(
+        self, *, execution: ToolExecution, user: User | None, finish: Finish, count_in_session: CountInSession
+    ) -> None:
         # Nothing is read here: a call that makes no sub-call costs no statement.
         self.user = user
+        # The service's own end of a call and session count, handed in by the service
+        # (which imports this module, so this one does not import it back).
+        self._finish = finish
+        self._count_in_session = count_in_session
         self.session_id = execution.session_id
         self.via = execution.via
         self._open: dict[str, ToolExecution] = {}
@@ -69,7 +79,7 @@ class Subcalls:
         ``in_tool_process``: the child is to run in a tool process, which has no
         federation loop for a remote tool."""
         try:
-            tool, policy = services.tool_resolve(user=self.user, tool_name=tool_name)
+            tool, rules = policy.tool_resolve(user=self.user, tool_name=tool_name)
             problem = jsonlimits.arguments_problem(arguments)
             if problem is not None:
                 raise ToolError(f"{tool_name} was called with invalid arguments: {problem}")
@@ -82,13 +92,13 @@ class Subcalls:
             with self._lock:
                 first_use = tool.name not in self._rate_counted
             if first_use:
-                services.rate_limit_hit(user=self.user, tool_name=tool.name, rate=policy.rate_limit)
+                policy.rate_limit_hit(user=self.user, tool_name=tool.name, rate=rules.rate_limit)
                 with self._lock:
                     self._rate_counted.add(tool.name)
-        except services.ToolNotFound as exc:
+        except policy.ToolNotFound as exc:
             metrics.record_rejected(tool_name if registry.get(tool_name) else "unknown", exc.code)
             raise ToolError(self._refusal(tool_name)) from None
-        except services.ExecutionRejected as exc:
+        except policy.ExecutionRejected as exc:
             metrics.record_rejected(tool_name, exc.code)
             raise ToolError(f"{tool_name} was refused: {exc.message}") from None
         now = timezone.now()
@@ -99,7 +109,7 @@ class Subcalls:
                 status=Status.RUNNING, mode=str(Mode.INLINE), created=now, started=now,
             )
             if self.session_id is not None:
-                services._count_in_session(Session(pk=self.session_id))
+                self._count_in_session(Session(pk=self.session_id))
         finally:
             release_connection()  # not held while the child works
         with self._lock:
@@ -116,7 +126,7 @@ class Subcalls:
             ToolExecution.objects.filter(pk=child.pk).update(crashed=True)
             status = Status.ERROR
         try:
-            services._finish(child, status, result, error)
+            self._finish(child, status, result, error)
         finally:
             release_connection()
 
@@ -127,7 +137,7 @@ class Subcalls:
             left, self._open = list(self._open.values()), {}
         try:
             for child in left:
-                services._finish(child, Status.CANCELLED, None, error)
+                self._finish(child, Status.CANCELLED, None, error)
         finally:
             if left:
                 release_connection()
@@ -140,6 +150,6 @@ class Subcalls:
         tool = registry.get(tool_name)
         if tool is None:
             return f"{tool_name} is not a known tool."
-        if not services.tool_policy(tool).enabled:
+        if not policy.tool_policy(tool).enabled:
             return f"{tool_name} is disabled."
         return f"{tool_name} is not available to this user (its role or groups do not allow it)."

@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from executions import reaper, rollup, services
+from executions import policy, reaper, rollup, services
 from executions.models import ToolExecution
 
 Status = ToolExecution.Status
@@ -42,7 +42,7 @@ def time_limits(execution_id: str) -> tuple[float, float] | None:
     tool = registry.get(tool_name) if tool_name else None
     if tool is None:
         return None
-    return services.celery_time_limits(services.tool_policy(tool).timeout)
+    return services.celery_time_limits(policy.tool_policy(tool).timeout)
 
 
 class ExecutionTask(Task):

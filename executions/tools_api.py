@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 from accounts.authentication import signed_in_user
 from executions import awaiting
 from executions.models import Session, ToolExecution, Via
+from executions.policy import ToolNotFound, tools_for_user
 from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
-from executions.services import ToolNotFound, execute_tool, session_for_client, tools_for_user
+from executions.services import execute_tool, session_for_client
 from mcpsite import client_gone
 from tools.base import Mode, Tool
 

@@ -33,9 +33,9 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from channels.db import database_sync_to_async
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -45,10 +45,18 @@ from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, LOG_LEVEL_META_KEY, PARSE
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.authentication import AuthCredentials
 
+from accounts.services import (
+    ALL_SCOPES,
+    SCOPE_EXECUTIONS_READ,
+    SCOPE_TOOLS_CALL,
+    SCOPE_TOOLS_READ,
+    TokenRefused,
+    principal_for_token,
+    principal_known,
+)
+from mcp_server.following import SessionFollower, opening_principal
 from mcpsite import jsonlimits
 from mcpsite.origins import origin_matches, parse_origin
-from mcp_server.following import SessionFollower, opening_principal
-from accounts.services import ALL_SCOPES, SCOPE_EXECUTIONS_READ, SCOPE_TOOLS_CALL, SCOPE_TOOLS_READ, TokenRefused, principal_for_token, principal_known
 
 logger = logging.getLogger(__name__)
 

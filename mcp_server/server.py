@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
@@ -41,21 +40,21 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
-from executions import metrics, services
+from executions import metrics, policy, services
 from executions.awaiting import ExecutionWatch
 from executions.calls import DoorCall, on_loop
 from executions.client_input import InputRound
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
-from tools.base import InputRequired, Tool, ToolError
 from mcp_server import client_input, providers, tasks
+from mcp_server.results import EXECUTION_SCHEME, call_result, error_result
+from tools.base import InputRequired, Tool, ToolError
 from tools.models import Prompt
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
 RESOURCE_NOT_FOUND = -32002
-EXECUTION_SCHEME = "execution://"
 # How many of a caller's executions resources/list shows (newest first).
 RESOURCE_LIST_LIMIT = 50
 # MCP log levels, lowest first; a tool's Python-style level maps onto them.
@@ -288,8 +287,8 @@ class HubServer:
     async def list_tools(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListToolsResult:
         caller = await self.caller(ctx)
         try:
-            tools = await database_sync_to_async(services.tools_for_user)(caller.user, scopes=caller.scopes)
-        except services.ScopeMissing as exc:
+            tools = await database_sync_to_async(policy.tools_for_user)(caller.user, scopes=caller.scopes)
+        except policy.ScopeMissing as exc:
             raise MCPError(types.INVALID_REQUEST, exc.message) from None
         return types.ListToolsResult(tools=[_mcp_tool(t) for t in tools])
 
@@ -310,12 +309,12 @@ class HubServer:
         if as_task and not (tool is not None and tool.asks_before_task):
             try:
                 return await tasks.task_create(caller, params)  # type: ignore[return-value]
-            except services.ToolNotFound as exc:
+            except policy.ToolNotFound as exc:
                 raise MCPError(types.INVALID_PARAMS, exc.message) from None
-            except services.ArgumentsInvalid as exc:
-                return _error_result(f"{exc.message} (tool {params.name})")
-            except services.ExecutionRejected as exc:
-                return _error_result(exc.message)
+            except policy.ArgumentsInvalid as exc:
+                return error_result(f"{exc.message} (tool {params.name})")
+            except policy.ExecutionRejected as exc:
+                return error_result(exc.message)
         loop = asyncio.get_running_loop()
         # 2026-07-28: the tool's questions to the client come back as an InputRequiredResult.
         asked: InputRound | None = None
@@ -347,12 +346,12 @@ class HubServer:
                 session=caller.session, scopes=caller.scopes,
                 client_request=client_request if asked is None else None, client_input=asked, resume=resume,
             )
-        except services.ToolNotFound as exc:
+        except policy.ToolNotFound as exc:
             raise MCPError(types.INVALID_PARAMS, exc.message) from None
-        except services.ArgumentsInvalid as exc:
-            return _error_result(f"{exc.message} (tool {params.name})")
-        except services.ExecutionRejected as exc:
-            return _error_result(exc.message)
+        except policy.ArgumentsInvalid as exc:
+            return error_result(f"{exc.message} (tool {params.name})")
+        except policy.ExecutionRejected as exc:
+            return error_result(exc.message)
         except asyncio.CancelledError:
             # notifications/cancelled, or the client went away: end the execution as cancelled.
             await call.abandon(caller.user)
@@ -368,7 +367,7 @@ class HubServer:
             await database_sync_to_async(_keep_answers)(execution, asked.answers)
         if asked is not None and execution.status == ToolExecution.Status.INPUT_REQUIRED:
             return client_input.input_required_result(execution.input_requests or {}, {"execution": str(execution.id)})
-        return _call_result(registry.get(execution.tool_name), execution)
+        return call_result(registry.get(execution.tool_name), execution)
 
     async def _log_threshold(self, ctx: ServerRequestContext[Any]) -> str:
         conn = _connection(ctx)
@@ -568,8 +567,8 @@ def _cancel_watches(watched: dict[str, asyncio.Task[None] | None]) -> None:
 def _require(caller: Caller, scope: str) -> None:
     """Refuse a caller whose token lacks ``scope`` (over HTTP, http.py answers 403 first)."""
     try:
-        services.scope_require(scopes=caller.scopes, scope=scope)
-    except services.ScopeMissing as exc:
+        policy.scope_require(scopes=caller.scopes, scope=scope)
+    except policy.ScopeMissing as exc:
         raise MCPError(types.INVALID_REQUEST, exc.message) from None
 
 
@@ -679,26 +678,6 @@ def _mcp_prompt(prompt: Prompt) -> types.Prompt:
             for a in prompt.arguments
         ],
     })
-
-
-def _error_result(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
-
-
-def _call_result(tool: Tool | None, execution: ToolExecution) -> types.CallToolResult:
-    meta = {"mcpsite/execution": f"{EXECUTION_SCHEME}{execution.id}"}
-    if execution.status != ToolExecution.Status.SUCCESS:
-        message = execution.error or f"The call ended with status {execution.status}."
-        if execution.status == ToolExecution.Status.TIMEOUT:
-            message = f"Timed out: {message}"
-        result = _error_result(message)
-        result.meta = meta
-        return result
-    content = (tool or Tool()).mcp_content(execution.result)  # a remote tool may be gone by now
-    structured = execution.result if tool is not None and tool.output_schema is not None else None
-    return types.CallToolResult.model_validate(
-        {"content": content, "structuredContent": structured, "_meta": meta}
-    )
 
 
 async def _client_request(ctx: ServerRequestContext[Any], method: str, params: dict[str, Any]) -> dict[str, Any]:

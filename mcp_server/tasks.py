@@ -38,8 +38,9 @@ from pydantic import Field
 
 from executions import services
 from executions.models import ToolExecution
-from tools.base import Tool
 from mcp_server import client_input
+from mcp_server.results import call_result
+from tools.base import Tool
 from tools.registry import registry
 
 if TYPE_CHECKING:
@@ -208,12 +209,10 @@ def _task_fields(execution: ToolExecution) -> dict[str, Any]:
 
 def task_detail(execution: ToolExecution) -> dict[str, Any]:
     """The DetailedTask of tasks/get: the task, with its result, error or open questions."""
-    from mcp_server.server import _call_result
-
     detail = _task_fields(execution)
     status = detail["status"]
     if status == "completed":
-        result = _call_result(registry.get(execution.tool_name), execution)
+        result = call_result(registry.get(execution.tool_name), execution)
         detail["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     elif status == "failed":
         detail["error"] = {"code": types.INTERNAL_ERROR, "message": execution.error or f"The task ended as {execution.status}."}

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.authentication import bearer_challenge
-from executions.services import (
+from executions.policy import (
     ArgumentsInvalid,
     ExecutionRejected,
     QueueUnavailable,

@@ -48,7 +48,7 @@ from django.utils import timezone
 from accounts import revocation
 from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
-from executions import events, metrics, services
+from executions import events, metrics, policy, services
 from executions.calls import DoorCall, EventPump, on_loop
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
@@ -239,7 +239,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             await self.receive_json(content)
         except FrameError as exc:
             await self._send_error(request_id, exc.code, exc.message)
-        except services.ExecutionRejected as exc:
+        except policy.ExecutionRejected as exc:
             await self._send_error(request_id, exc.code, exc.message)
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
@@ -394,7 +394,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
                 user=self.user, tool_name=tool, arguments=arguments, via="ws", session=self.session,
                 scopes=self.scopes, client_request=self._client_request(call),
             )
-        except services.ExecutionRejected as exc:
+        except policy.ExecutionRejected as exc:
             await self._send_error(request_id, exc.code, exc.message)
             return
         except Exception:
@@ -489,7 +489,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await self._settle(question_id, answer, "answered", request_id=content.get("id"))
 
     async def _execution_cancel(self, content: dict[str, Any]) -> None:
-        services.scope_require(scopes=self.scopes, scope="tools:call")
+        policy.scope_require(scopes=self.scopes, scope="tools:call")
         execution_id = _execution_id(content)
         execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution is None:
@@ -503,7 +503,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
         await database_sync_to_async(services.execution_cancel)(execution=execution, user=self.user)
 
     async def _execution_subscribe(self, content: dict[str, Any]) -> None:
-        services.scope_require(scopes=self.scopes, scope="executions:read")
+        policy.scope_require(scopes=self.scopes, scope="executions:read")
         execution_id = _execution_id(content)
         execution = await database_sync_to_async(execution_of_user)(execution_id=execution_id, user=self.user)
         if execution is None:
@@ -609,7 +609,7 @@ def _settle_future(future: concurrent.futures.Future[dict[str, Any]], answer: di
 
 
 def _describe_tools(user: Any, scopes: frozenset[str] | None) -> list[dict[str, Any]]:
-    return [tool.describe() for tool in services.tools_for_user(user, scopes=scopes)]
+    return [tool.describe() for tool in policy.tools_for_user(user, scopes=scopes)]
 
 
 def _session_touch(*, session: Session) -> None:

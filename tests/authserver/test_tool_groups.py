@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import token_create
-from executions import services
+from executions import policy, services
 from executions.models import Session
 from mcp_server.server import Caller, HubServer
 from tools.base import Tool, ToolContext
@@ -53,10 +53,10 @@ def limited(db):
 @pytest.mark.parametrize("tool", ["text_statistics", "demo__echo"])
 def test_the_service_hides_a_group_tool_from_others(limited, tool):
     insider, outsider = limited
-    assert tool in {t.name for t in services.tools_for_user(insider)}
-    assert tool not in {t.name for t in services.tools_for_user(outsider)}
-    assert "spell_check" in {t.name for t in services.tools_for_user(outsider)}
-    with pytest.raises(services.ToolNotFound):
+    assert tool in {t.name for t in policy.tools_for_user(insider)}
+    assert tool not in {t.name for t in policy.tools_for_user(outsider)}
+    assert "spell_check" in {t.name for t in policy.tools_for_user(outsider)}
+    with pytest.raises(policy.ToolNotFound):
         services.execute_tool(user=outsider, tool_name=tool, arguments={"text": "Hi."}, via="cli")
     assert services.execute_tool(user=insider, tool_name=tool, arguments={"text": "Hi."}, via="cli").status == "success"
 
@@ -119,4 +119,4 @@ def test_the_cli_refuses_a_group_tool_for_others(limited):
 
 def test_hub_admins_see_every_tool(limited):
     admin = User.objects.create_user(username="boss", password="x-boss-123", role=User.Role.ADMIN)
-    assert {"text_statistics", "demo__echo"} <= {t.name for t in services.tools_for_user(admin)}
+    assert {"text_statistics", "demo__echo"} <= {t.name for t in policy.tools_for_user(admin)}

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 
 from executions.calls import DoorCall, EventPump
 from executions.models import ToolExecution
-from executions.services import ToolNotFound
+from executions.policy import ToolNotFound
 from tests.crossproc import SharedCounter
 from tools.base import Tool, ToolContext
 from tools.registry import registry

@@ -9,13 +9,8 @@ import pytest
 from pydantic import BaseModel
 
 from executions.models import ToolExecution
-from executions.services import (
-    ArgumentsInvalid,
-    RateLimited,
-    ToolNotFound,
-    execute_tool,
-    execution_cancel,
-)
+from executions.policy import ArgumentsInvalid, RateLimited, ToolNotFound
+from executions.services import execute_tool, execution_cancel
 from tests.crossproc import SharedCounter
 from tools.base import Annotations, Mode, Role, Tool, ToolContext, ToolError
 from tools.models import ToolConfig

@@ -9,7 +9,8 @@ import pytest
 from pydantic import BaseModel
 
 from executions.models import Session, ToolExecution
-from executions.services import RateLimited, execute_tool
+from executions.policy import RateLimited
+from executions.services import execute_tool
 from tools.base import Role, Tool, ToolContext, ToolError
 from tools.models import ToolConfig
 from tools.registry import registry

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import token_create
-from executions import services, toolpool
+from executions import policy, services, toolpool
 from executions.models import Session, ToolExecution
 from mcp_server.server import Caller, HubServer
 from mcpsite.asgi import application
@@ -305,7 +305,7 @@ def test_one_user_cannot_take_every_place(small_pool, user, admin_user):
     """Alice's share is two places: her third call is refused, another user still gets in."""
     threads = [call_in_thread(user=user, tool_name="test_spin", arguments={}, via="api") for _ in range(2)]
     wait_for(lambda: Spin.started.value == 2, "alice's two calls")
-    with pytest.raises(services.ToolBusy) as info:
+    with pytest.raises(policy.ToolBusy) as info:
         services.execute_tool(user=user, tool_name="test_spin", arguments={}, via="api")
     assert info.value.code == "busy" and "as one user may" in info.value.message
     threads.append(call_in_thread(user=admin_user, tool_name="test_pid", arguments={}, via="api"))

@@ -12,7 +12,8 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from executions.models import ToolExecution
-from executions.services import RateLimited, execute_tool
+from executions.policy import RateLimited
+from executions.services import execute_tool
 from tests.executions.test_execute_tool import CountingEcho
 from tools.models import ToolConfig
 from tools.registry import registry

@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from executions.models import ToolExecution, Via
-from executions.services import ToolUnavailable, execute_tool
+from executions.policy import ToolUnavailable
+from executions.services import execute_tool
 from tests.federation.conftest import SERVERS
 from tools.federation.models import RemoteServer
 from tools.federation.services import remote_server_create, remote_server_sync

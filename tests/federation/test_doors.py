@@ -14,9 +14,10 @@ from channels.db import database_sync_to_async
 from django.core.management import call_command
 from mcp import Client
 
-from executions import services
+from executions import policy, services
 from executions.models import Session, ToolExecution, Via
-from executions.services import RateLimited, ToolNotFound, execute_tool
+from executions.policy import RateLimited, ToolNotFound
+from executions.services import execute_tool
 from mcp_server.server import Caller, HubServer
 from tests.federation.conftest import add_stdio
 from tools.models import ToolConfig
@@ -94,7 +95,7 @@ def test_the_hubs_tool_config_and_rate_limit_apply_to_remote_tools(user):
     ToolConfig.objects.create(tool_name="py__echo", enabled=False)
     ToolConfig.objects.create(tool_name="py__add", rate_limit="1/m")
 
-    assert "py__echo" not in {t.name for t in services.tools_for_user(user)}
+    assert "py__echo" not in {t.name for t in policy.tools_for_user(user)}
     with pytest.raises(ToolNotFound):
         execute_tool(user=user, tool_name="py__echo", arguments={"text": "hi"}, via=Via.CLI)
     first = execute_tool(user=user, tool_name="py__add", arguments={"a": 1, "b": 1}, via=Via.CLI)

@@ -10,7 +10,8 @@ import pytest
 from django.core.management import call_command
 
 from executions.models import ToolExecution, Via
-from executions.services import ToolUnavailable, execute_tool
+from executions.policy import ToolUnavailable
+from executions.services import execute_tool
 from tests.federation.conftest import HttpServer, in_thread, set_once_started, wait_for, wait_for_remote_call
 from tools.federation import runtime
 from tools.federation.hub import federation

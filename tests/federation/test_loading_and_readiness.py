@@ -7,7 +7,8 @@ from django.apps import apps
 from django.utils import timezone
 
 from executions.models import Via
-from executions.services import ToolUnavailable, execute_tool, tools_for_user
+from executions.policy import ToolUnavailable, tools_for_user
+from executions.services import execute_tool
 from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
 from tools.federation.services import signals_quiet

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from executions.models import ToolExecution, Via
-from executions.services import ArgumentsInvalid, execute_tool
+from executions.policy import ArgumentsInvalid
+from executions.services import execute_tool
 from tests.federation.conftest import add_stdio
 from tools.base import InvalidArguments
 from tools.federation.pool import ServerConfig

@@ -45,7 +45,7 @@ def test_it_calls_a_remote_tool_through_execute_tool_and_records_the_server(user
 
 
 def test_it_validates_arguments_against_the_remote_schema_before_calling(user):
-    from executions.services import ArgumentsInvalid
+    from executions.policy import ArgumentsInvalid
 
     add_stdio("py")
 
@@ -212,7 +212,7 @@ def test_a_stdio_server_killed_mid_call_gives_a_clear_error_and_a_new_process_se
     import os
     import signal
 
-    from executions.services import ToolUnavailable
+    from executions.policy import ToolUnavailable
     from tools.federation.services import remote_server_check
 
     server = add_stdio("py", max_connections=1)

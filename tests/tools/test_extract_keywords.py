@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from executions.services import ArgumentsInvalid, execute_tool
+from executions.policy import ArgumentsInvalid
+from executions.services import execute_tool
 
 TEXT = (
     "Solar panels convert sunlight into electricity. Modern solar panels reach high efficiency, "

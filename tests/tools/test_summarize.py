@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from executions.services import ArgumentsInvalid, execute_tool
+from executions.policy import ArgumentsInvalid
+from executions.services import execute_tool
 
 TEXT = (
     "The city council met on Monday to discuss the new park. "

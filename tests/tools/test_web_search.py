@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from executions.models import ToolExecution
-from executions.services import ArgumentsInvalid, execute_tool
+from executions.policy import ArgumentsInvalid
+from executions.services import execute_tool
 from tests.tools.local_http import Handler, serve
 from tools.base import Annotations, Mode, ToolContext, ToolError
 from tools.builtin.web_search import BraveProvider, SearxngProvider, WebSearchTool, search_provider

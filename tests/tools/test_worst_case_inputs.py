@@ -10,7 +10,8 @@ import string
 
 import pytest
 
-from executions.services import ArgumentsInvalid, execute_tool
+from executions.policy import ArgumentsInvalid
+from executions.services import execute_tool
 from tools.builtin.spell_check import SpellCheckInput
 
 

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from executions.services import tool_policy
+from executions.policy import tool_policy
 from tools.registry import registry
 
 

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.models import User
 from executions import awaiting
 from executions.models import Session, ToolExecution, Via
-from executions.services import ExecutionRejected, execute_tool, session_end, session_start
+from executions.policy import ExecutionRejected
+from executions.services import execute_tool, session_end, session_start
 
 
 class Command(BaseCommand):
