@@ -309,12 +309,8 @@ class HubServer:
         if as_task and not (tool is not None and tool.asks_before_task):
             try:
                 return await tasks.task_create(caller, params)  # type: ignore[return-value]
-            except policy.ToolNotFound as exc:
-                raise MCPError(types.INVALID_PARAMS, exc.message) from None
-            except policy.ArgumentsInvalid as exc:
-                return error_result(f"{exc.message} (tool {params.name})")
             except policy.ExecutionRejected as exc:
-                return error_result(exc.message)
+                return _refused(exc, params.name)
         loop = asyncio.get_running_loop()
         # 2026-07-28: the tool's questions to the client come back as an InputRequiredResult.
         asked: InputRound | None = None
@@ -346,12 +342,8 @@ class HubServer:
                 session=caller.session, scopes=caller.scopes,
                 client_request=client_request if asked is None else None, client_input=asked, resume=resume,
             )
-        except policy.ToolNotFound as exc:
-            raise MCPError(types.INVALID_PARAMS, exc.message) from None
-        except policy.ArgumentsInvalid as exc:
-            return error_result(f"{exc.message} (tool {params.name})")
         except policy.ExecutionRejected as exc:
-            return error_result(exc.message)
+            return _refused(exc, params.name)
         except asyncio.CancelledError:
             # notifications/cancelled, or the client went away: end the execution as cancelled.
             await call.abandon(caller.user)
@@ -678,6 +670,16 @@ def _mcp_prompt(prompt: Prompt) -> types.Prompt:
             for a in prompt.arguments
         ],
     })
+
+
+def _refused(exc: policy.ExecutionRejected, tool_name: str) -> types.CallToolResult:
+    """A call refused before it ran: an unknown tool is a JSON-RPC error (invalid params),
+    any other refusal a tool error the model can read."""
+    if isinstance(exc, policy.ToolNotFound):
+        raise MCPError(types.INVALID_PARAMS, exc.message) from None
+    if isinstance(exc, policy.ArgumentsInvalid):
+        return error_result(f"{exc.message} (tool {tool_name})")
+    return error_result(exc.message)
 
 
 async def _client_request(ctx: ServerRequestContext[Any], method: str, params: dict[str, Any]) -> dict[str, Any]:
