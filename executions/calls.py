@@ -162,7 +162,8 @@ class DoorCall:
         self.execution = execution
         # A worker will run it: watch its group before the task is sent.
         watch = watch_for_worker(execution) if self.wait_for_worker else None
-        on_loop(self.loop, self._announce(execution, watch), timeout=ANNOUNCE_SECONDS)
+        if watch is not None or self.on_accepted is not None:  # else nothing to say: no hop to the loop
+            on_loop(self.loop, self._announce(execution, watch), timeout=ANNOUNCE_SECONDS)
 
     async def _announce(self, execution: ToolExecution, watch: ExecutionWatch | None) -> None:
         if watch is not None:

@@ -327,15 +327,13 @@ def execute_tool(
     scopes: Collection[str] | None = None,
     resume: str | None = None,
     task_ttl_ms: int | None = None,
-    **callbacks: Any,
 ) -> ToolExecution:
     """Run one tool call along the whole path and return its ToolExecution.
 
     Raises an ``ExecutionRejected`` subclass (nothing recorded) when the call is refused
     before it runs. Inline tools have finished when this returns; background tools are
     ``pending`` (or already finished when Celery is eager). ``hooks`` are what the door
-    lends the call (``CallHooks``; the same fields may be passed as keywords, for a
-    caller that needs one or two): ``on_created`` is told the row before the tool starts,
+    lends the call (``CallHooks``): ``on_created`` is told the row before the tool starts,
     so a door can announce the execution id.
     ``client_request`` lets an inline tool ask the door's client (MCP sampling,
     elicitation); a background tool runs elsewhere and never has it.
@@ -349,8 +347,6 @@ def execute_tool(
     """
     if via not in Via.values:
         raise ValueError(f"unknown via {via!r}")
-    if callbacks:
-        hooks = CallHooks(**{**(vars(hooks) if hooks is not None else {}), **callbacks})
     hooks = hooks or CallHooks()
     try:
         if shutdown.draining():

@@ -14,7 +14,7 @@ from executions import awaiting
 from executions.models import Session, ToolExecution, Via
 from executions.policy import ToolNotFound, tools_for_user
 from executions.serializers import ExecuteRequestSerializer, ToolExecutionSerializer
-from executions.services import execute_tool, session_for_client
+from executions.services import CallHooks, execute_tool, session_for_client
 from mcpsite import client_gone
 from tools.base import Mode, Tool
 
@@ -104,9 +104,11 @@ class ToolExecuteView(APIView):
         try:
             execution = execute_tool(
                 user=signed_in_user(request), tool_name=name, arguments=body.validated_data["arguments"], via=Via.API,
-                session=api_session(request), scopes=request_scopes(request), on_created=on_created,
-                # An inline call whose client disconnects is cancelled, not run for nobody.
-                cancel_event=client_gone.event_for(request._request),
+                session=api_session(request), scopes=request_scopes(request), hooks=CallHooks(
+                    on_created=on_created,
+                    # An inline call whose client disconnects is cancelled, not run for nobody.
+                    cancel_event=client_gone.event_for(request._request),
+                ),
             )
         except BaseException:
             for w in watch:

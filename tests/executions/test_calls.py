@@ -160,3 +160,27 @@ async def test_the_pump_keeps_the_order_of_events_put_from_threads_and_survives_
     await asyncio.to_thread(thread.join)
     await pump.close()
     assert delivered == [n for n in range(50) if n != 3]
+
+
+async def test_it_hops_to_the_loop_only_when_there_is_something_to_announce(user, monkeypatch):
+    from executions import calls
+
+    hops: list[str] = []
+    real_on_loop = calls.on_loop
+
+    def counting_on_loop(loop, coro, timeout=None):
+        hops.append("announce")
+        return real_on_loop(loop, coro, timeout)
+
+    monkeypatch.setattr(calls, "on_loop", counting_on_loop)
+    arguments = {"user": user, "tool_name": "test_calls_steps", "arguments": {}, "via": "mcp", "session": None,
+                 "scopes": None}
+    # An inline call of a door that waits for workers only: nothing to say before it runs.
+    assert (await DoorCall(wait_for_worker=True).run(**arguments)).status == Status.SUCCESS
+    assert hops == []
+
+    async def accepted(execution: ToolExecution) -> None:
+        pass
+
+    assert (await DoorCall(on_accepted=accepted).run(**arguments)).status == Status.SUCCESS
+    assert hops == ["announce"]

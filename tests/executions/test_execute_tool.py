@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from executions.models import ToolExecution
 from executions.policy import ArgumentsInvalid, RateLimited, ToolNotFound
-from executions.services import execute_tool, execution_cancel
+from executions.services import CallHooks, execute_tool, execution_cancel
 from tests.crossproc import SharedCounter
 from tools.base import Annotations, Mode, Role, Tool, ToolContext, ToolError
 from tools.models import ToolConfig
@@ -123,7 +123,7 @@ def test_tools():
 def test_it_records_a_successful_call_with_duration(user):
     progress = []
     execution = execute_tool(user=user, tool_name="test_echo", arguments={"value": 7}, via="api",
-                             on_progress=progress.append)
+                             hooks=CallHooks(on_progress=progress.append))
     assert execution.status == Status.SUCCESS
     assert execution.result == {"value": 7}
     assert execution.duration_ms is not None and execution.started and execution.finished
@@ -224,7 +224,9 @@ def test_it_stops_a_tool_at_its_timeout_and_records_timeout(user):
 def test_a_cancel_event_from_the_door_cancels_an_inline_call(user):
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
-    execution = execute_tool(user=user, tool_name="test_slow", arguments={}, via="mcp", cancel_event=cancel)
+    execution = execute_tool(
+        user=user, tool_name="test_slow", arguments={}, via="mcp", hooks=CallHooks(cancel_event=cancel)
+    )
     assert execution.status == Status.CANCELLED
     assert SlowLoop.steps.value > 0 and SlowLoop.steps.settled()
 
@@ -238,7 +240,9 @@ def test_cancelling_the_row_from_elsewhere_stops_an_inline_call(user):
         threading.Timer(0.2, lambda: execution_cancel(execution=ToolExecution.objects.get(pk=execution.pk),
                                                       user=user)).start()
 
-    execution = execute_tool(user=user, tool_name="test_slow", arguments={}, via="api", on_created=cancel_soon)
+    execution = execute_tool(
+        user=user, tool_name="test_slow", arguments={}, via="api", hooks=CallHooks(on_created=cancel_soon)
+    )
     assert created and execution.pk == created[0].pk
     assert execution.status == Status.CANCELLED
     assert SlowLoop.steps.value > 0 and SlowLoop.steps.settled()
@@ -268,7 +272,9 @@ def test_a_redelivered_background_task_does_not_run_twice(user):
 
 def test_an_eager_background_call_gives_the_door_its_progress_callbacks(user):
     progress = []
-    execute_tool(user=user, tool_name="test_background", arguments={}, via="ws", on_progress=progress.append)
+    execute_tool(
+        user=user, tool_name="test_background", arguments={}, via="ws", hooks=CallHooks(on_progress=progress.append)
+    )
     assert [(e["progress"], e["message"]) for e in progress] == [(1, "step 1"), (2, "step 2")]
 
 
@@ -277,6 +283,8 @@ def test_a_caller_gone_when_the_row_is_announced_leaves_it_cancelled_not_running
         raise ConnectionError("the socket closed as the call started")
 
     with pytest.raises(ConnectionError):
-        execute_tool(user=user, tool_name="test_echo", arguments={"value": 1}, via="ws", on_created=door_closed)
+        execute_tool(
+            user=user, tool_name="test_echo", arguments={"value": 1}, via="ws", hooks=CallHooks(on_created=door_closed)
+        )
     row = ToolExecution.objects.get()
     assert row.status == Status.CANCELLED and "went away" in row.error and row.finished is not None

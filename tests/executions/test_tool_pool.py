@@ -194,7 +194,9 @@ def test_cancelling_a_running_call_kills_its_process(user):
         threading.Thread(target=cancel).start()
 
     execution = services.execute_tool(
-        user=user, tool_name="test_spin", arguments={}, via="api", on_created=cancel_when_started
+        user=user, tool_name="test_spin", arguments={}, via="api", hooks=services.CallHooks(
+            on_created=cancel_when_started
+        )
     )
     assert execution.status == Status.CANCELLED
     killed = before - set(pool.idle_pids())

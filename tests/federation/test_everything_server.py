@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from executions.models import ToolExecution, Via
-from executions.services import execute_tool
+from executions.services import CallHooks, execute_tool
 from tests.federation.conftest import EVERYTHING, NODE
 from tools.registry import registry
 
@@ -48,7 +48,7 @@ def test_it_passes_the_reference_servers_progress_through(everything, user):
 
     execution = execute_tool(
         user=user, tool_name="everything__trigger-long-running-operation", arguments={"duration": 1, "steps": 3},
-        via=Via.CLI, on_progress=seen.append,
+        via=Via.CLI, hooks=CallHooks(on_progress=seen.append),
     )
 
     assert execution.status == ToolExecution.Status.SUCCESS, execution.error

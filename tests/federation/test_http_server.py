@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from executions.models import ToolExecution, Via
 from executions.policy import ToolUnavailable
-from executions.services import execute_tool
+from executions.services import CallHooks, execute_tool
 from tests.federation.conftest import HttpServer, in_thread, set_once_started, wait_for, wait_for_remote_call
 from tools.federation import runtime
 from tools.federation.hub import federation
@@ -214,7 +214,7 @@ def test_a_cancelled_call_is_cancelled_at_the_remote_over_http(http_server, user
     set_once_started(cancel, "web__sleep")
 
     execution = execute_tool(
-        user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI, cancel_event=cancel
+        user=user, tool_name="web__sleep", arguments={"seconds": 30}, via=Via.CLI, hooks=CallHooks(cancel_event=cancel)
     )
 
     assert execution.status == ToolExecution.Status.CANCELLED

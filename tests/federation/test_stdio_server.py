@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from executions.models import ToolExecution, Via
-from executions.services import execute_tool
+from executions.services import CallHooks, execute_tool
 from tests.federation.conftest import add_stdio, in_thread, set_once_started, wait_for, wait_for_remote_call
 from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
@@ -71,7 +71,7 @@ def test_it_passes_remote_progress_into_the_execution(user):
     seen = []
 
     execution = execute_tool(
-        user=user, tool_name="py__count", arguments={"steps": 4}, via=Via.CLI, on_progress=seen.append
+        user=user, tool_name="py__count", arguments={"steps": 4}, via=Via.CLI, hooks=CallHooks(on_progress=seen.append)
     )
 
     assert execution.status == Status.SUCCESS, execution.error
@@ -174,7 +174,7 @@ def test_a_cancelled_call_is_cancelled_at_the_remote(user, mode):
     set_once_started(cancel, "py__sleep")
 
     execution = execute_tool(
-        user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI, cancel_event=cancel
+        user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI, hooks=CallHooks(cancel_event=cancel)
     )
 
     assert execution.status == Status.CANCELLED

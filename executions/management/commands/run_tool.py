@@ -9,7 +9,7 @@ from accounts.models import User
 from executions import awaiting
 from executions.models import Session, ToolExecution, Via
 from executions.policy import ExecutionRejected
-from executions.services import execute_tool, session_end, session_start
+from executions.services import CallHooks, execute_tool, session_end, session_start
 
 
 class Command(BaseCommand):
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             try:
                 execution = execute_tool(
                     user=caller, tool_name=name, arguments=arguments, via=Via.CLI, session=session,
-                    on_created=on_created,
+                    hooks=CallHooks(on_created=on_created),
                 )
             except ExecutionRejected as exc:
                 raise CommandError(exc.message) from None
