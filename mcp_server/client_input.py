@@ -26,6 +26,8 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.context import ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 
+from mcp_server.connection import connection_of
+
 AUDIENCE = "mcpsite"
 
 
@@ -75,8 +77,8 @@ def wire_answers(responses: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def client_capabilities(ctx: ServerRequestContext[Any, Any]) -> types.ClientCapabilities | None:
-    conn = getattr(ctx.session, "_connection", None)
-    return getattr(conn, "client_capabilities", None)
+    conn = connection_of(ctx)
+    return conn.client_capabilities if conn is not None else None
 
 
 def input_required_result(requests: dict[str, Any], state: dict[str, Any]) -> types.InputRequiredResult:

@@ -52,7 +52,8 @@ class DatabaseEventStore(EventStore):
         event = MCPStreamEvent.objects.create(stream_id=stream_id, message=data)
         self._stored += 1
         if self._stored % PRUNE_EVERY == 1:
-            MCPStreamEvent.objects.filter(created__lt=timezone.now() - timedelta(seconds=settings.MCP_EVENT_TTL)).delete()
+            expired = timezone.now() - timedelta(seconds=settings.MCP_EVENT_TTL)
+            MCPStreamEvent.objects.filter(created__lt=expired).delete()
         return str(event.pk)
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
@@ -75,7 +76,7 @@ class DatabaseEventStore(EventStore):
         later = MCPStreamEvent.objects.filter(
             stream_id=last.stream_id, pk__gt=last.pk, message__isnull=False
         ).order_by("pk").values_list("pk", "message")
-        return last.stream_id, [(str(pk), message) for pk, message in later]
+        return last.stream_id, [(str(pk), message) for pk, message in later if message is not None]
 
 
 class RedisEventStore(EventStore):
@@ -104,7 +105,8 @@ class RedisEventStore(EventStore):
         if raw is None:
             return None
         stream_id = json.loads(raw)["stream"]
-        ids = [i.decode() for i in await self._redis.lrange(f"{REDIS_PREFIX}:stream:{stream_id}", 0, -1)]
+        listed = await self._redis.lrange(f"{REDIS_PREFIX}:stream:{stream_id}", 0, -1)
+        ids = [i.decode() if isinstance(i, bytes) else i for i in listed]
         later = [i for i in ids if int(i) > int(last_event_id)]
         if later:
             records = await self._redis.mget([f"{REDIS_PREFIX}:event:{i}" for i in later])

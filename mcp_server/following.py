@@ -42,6 +42,7 @@ class SessionFollower:
         self._layer: Any = get_channel_layer()
         self._channel: str | None = None
         self._ready = asyncio.Event()
+        self._joins: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     def follow(self, session_id: str, principal: Principal) -> None:
         """Called as the session is admitted (on the event loop, no await)."""
@@ -54,7 +55,9 @@ class SessionFollower:
             first = group not in self._sessions_of
             self._sessions_of.setdefault(group, set()).add(session_id)
             if first:
-                loop.create_task(self._join(group))
+                join = loop.create_task(self._join(group))
+                self._joins.add(join)
+                join.add_done_callback(self._joins.discard)
         # An OAuth session belongs to its client, which refreshes its access token: only an
         # API token's expiry ends the session.
         if principal.kind == "api_token" and principal.expires_at is not None:

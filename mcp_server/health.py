@@ -8,7 +8,7 @@ def mcp_check() -> list[tuple[str, dict]]:
     from mcp_server.http import application
 
     try:
-        application.hub  # builds the server over the registry on first use
+        _ = application.hub  # builds the server over the registry on first use
     except Exception as exc:
         return [("mcp", {"status": "degraded", "error": f"{type(exc).__name__}: {exc}"[:300]})]
     failure = application.failure()

@@ -117,14 +117,14 @@ class _HubSessionManager(StreamableHTTPSessionManager):
             return None  # the SDK answers 503 "Too many open sessions"
         transport = super()._admit_session(requestor)
         principal = opening_principal.get()
-        if transport is not None and principal is not None:
+        if transport is not None and transport.mcp_session_id is not None and principal is not None:
             self.follower.follow(transport.mcp_session_id, principal)
         return transport
 
 
 @dataclass
 class _Running:
-    manager: StreamableHTTPSessionManager
+    manager: _HubSessionManager
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -162,7 +162,9 @@ class MCPApplication:
             return
         origin = headers.get("origin")
         if origin and not _origin_allowed(origin, host):
-            await _rpc_error(send, 403, INVALID_REQUEST, f"Origin {origin!r} may not call this server (MCP_ALLOWED_ORIGINS).")
+            await _rpc_error(
+                send, 403, INVALID_REQUEST, f"Origin {origin!r} may not call this server (MCP_ALLOWED_ORIGINS)."
+            )
             return
 
         granted: frozenset[str] | None = None
@@ -173,7 +175,9 @@ class MCPApplication:
                 return
             granted = frozenset(scope["user"].scopes)
         elif not settings.MCP_ALLOW_ANONYMOUS:
-            await self._unauthorized(send, headers, scope, "invalid_token", "Authentication required: send Authorization: Bearer <token>.")
+            await self._unauthorized(
+                send, headers, scope, "invalid_token", "Authentication required: send Authorization: Bearer <token>."
+            )
             return
 
         in_flight: tuple[str, str] | None = None
@@ -184,6 +188,7 @@ class MCPApplication:
             if problem is not None:
                 await _rpc_error(send, *problem)
                 return
+            assert body is not None  # a body over the limit is a problem (413) above
             if granted is not None:
                 needed = METHOD_SCOPES.get(message.get("method", ""))
                 if needed is not None and needed not in granted:
@@ -242,7 +247,7 @@ class MCPApplication:
         await running.ready.wait()
         return running
 
-    def _new_manager(self) -> StreamableHTTPSessionManager:
+    def _new_manager(self) -> _HubSessionManager:
         from mcp_server.event_store import event_store
 
         return _HubSessionManager(
@@ -303,13 +308,13 @@ class MCPApplication:
             await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET, HEAD, OPTIONS")])
             return
         base = _base_url(scope, headers)
-        metadata = ProtectedResourceMetadata(
-            resource=f"{base}{MCP_PATH}",
-            authorization_servers=list(settings.MCP_AUTHORIZATION_SERVERS) or [base],
-            resource_name="mcpsite MCP server",
-            resource_documentation=f"{base}/api/docs/",
-            scopes_supported=list(ALL_SCOPES),
-        )
+        metadata = ProtectedResourceMetadata.model_validate({
+            "resource": f"{base}{MCP_PATH}",
+            "authorization_servers": list(settings.MCP_AUTHORIZATION_SERVERS) or [base],
+            "resource_name": "mcpsite MCP server",
+            "resource_documentation": f"{base}/api/docs/",
+            "scopes_supported": list(ALL_SCOPES),
+        })
         body = metadata.model_dump(mode="json", exclude_none=True)
         await _json(send, 200, body, [(b"access-control-allow-origin", b"*"), (b"cache-control", b"max-age=3600")])
 
@@ -321,7 +326,9 @@ class MCPApplication:
         door_url = f"{_base_url(scope, headers)}{MCP_PATH}"
         try:
             principal = principal_known(token.strip(), door_url=door_url, audience_required=True) or (
-                await database_sync_to_async(principal_for_token)(token.strip(), door_url=door_url, audience_required=True)
+                await database_sync_to_async(principal_for_token)(
+                    token.strip(), door_url=door_url, audience_required=True
+                )
             )
         except TokenRefused as exc:
             return exc.description
@@ -334,13 +341,17 @@ class MCPApplication:
         scope["mcpsite.principal"] = principal
         return None
 
-    async def _unauthorized(self, send: Any, headers: dict[str, str], scope: dict[str, Any], error: str, description: str) -> None:
+    async def _unauthorized(
+        self, send: Any, headers: dict[str, str], scope: dict[str, Any], error: str, description: str
+    ) -> None:
         metadata_url = f"{_base_url(scope, headers)}{METADATA_PATH}"
         challenge = (
             f'Bearer error="{error}", error_description="{description}", scope="{" ".join(ALL_SCOPES)}", '
             f'resource_metadata="{metadata_url}"'
         )
-        await _json(send, 401, {"error": error, "error_description": description}, [(b"www-authenticate", challenge.encode())])
+        await _json(
+            send, 401, {"error": error, "error_description": description}, [(b"www-authenticate", challenge.encode())]
+        )
 
     async def _insufficient_scope(
         self, send: Any, headers: dict[str, str], scope: dict[str, Any], message: dict[str, Any], needed: str,
@@ -411,13 +422,15 @@ def _post_problem(headers: dict[str, str], body: bytes | None) -> tuple[tuple[in
     if content_type != "application/json":
         return (415, INVALID_REQUEST, "Content-Type must be application/json."), {}
     if body is None:
-        return (413, INVALID_REQUEST, f"The request body is larger than {settings.MCP_MAX_BODY_BYTES} bytes (MCP_MAX_BODY_BYTES)."), {}
+        limit = settings.MCP_MAX_BODY_BYTES
+        return (413, INVALID_REQUEST, f"The request body is larger than {limit} bytes (MCP_MAX_BODY_BYTES)."), {}
     try:
         message = jsonlimits.loads(body)
     except jsonlimits.JSONRefused as exc:
         return (400, PARSE_ERROR, f"Parse error: {exc}"), {}
     if isinstance(message, list):
-        return (400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported; send one message per request."), {}
+        batches = "Invalid Request: JSON-RPC batches are not supported; send one message per request."
+        return (400, INVALID_REQUEST, batches), {}
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         return (400, INVALID_REQUEST, 'Invalid Request: a JSON-RPC message is an object with "jsonrpc": "2.0".'), {}
     if "method" in message:
@@ -479,8 +492,10 @@ async def _rpc_error(send: Any, status: int, code: int, message: str) -> None:
 
 async def _json(send: Any, status: int, data: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(data).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    response_headers = [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -491,6 +506,8 @@ def _stop_with_daphne(app: MCPApplication, loop: asyncio.AbstractEventLoop) -> N
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
 
+    # The reactor's loop is not public in Twisted's asyncioreactor (no accessor upstream):
+    # this is the one place the hub reads it, and a missing attribute means "not ours".
     if getattr(reactor, "_asyncioEventloop", None) is not loop:
         return
 
@@ -503,7 +520,8 @@ def _stop_with_daphne(app: MCPApplication, loop: asyncio.AbstractEventLoop) -> N
     def before_shutdown() -> Deferred:
         return Deferred.fromFuture(asyncio.ensure_future(drain_then_close(), loop=loop))
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    # IReactorCore is a zope interface (methods without self), which mypy reads one argument off.
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
 
 
 application = MCPApplication()

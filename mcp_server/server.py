@@ -3,8 +3,9 @@
 Every handler is a thin translation between MCP and the hub's services:
 ``tools/list`` reads ``tools_for_user``, ``tools/call`` goes through
 ``executions.services.execute_tool`` (validation, permissions, rate limits, caching,
-the ``ToolExecution`` row), prompts come from the ``Prompt`` model and resources are
-the caller's own executions. The same ``HubServer`` serves Streamable HTTP
+the ``ToolExecution`` row), prompts and resources come from providers
+(``mcp_server.providers``: the ``Prompt`` rows and the caller's own executions, and any
+``MCP_EXTRA_PROVIDERS``). The same ``HubServer`` serves Streamable HTTP
 (``mcp_server.http``) and stdio (``manage.py mcp_stdio``).
 
 Who is calling: over HTTP, the bearer token the transport verified (or the anonymous
@@ -14,19 +15,17 @@ user when ``MCP_ALLOW_ANONYMOUS`` is on); over stdio, the token the command was 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from typing import Any, cast
 
 import mcp_types as types
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db.models.signals import post_delete, post_save
 from mcp.server import Server
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.caching import CacheHint
@@ -41,22 +40,20 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
 from executions import metrics, policy, services
-from executions.awaiting import ExecutionWatch
 from executions.calls import DoorCall, on_loop
 from executions.client_input import InputRound
 from executions.models import Session, ToolExecution
-from executions.selectors import execution_of_user
-from mcp_server import client_input, providers, tasks
-from mcp_server.results import EXECUTION_SCHEME, call_result, error_result
+from mcp_server import client_input, tasks
+from mcp_server.caller import Caller
+from mcp_server.connection import connection_of
+from mcp_server.providers import Providers, ResourceNotFound, installed_providers
+from mcp_server.results import call_result, error_result
 from tools.base import InputRequired, Tool, ToolError
-from tools.models import Prompt
 from tools.registry import registry
 
 logger = logging.getLogger(__name__)
 
 RESOURCE_NOT_FOUND = -32002
-# How many of a caller's executions resources/list shows (newest first).
-RESOURCE_LIST_LIMIT = 50
 # MCP log levels, lowest first; a tool's Python-style level maps onto them.
 LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
@@ -81,16 +78,6 @@ CACHE_HINTS: dict[Any, CacheHint] = {
     "resources/list": CacheHint(ttl_ms=0, scope="private"),
     "resources/read": CacheHint(ttl_ms=0, scope="private"),
 }
-
-
-@dataclass
-class Caller:
-    user: User
-    session: Session
-    # The token's scopes; None: unrestricted (anonymous, or a token without --scope).
-    scopes: frozenset[str] | None = None
-    # stdio: the token the process was started with, checked again on every request.
-    token: str | None = None
 
 
 class ThreadSafeBus:
@@ -138,7 +125,9 @@ class _SDKServer(Server[Any]):
     """The SDK's server, advertising ``listChanged`` for tools and prompts to handshake-era
     clients by default (the session manager asks it for its initialization options)."""
 
-    def create_initialization_options(self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any) -> Any:
+    def create_initialization_options(
+        self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
         options = notification_options or NotificationOptions(tools_changed=True, prompts_changed=True)
         return super().create_initialization_options(options, *args, **kwargs)
 
@@ -146,12 +135,16 @@ class _SDKServer(Server[Any]):
 class HubServer:
     """One MCP server over the registry; ``server`` is the SDK object the transports run."""
 
-    def __init__(self, *, stdio_caller: Caller | None = None) -> None:
+    def __init__(self, *, stdio_caller: Caller | None = None, providers: Providers | None = None) -> None:
         self.stdio_caller = stdio_caller
+        # Where prompts and resources come from (the process's own set unless a test gives one).
+        self.providers = providers if providers is not None else installed_providers()
         self.bus = ThreadSafeBus()
         # Handshake-era connections with a standalone channel, and the loop each lives on:
         # list-changed notifications go to them (2026-07-28 clients listen on the bus).
-        self._connections: weakref.WeakKeyDictionary[Connection, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
+        self._connections: weakref.WeakKeyDictionary[Connection, asyncio.AbstractEventLoop] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
         with warnings.catch_warnings():
             # logging/setLevel is deprecated in 2026-07-28 but is how 2025-11-25 clients pick a level.
@@ -181,15 +174,11 @@ class HubServer:
         self.server.middleware.append(client_input.request_state_boundary())
         tasks.install(self)
         registry.add_listener(self.tools_changed)
-        providers.add_change_listener(self._provider_changed)
-        post_save.connect(self._prompts_changed, sender=Prompt, weak=False)
-        post_delete.connect(self._prompts_changed, sender=Prompt, weak=False)
+        self.providers.add_listener(self._provider_changed)
 
     def close(self) -> None:
         registry.remove_listener(self.tools_changed)
-        providers.remove_change_listener(self._provider_changed)
-        post_save.disconnect(self._prompts_changed, sender=Prompt)
-        post_delete.disconnect(self._prompts_changed, sender=Prompt)
+        self.providers.remove_listener(self._provider_changed)
 
     # --- list_changed --------------------------------------------------------------------
 
@@ -199,12 +188,11 @@ class HubServer:
         self._notify_connections("notifications/tools/list_changed")
 
     def _provider_changed(self, kind: str) -> None:
+        """Provider listener (any thread): a provider's prompt list changed. (Resource lists
+        are the caller's executions, which change with every call: not announced.)"""
         if kind == "prompts":
-            self._prompts_changed()
-
-    def _prompts_changed(self, **kwargs: Any) -> None:
-        self.bus.publish_threadsafe(PromptsListChanged())
-        self._notify_connections("notifications/prompts/list_changed")
+            self.bus.publish_threadsafe(PromptsListChanged())
+            self._notify_connections("notifications/prompts/list_changed")
 
     def _notify_connections(self, method: str) -> None:
         with self._lock:
@@ -216,7 +204,7 @@ class HubServer:
     async def _track_connection(self, ctx: ServerRequestContext[Any], call_next: Any) -> Any:
         """Server middleware: remember handshake-era connections that can take notifications."""
         result = await call_next(ctx)
-        conn = _connection(ctx)
+        conn = connection_of(ctx)
         if (
             conn is not None
             and conn.protocol_version not in MODERN_PROTOCOL_VERSIONS
@@ -245,11 +233,14 @@ class HubServer:
                 except TokenRefused as exc:
                     raise MCPError(types.INVALID_REQUEST, f"Unauthorized: {exc.description}") from None
             return self.stdio_caller
-        conn = _connection(ctx)
+        conn = connection_of(ctx)
         scope_user = ctx.request.scope.get("user")
-        user_id = int(scope_user.access_token.subject) if isinstance(scope_user, AuthenticatedUser) else None
+        token = scope_user.access_token if isinstance(scope_user, AuthenticatedUser) else None
+        if token is not None and not token.subject:
+            raise MCPError(types.INVALID_REQUEST, "Unauthorized: the token names no user.")
+        user_id = int(token.subject) if token is not None and token.subject else None
         # Read per request: the session may outlive a token, and its successor may differ.
-        scopes = frozenset(scope_user.access_token.scopes) if isinstance(scope_user, AuthenticatedUser) else None
+        scopes = frozenset(token.scopes) if token is not None else None
         client = _client_info(conn)
         if conn is not None and conn.session_id is not None:
             # A stateful HTTP session: one hub Session for its lifetime.
@@ -330,7 +321,11 @@ class HubServer:
             return on_loop(loop, _client_request(ctx, method, request_params))
 
         if ctx.close_sse_stream is not None:
-            close = ctx.close_sse_stream
+            close_stream = ctx.close_sse_stream
+
+            async def close() -> None:
+                await close_stream()
+
             client_request.release_stream = lambda: on_loop(loop, close(), timeout=10)  # type: ignore[attr-defined]
         client_request.declares = lambda capability: ctx.session.check_client_capability(  # type: ignore[attr-defined]
             types.ClientCapabilities.model_validate({capability: {}})
@@ -362,151 +357,112 @@ class HubServer:
         return call_result(registry.get(execution.tool_name), execution)
 
     async def _log_threshold(self, ctx: ServerRequestContext[Any]) -> str:
-        conn = _connection(ctx)
+        conn = connection_of(ctx)
         if conn is not None and conn.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             return conn.state.get("hub.log_level", "info")
         return "debug"  # 2026-07-28: the SDK applies the request's own opt-in level
 
-    async def set_logging_level(self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
-        conn = _connection(ctx)
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        conn = connection_of(ctx)
         if conn is not None:
             conn.state["hub.log_level"] = params.level
         return types.EmptyResult()
 
-    # --- prompts ---------------------------------------------------------------------------
+    # --- prompts (from the providers, in order) ----------------------------------------------
 
     async def list_prompts(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListPromptsResult:
-        await self.caller(ctx)
-        prompts = await database_sync_to_async(lambda: list(Prompt.objects.filter(enabled=True)))()
-        listed = [_mcp_prompt(p) for p in prompts]
-        for provider in providers.extra_providers():
-            listed += [types.Prompt.model_validate(p) for p in provider.prompts()]
-        return types.ListPromptsResult(prompts=listed)
+        caller = await self.caller(ctx)
+        listed = await _gather(provider.list_prompts(caller) for provider in self.providers)
+        return types.ListPromptsResult.model_validate({"prompts": listed})
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult | types.InputRequiredResult:
-        await self.caller(ctx)
+        caller = await self.caller(ctx)
         values = {k: str(v) for k, v in (params.arguments or {}).items()}
-        if providers.extra_providers():
-            # A prompt has no execution row: on 2026-07-28 its answers ride the sealed state.
-            asked = None
-            if _is_modern(ctx):
-                state = client_input.read_state(params.request_state)
-                stored = state.get("answers") if isinstance(state.get("answers"), dict) else {}
-                asked = InputRound(
-                    capabilities=client_input.client_capabilities(ctx),
-                    answers={**stored, **client_input.wire_answers(params.input_responses)},
-                )
-            for provider in providers.extra_providers():
-                try:
-                    rendered = provider.get_prompt(params.name, values, asked)
-                except InputRequired as exc:
-                    assert asked is not None
-                    return client_input.input_required_result(exc.requests, {"answers": asked.used})
-                except ToolError as exc:
-                    if asked is not None and asked.missing_capability is not None:
-                        raise MCPError(
-                            types.MISSING_REQUIRED_CLIENT_CAPABILITY, str(exc),
-                            {"requiredCapabilities": {asked.missing_capability: {}}},
-                        ) from None
-                    raise MCPError(types.INVALID_PARAMS, str(exc)) from None
-                if rendered is not None:
-                    return types.GetPromptResult.model_validate(rendered)
-        prompt = await database_sync_to_async(lambda: Prompt.objects.filter(name=params.name, enabled=True).first())()
-        if prompt is None:
-            raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name!r}.")
-        try:
-            text = prompt.render(values)
-        except KeyError as exc:
-            raise MCPError(types.INVALID_PARAMS, f"Prompt {prompt.name!r} needs the argument {exc.args[0]!r}.") from None
-        return types.GetPromptResult.model_validate({
-            "description": prompt.description or prompt.title,
-            "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
-        })
+        # A prompt has no execution row: on 2026-07-28 its answers ride the sealed state.
+        asked = self._input_round(ctx, params) if _is_modern(ctx) else None
+        for provider in self.providers:
+            try:
+                rendered = await provider.get_prompt(params.name, values, caller, asked)
+            except InputRequired as exc:
+                assert asked is not None
+                return client_input.input_required_result(exc.requests, {"answers": asked.used})
+            except (ToolError, ValueError) as exc:
+                if asked is not None and asked.missing_capability is not None:
+                    raise MCPError(
+                        types.MISSING_REQUIRED_CLIENT_CAPABILITY, str(exc),
+                        {"requiredCapabilities": {asked.missing_capability: {}}},
+                    ) from None
+                raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+            if rendered is not None:
+                return types.GetPromptResult.model_validate(rendered)
+        raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name!r}.")
 
-    async def complete(self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams) -> types.CompleteResult:
+    def _input_round(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> InputRound:
+        state = client_input.read_state(params.request_state)
+        stored = state.get("answers") if isinstance(state.get("answers"), dict) else {}
+        return InputRound(
+            capabilities=client_input.client_capabilities(ctx),
+            answers={**(stored or {}), **client_input.wire_answers(params.input_responses)},
+        )
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
         await self.caller(ctx)
         ref = params.ref
         choices: list[str] = []
-        if getattr(ref, "type", "") == "ref/prompt":
-            name = ref.name
-            for provider in providers.extra_providers():
-                provided = provider.complete(name, params.argument.name)
+        if isinstance(ref, types.PromptReference):
+            for provider in self.providers:
+                provided = await provider.complete(ref.name, params.argument.name)
                 if provided is not None:
                     choices = provided
                     break
-            else:
-                prompt = await database_sync_to_async(lambda: Prompt.objects.filter(name=name, enabled=True).first())()
-                if prompt is not None:
-                    for argument in prompt.arguments:
-                        if argument.get("name") == params.argument.name:
-                            choices = list(argument.get("choices") or [])
         typed = params.argument.value.lower()
         values = [c for c in choices if c.lower().startswith(typed)][:100]
-        return types.CompleteResult.model_validate({"completion": {"values": values, "total": len(values), "hasMore": False}})
+        completion = {"values": values, "total": len(values), "hasMore": False}
+        return types.CompleteResult.model_validate({"completion": completion})
 
-    # --- resources ---------------------------------------------------------------------------
+    # --- resources (from the providers, in order) --------------------------------------------
 
     async def list_resources(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListResourcesResult:
         caller = await self.caller(ctx)
-        _require(caller, "executions:read")
-        executions = await database_sync_to_async(
-            lambda: list(ToolExecution.objects.filter(user=caller.user).order_by("-created")[:RESOURCE_LIST_LIMIT])
-        )()
-        resources = [
-            {
-                "uri": f"{EXECUTION_SCHEME}{e.id}",
-                "name": f"execution-{e.id}",
-                "title": f"{e.tool_name} ({e.status}, {e.created:%Y-%m-%d %H:%M:%S})",
-                "description": f"Your call of {e.tool_name} via {e.via}: {e.status}.",
-                "mimeType": "application/json",
-            }
-            for e in executions
-        ]
-        for provider in providers.extra_providers():
-            resources += provider.resources()
+        with _scope_refusal():
+            resources = await _gather(provider.list_resources(caller) for provider in self.providers)
         return types.ListResourcesResult.model_validate({"resources": resources})
 
-    async def list_resource_templates(self, ctx: ServerRequestContext[Any], params: Any) -> types.ListResourceTemplatesResult:
-        await self.caller(ctx)
-        templates = [{
-            "uriTemplate": EXECUTION_SCHEME + "{id}",
-            "name": "execution",
-            "title": "One of your tool executions",
-            "description": "A call you made through any door: arguments, status, result, error and timing.",
-            "mimeType": "application/json",
-        }]
-        for provider in providers.extra_providers():
-            templates += provider.resource_templates()
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any], params: Any
+    ) -> types.ListResourceTemplatesResult:
+        caller = await self.caller(ctx)
+        templates = await _gather(provider.list_resource_templates(caller) for provider in self.providers)
         return types.ListResourceTemplatesResult.model_validate({"resourceTemplates": templates})
 
-    async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
         caller = await self.caller(ctx)
-        _require(caller, "executions:read")
         uri = str(params.uri)
-        if uri.startswith(EXECUTION_SCHEME):
-            execution = await database_sync_to_async(execution_of_user)(
-                execution_id=uri.removeprefix(EXECUTION_SCHEME), user=caller.user
-            )
-            if execution is None:
-                # Someone else's execution answers like a missing one.
-                raise _resource_not_found(ctx, uri)
-            text = json.dumps(_execution_document(execution), ensure_ascii=False, indent=2)
-            return types.ReadResourceResult.model_validate(
-                {"contents": [{"uri": uri, "mimeType": "application/json", "text": text}]}
-            )
-        for provider in providers.extra_providers():
-            contents = provider.read_resource(uri, None)
-            if contents is not None:
-                return types.ReadResourceResult.model_validate({"contents": contents})
+        with _scope_refusal():
+            for provider in self.providers:
+                try:
+                    contents = await provider.read_resource(uri, caller, None)
+                except ResourceNotFound:
+                    break
+                if contents is not None:
+                    return types.ReadResourceResult.model_validate({"contents": contents})
         raise _resource_not_found(ctx, uri)
 
-    async def subscribe_resource(self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
-        """Handshake era: ``notifications/resources/updated`` when a subscribed execution ends."""
+    async def subscribe_resource(
+        self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        """Handshake era: ``notifications/resources/updated`` when a subscribed resource
+        changes (an execution: when it ends)."""
         caller = await self.caller(ctx)
-        _require(caller, "executions:read")
-        conn = _connection(ctx)
+        conn = connection_of(ctx)
         uri = str(params.uri)
         if conn is None:
             return types.EmptyResult()
@@ -515,21 +471,24 @@ class HubServer:
             conn.exit_stack.callback(_cancel_watches, watched)
         if uri in watched:
             return types.EmptyResult()
-        task = None
-        if uri.startswith(EXECUTION_SCHEME):
-            execution = await database_sync_to_async(execution_of_user)(
-                execution_id=uri.removeprefix(EXECUTION_SCHEME), user=caller.user
-            )
-            if execution is None:
-                raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
-            if not execution.is_final:
-                task = asyncio.get_running_loop().create_task(_notify_when_final(conn, uri, str(execution.id)))
+        change = None
+        with _scope_refusal():
+            for provider in self.providers:
+                try:
+                    change = await provider.watch_resource(uri, caller)
+                except ResourceNotFound:
+                    raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri}) from None
+                if change is not None:
+                    break
+        task = asyncio.get_running_loop().create_task(_notify_when_changed(conn, uri, change)) if change else None
         watched[uri] = task
         return types.EmptyResult()
 
-    async def unsubscribe_resource(self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+    async def unsubscribe_resource(
+        self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
         await self.caller(ctx)
-        conn = _connection(ctx)
+        conn = connection_of(ctx)
         if conn is not None:
             task = conn.state.get("hub.subscriptions", {}).pop(str(params.uri), None)
             if task is not None:
@@ -537,9 +496,9 @@ class HubServer:
         return types.EmptyResult()
 
 
-async def _notify_when_final(conn: Connection, uri: str, execution_id: str) -> None:
+async def _notify_when_changed(conn: Connection, uri: str, change: Awaitable[object]) -> None:
     try:
-        await ExecutionWatch(execution_id).wait()
+        await change
         await conn.send_resource_updated(uri)
     except asyncio.CancelledError:
         raise
@@ -556,16 +515,26 @@ def _cancel_watches(watched: dict[str, asyncio.Task[None] | None]) -> None:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _require(caller: Caller, scope: str) -> None:
-    """Refuse a caller whose token lacks ``scope`` (over HTTP, http.py answers 403 first)."""
+async def _gather(lists: Iterable[Coroutine[Any, Any, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """The providers' lists, one after the other, in the providers' order."""
+    items: list[dict[str, Any]] = []
+    for listed in lists:
+        items += await listed
+    return items
+
+
+@contextlib.contextmanager
+def _scope_refusal() -> Iterator[None]:
+    """A provider's refusal for a missing token scope, as the JSON-RPC error (over HTTP,
+    http.py answers 403 before the request gets here)."""
     try:
-        policy.scope_require(scopes=caller.scopes, scope=scope)
+        yield
     except policy.ScopeMissing as exc:
         raise MCPError(types.INVALID_REQUEST, exc.message) from None
 
 
 def _is_modern(ctx: ServerRequestContext[Any]) -> bool:
-    conn = _connection(ctx)
+    conn = connection_of(ctx)
     return conn is not None and conn.protocol_version in MODERN_PROTOCOL_VERSIONS
 
 
@@ -587,17 +556,12 @@ def _keep_answers(execution: ToolExecution, answers: dict[str, Any]) -> None:
     ToolExecution.objects.filter(pk=execution.pk).update(input_responses=answers)
 
 
-def _connection(ctx: ServerRequestContext[Any]) -> Connection | None:
-    # The SDK gives handlers the per-request ServerSession; the Connection behind it
-    # (per-connection state, the standalone channel, the exit stack) is not public
-    # there yet (its Context class, which has it, is not what the runner builds).
-    return getattr(ctx.session, "_connection", None)
-
-
 def _client_info(conn: Connection | None) -> dict[str, Any]:
-    params = conn.client_params if conn is not None else None
+    if conn is None:
+        return {}
+    params = conn.client_params
     if params is None:
-        return {"protocol_version": conn.protocol_version} if conn is not None else {}
+        return {"protocol_version": conn.protocol_version}
     return {
         "name": params.client_info.name,
         "version": params.client_info.version,
@@ -636,15 +600,6 @@ def _stateless_session(user: User, client: dict[str, Any]) -> Session:
     )
 
 
-def _execution_document(e: ToolExecution) -> dict[str, Any]:
-    return {
-        "id": str(e.id), "tool": e.tool_name, "server": e.server or None, "via": e.via, "status": e.status,
-        "arguments": e.arguments, "result": e.result, "error": e.error or None, "cache_hit": e.cache_hit,
-        "created": e.created.isoformat(), "started": e.started.isoformat() if e.started else None,
-        "finished": e.finished.isoformat() if e.finished else None, "duration_ms": e.duration_ms,
-    }
-
-
 def _mcp_tool(tool: Tool) -> types.Tool:
     described: dict[str, Any] = {
         "name": tool.name,
@@ -660,18 +615,6 @@ def _mcp_tool(tool: Tool) -> types.Tool:
     return types.Tool.model_validate(described)
 
 
-def _mcp_prompt(prompt: Prompt) -> types.Prompt:
-    return types.Prompt.model_validate({
-        "name": prompt.name,
-        "title": prompt.title or None,
-        "description": prompt.description or prompt.title or prompt.name,
-        "arguments": [
-            {"name": a["name"], "description": a.get("description", ""), "required": bool(a.get("required"))}
-            for a in prompt.arguments
-        ],
-    })
-
-
 def _refused(exc: policy.ExecutionRejected, tool_name: str) -> types.CallToolResult:
     """A call refused before it ran: an unknown tool is a JSON-RPC error (invalid params),
     any other refusal a tool error the model can read."""
@@ -684,7 +627,7 @@ def _refused(exc: policy.ExecutionRejected, tool_name: str) -> types.CallToolRes
 
 async def _client_request(ctx: ServerRequestContext[Any], method: str, params: dict[str, Any]) -> dict[str, Any]:
     """A tool's request to the caller's client, on this call's own stream."""
-    kinds = {
+    kinds: dict[str, tuple[Any, Any, str]] = {
         "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult, "sampling"),
         "elicitation/create": (types.ElicitRequest, types.ElicitResult, "elicitation"),
         "roots/list": (types.ListRootsRequest, types.ListRootsResult, "roots"),
@@ -731,5 +674,6 @@ class _Notifier:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", MCPDeprecationWarning)
                 await self.ctx.session.send_log_message(
-                    level, event.get("message", ""), logger="mcpsite.tools", related_request_id=self.ctx.request_id
+                    cast(types.LoggingLevel, level), event.get("message", ""),
+                    logger="mcpsite.tools", related_request_id=self.ctx.request_id,
                 )

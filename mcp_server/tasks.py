@@ -73,7 +73,9 @@ def _with_hub(hub: HubServer, handler: Any) -> Any:
         # SEP-2243: the Mcp-Name routing header, when sent, must name the body's task.
         header = ctx.request.headers.get("mcp-name") if ctx.request is not None else None
         if header is not None and header != params.task_id:
-            raise MCPError(types.HEADER_MISMATCH, "The Mcp-Name header does not match params.taskId.", {"header": "Mcp-Name"})
+            raise MCPError(
+                types.HEADER_MISMATCH, "The Mcp-Name header does not match params.taskId.", {"header": "Mcp-Name"}
+            )
         caller = await hub.caller(ctx)
         return await handler(caller, params)
 
@@ -215,7 +217,8 @@ def task_detail(execution: ToolExecution) -> dict[str, Any]:
         result = call_result(registry.get(execution.tool_name), execution)
         detail["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     elif status == "failed":
-        detail["error"] = {"code": types.INTERNAL_ERROR, "message": execution.error or f"The task ended as {execution.status}."}
+        message = execution.error or f"The task ended as {execution.status}."
+        detail["error"] = {"code": types.INTERNAL_ERROR, "message": message}
     elif status == "input_required":
         detail["inputRequests"] = execution.input_requests or {}
     elif status == "cancelled":

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
+from mcpsite.listeners import Listeners
 from tools.base import Tool
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class DuplicateTool(Exception):
 class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[[]] = Listeners("tools-changed")
         self._loaders: list[Loader] = []
         self._lock = threading.RLock()
 
@@ -89,20 +90,13 @@ class ToolRegistry:
         return [t.name for t in self.all()]
 
     def add_listener(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def remove_listener(self, listener: Listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+        self._listeners.remove(listener)
 
     def notify_changed(self) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener()
-            except Exception:  # one broken listener must not stop the others
-                logger.exception("tools-changed listener failed")
+        self._listeners.notify()
 
 
 registry = ToolRegistry()

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
+from mcp_server.caller import Caller
 from mcp_server.providers import Provider
 from tools.base import Annotations, ClientInput, Tool, ToolContext, ToolError
 
@@ -703,23 +704,25 @@ class ConformanceFixtures(Provider):
     def tools(self) -> list[type[Tool] | Tool]:
         return list(TOOLS)
 
-    def prompts(self) -> list[dict[str, Any]]:
+    async def list_prompts(self, caller: Caller) -> list[dict[str, Any]]:
         return [p.describe() for p in PROMPTS.values()]
 
-    def get_prompt(self, name: str, arguments: dict[str, str], ask: ClientInput | None) -> dict[str, Any] | None:
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str], caller: Caller, ask: ClientInput | None
+    ) -> dict[str, Any] | None:
         prompt = PROMPTS.get(name)
         return prompt.render(arguments, ask) if prompt is not None else None
 
-    def complete(self, prompt: str, argument: str) -> list[str] | None:
+    async def complete(self, prompt: str, argument: str) -> list[str] | None:
         return PROMPTS[prompt].choices(argument) if prompt in PROMPTS else None
 
-    def resources(self) -> list[dict[str, Any]]:
+    async def list_resources(self, caller: Caller) -> list[dict[str, Any]]:
         return list(RESOURCES_LISTED)
 
-    def resource_templates(self) -> list[dict[str, Any]]:
+    async def list_resource_templates(self, caller: Caller) -> list[dict[str, Any]]:
         return list(RESOURCE_TEMPLATES)
 
-    def read_resource(self, uri: str, ask: ClientInput | None) -> list[dict[str, Any]] | None:
+    async def read_resource(self, uri: str, caller: Caller, ask: ClientInput | None) -> list[dict[str, Any]] | None:
         return read_resource(uri)
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from accounts.models import User
 from executions import services
 from executions.models import Session, ToolExecution
+from mcp_server.providers import Provider, Providers, ResourceNotFound, load_providers
 from mcp_server.server import Caller, HubServer
 from tests.crossproc import SharedFlag
 from tools.base import Annotations, Role, Tool, ToolContext
@@ -376,7 +377,9 @@ async def test_capabilities_advertise_list_changed_in_both_eras(hub):
 
 @pytest.fixture
 def prompts(transactional_db):
-    # The default prompts come from a data migration, which transactional tests flush.
+    # The default prompts come from a data migration, which transactional tests flush
+    # (or not yet, for the first test of a run): start from none either way.
+    Prompt.objects.all().delete()
     Prompt.objects.create(
         name="rewrite_tone", title="Rewrite", description="Rewrite in a tone.",
         arguments=[
@@ -532,3 +535,127 @@ async def test_saving_a_prompt_tells_handshake_clients_the_prompt_list_changed(h
         names = {p.name for p in (await client.list_prompts()).prompts}
 
     assert names == {"rewrite_tone", "hidden"}
+
+
+# --- providers ---------------------------------------------------------------------------------------
+
+
+class Notes(Provider):
+    """An extra provider: one prompt and notes://{name} resources; notes://secret is
+    someone else's, notes://draft changes when the test says so."""
+
+    name = "notes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draft_changed = asyncio.Event()
+
+    async def list_prompts(self, caller: Caller) -> list[dict[str, Any]]:
+        return [{"name": "outline", "description": "Outline a topic.", "arguments": [{"name": "topic"}]}]
+
+    async def get_prompt(self, name, arguments, caller, ask):
+        if name != "outline":
+            return None
+        return {"messages": [{"role": "user", "content": {"type": "text", "text": f"Outline {arguments['topic']}"}}]}
+
+    async def complete(self, prompt: str, argument: str) -> list[str] | None:
+        return ["history", "hydrology", "art"] if prompt == "outline" else None
+
+    async def list_resources(self, caller: Caller) -> list[dict[str, Any]]:
+        return [{"uri": "notes://draft", "name": "draft", "mimeType": "text/plain"}]
+
+    async def read_resource(self, uri, caller, ask):
+        if uri == "notes://secret":
+            raise ResourceNotFound(uri)
+        if uri == "notes://draft":
+            return [{"uri": uri, "mimeType": "text/plain", "text": f"{caller.user.username}'s draft"}]
+        return None
+
+    async def watch_resource(self, uri, caller):
+        if uri == "notes://secret":
+            raise ResourceNotFound(uri)
+        return self.draft_changed.wait() if uri == "notes://draft" else None
+
+
+@pytest.fixture
+def notes_hub(alice, test_tools):
+    from mcp_server.builtin import ExecutionResources, HubPrompts
+
+    notes = Notes()
+    session = services.session_start(user=alice, kind=Session.Kind.MCP, client_info={"transport": "test"})
+    providers = Providers([HubPrompts(), ExecutionResources(), notes])
+    server = HubServer(stdio_caller=Caller(alice, session), providers=providers)
+    yield server, notes
+    server.close()
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_prompts_and_resources_come_from_every_provider_in_order(notes_hub, prompts, mode):
+    hub, _ = notes_hub
+    async with connect(hub, mode) as client:
+        listed = [p.name for p in (await client.list_prompts()).prompts]
+        outline = await client.get_prompt("outline", {"topic": "rivers"})
+        completed = await client.complete(
+            types.PromptReference(type="ref/prompt", name="outline"), {"name": "topic", "value": "h"}
+        )
+        own = await client.get_prompt("rewrite_tone", {"text": "hi", "tone": "fun"})
+        with pytest.raises(MCPError) as unknown:
+            await client.get_prompt("nobody_has_this", {})
+        resources = [str(r.uri) for r in (await client.list_resources()).resources]
+        draft = await client.read_resource("notes://draft")
+        with pytest.raises(MCPError) as secret:
+            await client.read_resource("notes://secret")
+        with pytest.raises(MCPError) as nobody:
+            await client.read_resource("other://thing")
+
+    assert listed == ["rewrite_tone", "outline"]  # the built-in rows first, then the extra provider's
+    assert outline.messages[0].content.text == "Outline rivers"
+    assert completed.completion.values == ["history", "hydrology"]
+    assert "fun tone" in own.messages[0].content.text
+    assert unknown.value.error.code == types.INVALID_PARAMS and "nobody_has_this" in unknown.value.error.message
+    assert resources == ["notes://draft"]  # alice has no executions yet
+    assert draft.contents[0].text == "alice's draft"
+    assert "Resource not found: notes://secret" in secret.value.error.message
+    assert "Resource not found: other://thing" in nobody.value.error.message
+
+
+async def test_a_providers_change_and_its_resource_updates_reach_a_handshake_client(notes_hub):
+    import warnings
+
+    hub, notes = notes_hub
+    prompts_changed, updated = anyio.Event(), anyio.Event()
+    uris: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.PromptListChangedNotification):
+            prompts_changed.set()
+        if isinstance(message, types.ResourceUpdatedNotification):
+            uris.append(str(message.params.uri))
+            updated.set()
+
+    async with connect(hub, "legacy", message_handler=on_message) as client:
+        await client.list_prompts()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # resources/subscribe is deprecated in 2026-07-28
+            await client.subscribe_resource("notes://draft")
+            with pytest.raises(MCPError) as secret:
+                await client.subscribe_resource("notes://secret")
+        await in_other_thread(notes.changed)("prompts")  # from another thread, as a signal would
+        notes.draft_changed.set()
+        with anyio.fail_after(10):
+            await prompts_changed.wait()
+            await updated.wait()
+
+    assert uris == ["notes://draft"]
+    assert secret.value.error.code == -32002
+
+
+def test_a_provider_path_that_is_not_a_provider_is_refused_clearly():
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match=r"cannot import 'tests\.nowhere\.provider'"):
+        load_providers(["tests.nowhere.provider"])
+    with pytest.raises(ImproperlyConfigured, match=r"is not a mcp_server\.providers\.Provider"):
+        load_providers(["tests.mcp_server.test_server.Echo"])
+    loaded = load_providers(["tests.mcp_server.test_server.Notes", "tests.mcp_server.conformance_fixtures.provider"])
+    assert [p.name for p in loaded] == ["notes", "conformance"]

@@ -228,7 +228,9 @@ def _evaluate(node: Any) -> tuple[Any, str, str]:
 
 
 def _parse(text: str) -> tuple[Any, str]:
-    # Stripped first: Python's tokenizer reads leading blanks as an indent.
+    # Stripped first: Python's tokenizer reads leading blanks as an indent. pint has no
+    # public way to run a registry's preprocessors (its parse_expression runs them and then
+    # evaluates, which this parser does itself): the private method, here only.
     prepared = pint.util.string_preprocessor(unit_registry()._apply_preprocessors(text.strip())).strip()
     tokens = _tokens(prepared)
     if len(tokens) <= 1:
@@ -321,7 +323,7 @@ class CalculateTool(Tool):
             unit, symbol = (
                 ("", "") if str(units) == "dimensionless" else (f"{units:P}".replace("_", " "), f"{units:~P}")
             )
-            if not value._is_multiplicative:
+            if not value._is_multiplicative:  # pint's own test for offset units (no public one)
                 # Offset scales add float noise (32 degF -> 5.7e-14 degC); nobody needs a
                 # temperature to more than nine decimals.
                 magnitude = round(magnitude, 9)

@@ -34,7 +34,9 @@ class Command(BaseCommand):
         try:
             principal = principal_for_token(token, door_url=None)
         except DatabaseError as exc:
-            raise CommandError(f"The database is not ready ({exc}); run manage.py migrate with the same settings.") from None
+            raise CommandError(
+                f"The database is not ready ({exc}); run manage.py migrate with the same settings."
+            ) from None
         except TokenRefused as exc:
             raise CommandError(exc.description) from None
         session = services.session_start(
