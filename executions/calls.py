@@ -121,10 +121,11 @@ class DoorCall:
     async def run(
         self, *, user: User | None, tool_name: str, arguments: Any, via: str, session: Session | None,
         scopes: Collection[str] | None, client_request: ClientRequest | None = None,
-        client_input: ClientInput | None = None, resume: str | None = None,
+        client_input: ClientInput | None = None, resume: str | None = None, task_ttl_ms: int | None = None,
     ) -> ToolExecution:
         """The call's execution: final, or not final for a background tool (and, with
-        ``client_input``, ``input_required``). Raises what ``execute_tool`` raises."""
+        ``client_input``, ``input_required``). ``task_ttl_ms`` makes the call an MCP task
+        (run in the background, kept that long). Raises what ``execute_tool`` raises."""
         pump = EventPump(self.on_event, self.loop) if self.on_event is not None else None
         hooks = services.CallHooks(
             on_created=self._created, cancel_event=self.cancel_event, client_request=client_request,
@@ -135,7 +136,7 @@ class DoorCall:
         try:
             execution = await sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
                 user=user, tool_name=tool_name, arguments=arguments, via=via, session=session, scopes=scopes,
-                hooks=hooks, resume=resume,
+                hooks=hooks, resume=resume, task_ttl_ms=task_ttl_ms,
             )
             if not execution.is_final and self._watch is not None:
                 execution = await self._watch.wait(pump.put if pump is not None else None, known=execution)

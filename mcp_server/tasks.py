@@ -37,6 +37,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import Field
 
 from executions import services
+from executions.calls import DoorCall
 from executions.models import ToolExecution
 from mcp_server import client_input
 from mcp_server.results import call_result
@@ -116,9 +117,9 @@ def runs_as_task(ctx: ServerRequestContext[Any], tool: Tool | None, modern: bool
 async def task_create(caller: Caller, params: types.CallToolRequestParams) -> dict[str, Any]:
     """Record the call as a background execution and answer with the task (CreateTaskResult)."""
     ttl_ms = int(settings.MCP_TASK_TTL * 1000)
-    execution = await database_sync_to_async(services.execute_tool_on_pool_thread)(
+    execution = await DoorCall().run(
         user=caller.user, tool_name=params.name, arguments=params.arguments or {}, via="mcp",
-        session=caller.session, task_ttl_ms=ttl_ms,
+        session=caller.session, scopes=caller.scopes, task_ttl_ms=ttl_ms,
     )
     return {"resultType": "task", **_task_fields(execution)}
 
