@@ -26,7 +26,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.context import ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 
-from mcp_server.connection import connection_of
+from mcp_server.sdk import connection_of
 
 AUDIENCE = "mcpsite"
 

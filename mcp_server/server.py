@@ -43,11 +43,11 @@ from executions import metrics, policy, services
 from executions.calls import DoorCall, on_loop
 from executions.client_input import InputRound
 from executions.models import Session, ToolExecution
-from mcp_server import client_input, tasks
+from mcp_server import client_input, sdk, tasks
 from mcp_server.caller import Caller
-from mcp_server.connection import connection_of
 from mcp_server.providers import Providers, ResourceNotFound, installed_providers
 from mcp_server.results import call_result, error_result
+from mcp_server.sdk import connection_of
 from tools.base import InputRequired, Tool, ToolError
 from tools.registry import registry
 
@@ -169,6 +169,8 @@ class HubServer:
                 on_completion=self.complete,
                 on_set_logging_level=self.set_logging_level,
             )
+        if not sdk.tracing_wanted():
+            sdk.drop_tracing(self.server)
         self.server.middleware.append(self._track_connection)
         # 2026-07-28 input requests: requestState is sealed on the way out, verified on the way in.
         self.server.middleware.append(client_input.request_state_boundary())

@@ -1,4 +1,5 @@
-"""What daphne's command line does not offer: a WebSocket option and a drain on shutdown.
+"""What daphne's command line does not offer: a WebSocket option, a drain on shutdown,
+and no form parsing in Twisted.
 
 **Frames over the limit close with 1009.**
 daphne refuses a message over its size limit (1 MiB, as ADDIN_WS_MAX_FRAME_BYTES) through
@@ -13,6 +14,13 @@ set here as the factory is made.
 and the process lived on until the last tool thread returned. Here the executions drain
 first (``executions.shutdown``: no new calls, SHUTDOWN_GRACE_SECONDS for the running ones,
 the rest cancelled), their answers are sent, and then daphne closes what is left.
+
+**Twisted does not parse request bodies.** daphne's request is Twisted's ``Request``,
+which by default parses every POST whose body is a form into ``request.args``, and first
+parses the Content-Type header with the ``email`` package, for every POST that has one:
+about 5% of the web process's CPU per MCP or REST call (issue 10, py-spy). daphne hands
+the raw body to the ASGI application and never reads ``request.args``, so the requests
+are made with Twisted's own ``parsePOSTFormSubmission=False``; Django parses forms itself.
 
 Imported by ``mcpsite.asgi``; a no-op without daphne.
 """
@@ -31,10 +39,11 @@ ANSWER_SECONDS = 2.0
 
 def install() -> None:
     try:
-        from daphne import server, ws_protocol
+        from daphne import http_protocol, server, ws_protocol
     except ImportError:  # served by another ASGI server
         return
     _drain_before_kill(server.Server)
+    _no_form_parsing(http_protocol.WebRequest)
     factory = ws_protocol.WebSocketFactory
     if getattr(factory, "_mcpsite_closes_cleanly", False):
         return
@@ -46,6 +55,19 @@ def install() -> None:
 
     factory.__init__ = __init__
     factory._mcpsite_closes_cleanly = True
+
+
+def _no_form_parsing(request_class: Any) -> None:
+    if getattr(request_class, "_mcpsite_raw_bodies", False):
+        return
+    original_init = request_class.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        original_init(self, *args, **kwargs)
+
+    request_class.__init__ = __init__
+    request_class._mcpsite_raw_bodies = True
 
 
 def _drain_before_kill(server_class: Any) -> None:

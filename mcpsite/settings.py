@@ -421,6 +421,9 @@ MCP_AUTHORIZATION_SERVERS = env.list("MCP_AUTHORIZATION_SERVERS", default=[])
 # Dotted paths of extra MCP providers (tools, prompts, resources; see
 # mcp_server/providers.py), e.g. the test suite's conformance fixtures.
 MCP_EXTRA_PROVIDERS = env.list("MCP_EXTRA_PROVIDERS", default=[])
+# The MCP SDK's OpenTelemetry span around every request: "auto" (on when a tracer
+# provider is installed in the process), or on/off.
+MCP_TRACE_SPANS = None if env.str("MCP_TRACE_SPANS", default="auto") == "auto" else env.bool("MCP_TRACE_SPANS")
 # Seconds a 2026-07-28 call that asked its client something (an input request) waits for
 # the answers; also the lifetime of its sealed requestState.
 MCP_INPUT_TIMEOUT = env.float("MCP_INPUT_TIMEOUT", default=600.0)

@@ -659,3 +659,21 @@ def test_a_provider_path_that_is_not_a_provider_is_refused_clearly():
         load_providers(["tests.mcp_server.test_server.Echo"])
     loaded = load_providers(["tests.mcp_server.test_server.Notes", "tests.mcp_server.conformance_fixtures.provider"])
     assert [p.name for p in loaded] == ["notes", "conformance"]
+
+
+# --- tracing ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "kept"), [(None, False), (True, True), (False, False)])
+def test_the_sdks_request_spans_are_kept_only_when_wanted(alice, settings, setting, kept):
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    settings.MCP_TRACE_SPANS = setting  # None: auto, and this process installs no tracer provider
+    session = services.session_start(user=alice, kind=Session.Kind.MCP, client_info={"transport": "test"})
+    server = HubServer(stdio_caller=Caller(alice, session))
+    try:
+        spans = [m for m in server.server.middleware if isinstance(m, OpenTelemetryMiddleware)]
+    finally:
+        server.close()
+    assert bool(spans) is kept
+    assert server._track_connection in server.server.middleware  # the hub's own middleware stays
