@@ -71,13 +71,17 @@ def test_availability_changes_notify_the_registry_listeners():
     stored("dict", healthy=True)
     registry.all()
     changes = []
-    registry.add_listener(lambda: changes.append(1))
+
+    def listener() -> None:
+        changes.append(1)
+
+    registry.add_listener(listener)
     try:
         federation().health.set("dict", False, "down")
         federation().health.set("dict", False, "still down")
         federation().health.set("dict", True)
     finally:
-        registry._listeners.pop()
+        registry.remove_listener(listener)
 
     assert len(changes) == 2
 

@@ -97,7 +97,11 @@ def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, versi
     assert server.protocol_version == version
     assert registry.get("py__extra") is None
     changes = []
-    registry.add_listener(lambda: changes.append(1))
+
+    def listener() -> None:
+        changes.append(1)
+
+    registry.add_listener(listener)
     try:
         # While grow still holds its session, another session would be another server
         # process, which has no `extra`: the re-list must use the announcing session.
@@ -106,7 +110,7 @@ def test_it_resyncs_when_the_remote_says_its_tool_list_changed(user, mode, versi
 
         assert wait_for(lambda: registry.get("py__extra") is not None)
     finally:
-        registry._listeners.pop()
+        registry.remove_listener(listener)
     assert changes
     assert "extra" in [t["name"] for t in RemoteServer.objects.get(name="py").tools]
     extra = execute_tool(user=user, tool_name="py__extra", arguments={}, via=Via.CLI)
