@@ -113,7 +113,7 @@ class ExecutionResources(Provider):
             "mimeType": "application/json",
         }]
 
-    async def read_resource(self, uri: str, caller: Caller, ask: ClientInput | None) -> list[dict[str, Any]] | None:
+    async def read_resource(self, uri: str, caller: Caller) -> list[dict[str, Any]] | None:
         execution = await self._execution(uri, caller)
         if execution is None:
             return None

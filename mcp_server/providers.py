@@ -39,7 +39,7 @@ class Provider:
     """What a provider may contribute; every method has an empty default.
 
     Lookups by name or URI answer None when the item is not this provider's, so the
-    server asks the next one. ``ask`` (given to ``get_prompt`` and ``read_resource``)
+    server asks the next one. ``ask`` (given to ``get_prompt``)
     asks the caller's client questions the way a tool's ``ctx.ask_client_many`` does
     (MCP 2026-07-28 input requests); None where the door has no way to ask.
     """
@@ -80,7 +80,7 @@ class Provider:
     async def list_resource_templates(self, caller: Caller) -> list[dict[str, Any]]:
         return []
 
-    async def read_resource(self, uri: str, caller: Caller, ask: ClientInput | None) -> list[dict[str, Any]] | None:
+    async def read_resource(self, uri: str, caller: Caller) -> list[dict[str, Any]] | None:
         """The resource's contents (wire shape); raises ``ResourceNotFound`` for a URI of
         this provider that the caller cannot read."""
         return None

@@ -451,7 +451,7 @@ class HubServer:
         with _scope_refusal():
             for provider in self.providers:
                 try:
-                    contents = await provider.read_resource(uri, caller, None)
+                    contents = await provider.read_resource(uri, caller)
                 except ResourceNotFound:
                     break
                 if contents is not None:

@@ -722,7 +722,7 @@ class ConformanceFixtures(Provider):
     async def list_resource_templates(self, caller: Caller) -> list[dict[str, Any]]:
         return list(RESOURCE_TEMPLATES)
 
-    async def read_resource(self, uri: str, caller: Caller, ask: ClientInput | None) -> list[dict[str, Any]] | None:
+    async def read_resource(self, uri: str, caller: Caller) -> list[dict[str, Any]] | None:
         return read_resource(uri)
 
 

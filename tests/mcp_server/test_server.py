@@ -564,7 +564,7 @@ class Notes(Provider):
     async def list_resources(self, caller: Caller) -> list[dict[str, Any]]:
         return [{"uri": "notes://draft", "name": "draft", "mimeType": "text/plain"}]
 
-    async def read_resource(self, uri, caller, ask):
+    async def read_resource(self, uri, caller):
         if uri == "notes://secret":
             raise ResourceNotFound(uri)
         if uri == "notes://draft":
