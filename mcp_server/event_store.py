@@ -2,124 +2,145 @@
 
 With an event store the SDK's transport starts every POST's SSE stream with a priming
 event (an event id, empty data, and ``retry:`` set from ``MCP_SSE_RETRY_MS``) and
-replays what a client missed when it comes back with ``Last-Event-ID``. Events live
-where every web process can read them: in Redis when ``REDIS_URL`` is set, in the
-database otherwise, for ``MCP_EVENT_TTL`` seconds.
+replays what a client missed when it comes back with ``Last-Event-ID``.
+
+Each session's events are its own: the SDK gives every session's transport the
+manager's one store and names a stream by its JSON-RPC request id, which every session
+counts from the start and the event id is easy to guess. So a session's transport gets
+its own view (``ProcessEvents.for_session``): a resume answers only with that session's
+events, whatever id a client sends.
+
+The events live in this process's memory. A 2025-11-25 session lives in the web process
+that opened it (the SDK keeps its transport there; another process answers its id with
+404), so only that process can ever replay its events: there is nothing to gain from
+writing them to the database or Redis, which cost two writes per call. They are kept for
+``MCP_EVENT_TTL`` seconds, dropped when their session ends, and the process keeps at most
+``MCP_EVENT_STORE_BYTES`` of them (the oldest go first; resuming after them replays
+nothing, as after their expiry).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from datetime import timedelta
-from typing import Any
+import itertools
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp_types.jsonrpc import JSONRPCMessage, jsonrpc_message_adapter
 
-logger = logging.getLogger(__name__)
 
-REDIS_PREFIX = "mcpsite:mcp-events"
-# The database store deletes expired events on every this many stores, not on each.
-PRUNE_EVERY = 200
-
-
-def _dump(message: JSONRPCMessage | None) -> str | None:
-    if message is None:
-        return None
-    return json.dumps(message.model_dump(by_alias=True, mode="json", exclude_none=True))
+@dataclass(slots=True)
+class _Event:
+    session_id: str
+    stream_id: str
+    data: str | None  # None: a stream's priming event (an empty message is a real event)
+    at: float
+    size: int
 
 
-def _load(data: str) -> JSONRPCMessage:
-    return jsonrpc_message_adapter.validate_json(data)
+class ProcessEvents:
+    """The events of every session of this process, oldest first, within a byte budget."""
+
+    def __init__(self, *, ttl: float | None = None, max_bytes: int | None = None) -> None:
+        self._ttl, self._max_bytes = ttl, max_bytes  # None: the setting's (read as it is used)
+        self._ids = itertools.count(1)
+        self._events: OrderedDict[int, _Event] = OrderedDict()
+        self._streams: dict[tuple[str, str], deque[int]] = {}
+        self._session_streams: dict[str, set[str]] = {}
+        self._bytes = 0
+        # Transports of several event loops (one manager per loop) may share the process's events.
+        self._lock = threading.Lock()
+
+    def for_session(self, session_id: str) -> SessionEvents:
+        return SessionEvents(self, session_id)
+
+    @property
+    def ttl(self) -> float:
+        return settings.MCP_EVENT_TTL if self._ttl is None else self._ttl
+
+    @property
+    def max_bytes(self) -> int:
+        return settings.MCP_EVENT_STORE_BYTES if self._max_bytes is None else self._max_bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes of events held."""
+        return self._bytes
+
+    def add(self, session_id: str, stream_id: str, message: JSONRPCMessage | None) -> str:
+        data = None if message is None else message.model_dump_json(by_alias=True, exclude_none=True)
+        size = 300 + (len(data) if data is not None else 0)  # the bookkeeping, roughly, and the text
+        now = time.monotonic()
+        with self._lock:
+            self._expire(now, room=size)
+            event_id = next(self._ids)
+            self._events[event_id] = _Event(session_id, stream_id, data, now, size)
+            self._streams.setdefault((session_id, stream_id), deque()).append(event_id)
+            self._session_streams.setdefault(session_id, set()).add(stream_id)
+            self._bytes += size
+        return str(event_id)
+
+    def after(self, session_id: str, last_event_id: str) -> tuple[str, list[EventMessage]] | None:
+        """The stream of ``last_event_id`` and its later events, if that event is this
+        session's and still kept; None otherwise."""
+        if not last_event_id.isdigit():
+            return None
+        last = int(last_event_id)
+        with self._lock:
+            self._expire(time.monotonic())
+            event = self._events.get(last)
+            if event is None or event.session_id != session_id:
+                return None
+            later = [(i, self._events[i].data) for i in self._streams[(session_id, event.stream_id)] if i > last]
+        return event.stream_id, [
+            EventMessage(jsonrpc_message_adapter.validate_json(data), str(i)) for i, data in later if data is not None
+        ]
+
+    def forget(self, session_id: str) -> None:
+        """Drop a session's events (it ended: nothing can resume them any more)."""
+        with self._lock:
+            for stream_id in self._session_streams.pop(session_id, ()):
+                for event_id in self._streams.pop((session_id, stream_id)):
+                    self._bytes -= self._events.pop(event_id).size
+
+    def _expire(self, now: float, room: int = 0) -> None:
+        # Oldest first: past their TTL, or to make room within the budget.
+        oldest_kept, budget = now - self.ttl, self.max_bytes
+        while self._events:
+            event = next(iter(self._events.values()))
+            if event.at > oldest_kept and self._bytes + room <= budget:
+                return
+            self._events.popitem(last=False)
+            self._bytes -= event.size
+            key = (event.session_id, event.stream_id)
+            stream = self._streams[key]
+            stream.popleft()  # a stream's events are in order: the oldest is this one
+            if not stream:
+                del self._streams[key]
+                streams = self._session_streams[event.session_id]
+                streams.discard(event.stream_id)
+                if not streams:
+                    del self._session_streams[event.session_id]
 
 
-class DatabaseEventStore(EventStore):
-    """Events as rows of ``MCPStreamEvent``; the event id is the row's id."""
+class SessionEvents(EventStore):
+    """One session's view of the process's events: the store its transport is given."""
 
-    def __init__(self) -> None:
-        self._stored = 0
+    def __init__(self, events: ProcessEvents, session_id: str) -> None:
+        self.events = events
+        self.session_id = session_id
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        return await database_sync_to_async(self._store)(stream_id, _dump(message))
-
-    def _store(self, stream_id: str, data: str | None) -> str:
-        from tools.models import MCPStreamEvent
-
-        event = MCPStreamEvent.objects.create(stream_id=stream_id, message=data)
-        self._stored += 1
-        if self._stored % PRUNE_EVERY == 1:
-            expired = timezone.now() - timedelta(seconds=settings.MCP_EVENT_TTL)
-            MCPStreamEvent.objects.filter(created__lt=expired).delete()
-        return str(event.pk)
+        return self.events.add(self.session_id, stream_id, message)
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
-        found = await database_sync_to_async(self._after)(last_event_id)
+        found = self.events.after(self.session_id, last_event_id)
         if found is None:
             return None
-        stream_id, events = found
-        for event_id, data in events:
-            await send_callback(EventMessage(_load(data), event_id))
+        stream_id, later = found
+        for event in later:
+            await send_callback(event)
         return stream_id
-
-    def _after(self, last_event_id: str) -> tuple[str, list[tuple[str, str]]] | None:
-        from tools.models import MCPStreamEvent
-
-        if not last_event_id.isdigit():
-            return None
-        last = MCPStreamEvent.objects.filter(pk=int(last_event_id)).first()
-        if last is None:
-            return None
-        later = MCPStreamEvent.objects.filter(
-            stream_id=last.stream_id, pk__gt=last.pk, message__isnull=False
-        ).order_by("pk").values_list("pk", "message")
-        return last.stream_id, [(str(pk), message) for pk, message in later if message is not None]
-
-
-class RedisEventStore(EventStore):
-    """Events in Redis: a counter for ids, one key per event, a list per stream; all expire."""
-
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
-
-        self._redis = redis.Redis.from_url(url)
-
-    async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        ttl = int(settings.MCP_EVENT_TTL)
-        event_id = str(await self._redis.incr(f"{REDIS_PREFIX}:seq"))
-        record = json.dumps({"stream": stream_id, "message": _dump(message)})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"{REDIS_PREFIX}:event:{event_id}", record, ex=ttl)
-            pipe.rpush(f"{REDIS_PREFIX}:stream:{stream_id}", event_id)
-            pipe.expire(f"{REDIS_PREFIX}:stream:{stream_id}", ttl)
-            await pipe.execute()
-        return event_id
-
-    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
-        if not last_event_id.isdigit():
-            return None
-        raw = await self._redis.get(f"{REDIS_PREFIX}:event:{last_event_id}")
-        if raw is None:
-            return None
-        stream_id = json.loads(raw)["stream"]
-        listed = await self._redis.lrange(f"{REDIS_PREFIX}:stream:{stream_id}", 0, -1)
-        ids = [i.decode() if isinstance(i, bytes) else i for i in listed]
-        later = [i for i in ids if int(i) > int(last_event_id)]
-        if later:
-            records = await self._redis.mget([f"{REDIS_PREFIX}:event:{i}" for i in later])
-            for event_id, record in zip(later, records, strict=True):
-                if record is None:
-                    continue
-                data: Any = json.loads(record)["message"]
-                if data is not None:
-                    await send_callback(EventMessage(_load(data), event_id))
-        return stream_id
-
-
-def event_store() -> EventStore:
-    if settings.REDIS_URL:
-        return RedisEventStore(settings.REDIS_URL)
-    return DatabaseEventStore()

@@ -54,7 +54,9 @@ from accounts.services import (
     principal_for_token,
     principal_known,
 )
+from mcp_server.event_store import ProcessEvents
 from mcp_server.following import SessionFollower, opening_principal
+from mcp_server.sdk import give_event_store
 from mcpsite import jsonlimits
 from mcpsite.origins import origin_matches, parse_origin
 
@@ -79,9 +81,10 @@ class _HubSessionManager(StreamableHTTPSessionManager):
     the HTTP layer answers 429 before this, and this holds the cap exactly under races);
     and sessions that end with their credential (``following``)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, events: ProcessEvents | None = None, **kwargs: Any) -> None:
+        super().__init__(event_store=None if events is None else events.for_session(""), **kwargs)
         self.follower = SessionFollower(self.end_session)
+        self.events = events  # each session's transport gets its own view (_admit_session)
 
     # The SDK takes JSON or SSE for the whole manager; the hub answers a 2026-07-28 request
     # as plain JSON when nothing will stream before its response (no progress token, no
@@ -106,6 +109,8 @@ class _HubSessionManager(StreamableHTTPSessionManager):
         # Upstream: the one place every ending of a session (DELETE, idle, crash) passes.
         self.follower.forget(session_id)
         await super()._discard_session(session_id, transport)
+        if self.events is not None:
+            self.events.forget(session_id)
 
     def open_sessions_of(self, requestor: Any) -> int:
         # Upstream gap: the SDK has no per-credential limit and no public view of who owns
@@ -116,6 +121,8 @@ class _HubSessionManager(StreamableHTTPSessionManager):
         if requestor is not None and self.open_sessions_of(requestor) >= settings.MCP_MAX_SESSIONS_PER_TOKEN:
             return None  # the SDK answers 503 "Too many open sessions"
         transport = super()._admit_session(requestor)
+        if transport is not None and transport.mcp_session_id is not None and self.events is not None:
+            give_event_store(transport, self.events.for_session(transport.mcp_session_id))
         principal = opening_principal.get()
         if transport is not None and transport.mcp_session_id is not None and principal is not None:
             self.follower.follow(transport.mcp_session_id, principal)
@@ -139,6 +146,8 @@ class MCPApplication:
         self._running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Running] = weakref.WeakKeyDictionary()
         # (session id, request id as JSON) of the requests this process is answering.
         self._in_flight: set[tuple[str, str]] = set()
+        # The 2025-11-25 streams' events of every session of this process (mcp_server.event_store).
+        self.events = ProcessEvents()
 
     @property
     def hub(self) -> Any:
@@ -248,13 +257,11 @@ class MCPApplication:
         return running
 
     def _new_manager(self) -> _HubSessionManager:
-        from mcp_server.event_store import event_store
-
         return _HubSessionManager(
             app=self.hub.server,
             stateless=settings.MCP_STATELESS,
             # Priming events, retry hints and Last-Event-ID resumption on 2025-11-25 streams.
-            event_store=None if settings.MCP_STATELESS else event_store(),
+            events=None if settings.MCP_STATELESS else self.events,
             retry_interval=settings.MCP_SSE_RETRY_MS,
             json_response=False,  # per request: _HubSessionManager.json_response
             # Host and Origin are checked above; the transport still checks the content type.

@@ -7,6 +7,9 @@
   low-level handlers.
 - The SDK's OpenTelemetry middleware, which ``Server`` installs by default, is only
   importable from a private module; the hub drops it when nothing collects its spans.
+- A session's event store. The session manager hands every session's transport its one
+  event store, and a transport names its streams by request ids that every session counts
+  alike; the hub gives each transport a store of that session's own events instead.
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ from mcp.server import Server
 from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
+from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
 from opentelemetry import trace
 
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection | None:
     """The request's connection, or None (an in-memory or otherwise bare session)."""
     return getattr(ctx.session, "_connection", None)
+
+
+def give_event_store(transport: StreamableHTTPServerTransport, store: EventStore) -> None:
+    """Replace the store a new session's transport was made with (before it serves a request)."""
+    transport._event_store = store
 
 
 def tracing_wanted() -> bool:

@@ -429,10 +429,12 @@ MCP_TRACE_SPANS = None if env.str("MCP_TRACE_SPANS", default="auto") == "auto" e
 MCP_INPUT_TIMEOUT = env.float("MCP_INPUT_TIMEOUT", default=600.0)
 # Seconds an MCP task (tasks extension) stays readable by its client after it was created.
 MCP_TASK_TTL = env.int("MCP_TASK_TTL", default=86400)
-# 2025-11-25 SSE streams: the retry hint (ms) of their priming event, and how long (s) their
-# events are kept for a client that resumes with Last-Event-ID (Redis, or the database).
+# 2025-11-25 SSE streams: the retry hint (ms) of their priming event, how long (s) their
+# events are kept for a client that resumes with Last-Event-ID, and at most how many bytes
+# of them a web process keeps (in its memory, where its sessions live; the oldest go first).
 MCP_SSE_RETRY_MS = env.int("MCP_SSE_RETRY_MS", default=1000)
 MCP_EVENT_TTL = env.int("MCP_EVENT_TTL", default=600)
+MCP_EVENT_STORE_BYTES = env.int("MCP_EVENT_STORE_BYTES", default=8 * 1024 * 1024)
 
 # --- The hub as an OAuth 2.1 authorization server (django-oauth-toolkit) ----------------
 # What MCP clients that sign in by OAuth may ask for. A token without tools:call lists but

@@ -101,20 +101,3 @@ class Prompt(models.Model):
         text = self.template.replace("{{", "\x00").replace("}}", "\x01")
         text = PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), text)
         return text.replace("\x00", "{").replace("\x01", "}")
-
-
-class MCPStreamEvent(models.Model):
-    """One SSE event of a 2025-11-25 MCP stream, kept so a client can resume it with
-    Last-Event-ID from any web process (mcp_server/event_store.py); expires after
-    MCP_EVENT_TTL. ``message`` is null for a stream's priming event."""
-
-    stream_id = models.CharField(max_length=200)
-    # Null, not "", marks the priming event: an empty message is a real (empty) event.
-    message = models.TextField(null=True, blank=True)  # noqa: DJ001
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["stream_id", "id"]), models.Index(fields=["created"])]
-
-    def __str__(self) -> str:
-        return f"{self.stream_id} #{self.pk}"
