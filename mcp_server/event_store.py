@@ -86,7 +86,8 @@ class ProcessEvents:
     def after(self, session_id: str, last_event_id: str) -> tuple[str, list[EventMessage]] | None:
         """The stream of ``last_event_id`` and its later events, if that event is this
         session's and still kept; None otherwise."""
-        if not last_event_id.isdigit():
+        # An id this store made: ASCII digits, short (isdigit alone lets "²" and 5,000 digits by).
+        if not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 20):
             return None
         last = int(last_event_id)
         with self._lock:

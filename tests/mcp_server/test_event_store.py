@@ -80,6 +80,8 @@ def test_unknown_and_malformed_event_ids_replay_nothing():
     assert replay(session, "999") == (None, [])
     assert replay(session, "not-a-number") == (None, [])
     assert replay(session, "-1") == (None, [])
+    assert replay(session, "²") == (None, [])  # a digit to str.isdigit, not to int()
+    assert replay(session, "9" * 5000) == (None, [])  # past int()'s 4,300 digits
 
 
 def test_events_expire_after_the_ttl(monkeypatch):
