@@ -138,6 +138,8 @@ class SessionEvents(EventStore):
         return self.events.add(self.session_id, stream_id, message)
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+        if not self.session_id:
+            return None  # the session manager's own store: never a session's, so never replays
         found = self.events.after(self.session_id, last_event_id)
         if found is None:
             return None

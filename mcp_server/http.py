@@ -82,6 +82,8 @@ class _HubSessionManager(StreamableHTTPSessionManager):
     and sessions that end with their credential (``following``)."""
 
     def __init__(self, *, events: ProcessEvents | None = None, **kwargs: Any) -> None:
+        # The manager's own store only marks resumption on; every session's transport gets a
+        # view of its own events instead (_admit_session), and this one replays nothing.
         super().__init__(event_store=None if events is None else events.for_session(""), **kwargs)
         self.follower = SessionFollower(self.end_session)
         self.events = events  # each session's transport gets its own view (_admit_session)

@@ -73,6 +73,16 @@ def test_a_session_gets_nothing_of_another_sessions_events_with_the_same_request
     assert replay(owner, owners_priming)[1] == [(str(int(own) - 1), "the owner's")]
 
 
+def test_the_session_managers_own_store_replays_nothing():
+    # A transport that kept the manager's store (not given its session's) must not replay
+    # what another such transport stored.
+    unscoped = ProcessEvents(ttl=600, max_bytes=1 << 20).for_session("")
+    priming = store(unscoped, "1", None)
+    store(unscoped, "1", result(1, "anyone's"))
+
+    assert replay(unscoped, priming) == (None, [])
+
+
 def test_unknown_and_malformed_event_ids_replay_nothing():
     session = ProcessEvents(ttl=600, max_bytes=1 << 20).for_session("a")
     store(session, "1", None)
