@@ -320,14 +320,36 @@ async def test_closing_a_2026_response_stream_cancels_the_call(hubs):
     assert execution_labelled(first, "closed-2026", "cancelled")["status"] == "cancelled"
 
 
-async def test_a_dropped_2025_stream_is_resumed_with_last_event_id_and_the_call_goes_on(hubs):
-    first, _ = hubs
+def open_2025_session(hub: Hub) -> dict[str, str]:
+    """The headers of a new 2025-11-25 session of ``hub`` (after its handshake)."""
     base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    init = httpx.post(first.url, headers=base, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    init = httpx.post(hub.url, headers=base, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
     session = {**base, "mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-    httpx.post(first.url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    httpx.post(hub.url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return session
 
+
+def call_on_stream(hub: Hub, session: dict[str, str], call: dict[str, Any]) -> tuple[str, list[str]]:
+    """POST ``call`` on ``session`` and read its SSE stream to the end: (its priming event's id, its lines)."""
+    with httpx.Client(timeout=30) as client, client.stream("POST", hub.url, headers=session, json=call) as stream:
+        lines = list(stream.iter_lines())
+    return next(line for line in lines if line.startswith("id:")).removeprefix("id:").strip(), lines
+
+
+def resumed_stream_lines(hub: Hub, session: dict[str, str], last_event_id: str) -> list[str]:
+    """What a GET with ``Last-Event-ID`` gets on ``session``, read for up to two seconds."""
+    lines: list[str] = []
+    headers = {**session, "Accept": "text/event-stream", "last-event-id": last_event_id}
+    with contextlib.suppress(httpx.ReadTimeout), httpx.Client(timeout=2) as client, \
+            client.stream("GET", hub.url, headers=headers) as stream:
+        lines.extend(stream.iter_lines())
+    return lines
+
+
+async def test_a_dropped_2025_stream_is_resumed_with_last_event_id_and_the_call_goes_on(hubs):
+    first, _ = hubs
+    session = open_2025_session(first)
     call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": "slow_compute", "arguments": {"seconds": 2, "label": "dropped-2025"}}}
     with httpx.Client(timeout=30) as client, client.stream("POST", first.url, headers=session, json=call) as stream:
@@ -346,42 +368,18 @@ async def test_a_dropped_2025_stream_is_resumed_with_last_event_id_and_the_call_
     assert execution_labelled(first, "dropped-2025", "success")["status"] == "success"
 
 
-def open_2025_session(hub: Hub) -> dict[str, str]:
-    """The headers of a new 2025-11-25 session of ``hub`` (after its handshake)."""
-    base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    init = httpx.post(hub.url, headers=base, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-    session = {**base, "mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-    httpx.post(hub.url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-    return session
-
-
-def resumed_stream_lines(hub: Hub, session: dict[str, str], last_event_id: str) -> list[str]:
-    """What a GET with ``Last-Event-ID`` gets on ``session``, read for up to two seconds."""
-    lines: list[str] = []
-    headers = {**session, "Accept": "text/event-stream", "last-event-id": last_event_id}
-    with contextlib.suppress(httpx.ReadTimeout), httpx.Client(timeout=2) as client, \
-            client.stream("GET", hub.url, headers=headers) as stream:
-        lines.extend(stream.iter_lines())
-    return lines
-
-
 async def test_a_session_cannot_resume_another_sessions_stream(hubs):
     # Event ids are easy to guess; what a stream carried is its own session's alone.
     first, _ = hubs
     owner, other = open_2025_session(first), open_2025_session(first)
     call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": "slow_compute", "arguments": {"seconds": 1, "label": "owners-secret"}}}
-    with httpx.Client(timeout=30) as client, client.stream("POST", first.url, headers=owner, json=call) as stream:
-        lines = list(stream.iter_lines())
-    priming = next(line for line in lines if line.startswith("id:")).removeprefix("id:").strip()
+    priming, lines = call_on_stream(first, owner, call)
     assert any("owners-secret" in line for line in lines)
 
     # The same request id in the other session, then that session asks for the owner's events.
     own_call = {**call, "params": {**call["params"], "arguments": {"seconds": 1, "label": "others-own"}}}
-    with httpx.Client(timeout=30) as client, client.stream("POST", first.url, headers=other, json=own_call) as stream:
-        own_lines = list(stream.iter_lines())
-    own_priming = next(line for line in own_lines if line.startswith("id:")).removeprefix("id:").strip()
+    own_priming, _ = call_on_stream(first, other, own_call)
 
     assert not any("owners-secret" in line for line in resumed_stream_lines(first, other, priming))
     # Its own stream's events (after its priming event) are its own only.
