@@ -58,7 +58,7 @@ from executions.policy import (
 from executions.subcalls import Subcalls
 from mcpsite import jsonlimits, processcache
 from mcpsite.celery import app as celery_app
-from mcpsite.db import release_connection
+from mcpsite.db import release_connection, retry_if_connection_lost
 from tools.base import (
     ClientInput,
     ClientRequest,
@@ -302,9 +302,11 @@ def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> T
     started = execution.started or now
     duration_ms = int((now - started).total_seconds() * 1000)
     # Only a row still in progress is finished: a cancellation that got there first wins.
-    updated = ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
-        status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None
-    )
+    # A connection lost just then does not lose the result: the UPDATE is tried again on a
+    # fresh one (it is conditional, so a repeat of one that did land changes nothing).
+    updated = retry_if_connection_lost(lambda: ToolExecution.objects.filter(
+        pk=execution.pk, status__in=IN_PROGRESS
+    ).update(status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None))
     if updated:
         # What was written is what the row holds: no read back.
         execution.status, execution.result, execution.error = status, result, error
@@ -429,6 +431,37 @@ def _record_and_run(
         started=None if background else created,
         task_ttl_ms=task_ttl_ms,
     )
+    try:
+        return _run_recorded(
+            execution, tool=tool, policy=policy, validated=validated, user=user, session=session,
+            cache_key_=cache_key_, hooks=hooks, task_ttl_ms=task_ttl_ms,
+        )
+    except BaseException as exc:
+        _end_abandoned(execution, exc)
+        raise
+
+
+def _end_abandoned(execution: ToolExecution, exc: BaseException) -> None:
+    """The call failed on its way after its row was written (its database connection lost,
+    say): end the row as ``error`` rather than leave it pending or running with no one to
+    finish it. A row that something else ended already is left as it is."""
+    error = f"The call failed before it finished: {type(exc).__name__}: {exc}"[:1000]
+    now = timezone.now()
+    duration_ms = int((now - (execution.started or execution.created)).total_seconds() * 1000)
+    try:
+        retry_if_connection_lost(lambda: ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
+            status=Status.ERROR, error=error, finished=now, duration_ms=duration_ms, input_requests=None,
+        ))
+    except DatabaseError as lost:
+        # The database stays away: the reaper ends the row once it can.
+        logger.warning("execution %s could not be ended after %s: %s", execution.pk, type(exc).__name__, lost)
+
+
+def _run_recorded(
+    execution: ToolExecution, *, tool: Tool, policy: ToolPolicy, validated: Any, user: User | None,
+    session: Session | None, cache_key_: str | None, hooks: CallHooks, task_ttl_ms: int | None,
+) -> ToolExecution:
+    background = execution.mode == Mode.BACKGROUND
     _count_in_session(session)
     _announce(execution, hooks.on_created)
     release_connection()  # a pooled connection is not held while the tool works
@@ -641,7 +674,7 @@ def execution_answer(
 
 def execution_finish(*, execution_id: str, status: str, error: str) -> ToolExecution:
     """End an execution from outside the tool (time limit hit, worker lost, reaper)."""
-    execution = ToolExecution.objects.get(pk=execution_id)
+    execution = retry_if_connection_lost(lambda: ToolExecution.objects.get(pk=execution_id))
     return _finish(execution, status, None, error)
 
 

@@ -10,9 +10,12 @@ back for others; a SQLite connection stays for the thread's next call.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 # Pools a forked child inherited from its parent: kept referenced and never used.
 _inherited: list[dict[str, Any]] = []
@@ -27,6 +30,23 @@ def release_connection() -> None:
     Never inside a transaction: that would end it."""
     if pooled() and not connection.in_atomic_block:
         connection.close()
+
+
+def retry_if_connection_lost[T](operation: Callable[[], T], *, attempts: int = 4, first_wait: float = 0.25) -> T:
+    """Run ``operation``, a database step that is safe to repeat (a read, a conditional
+    UPDATE); when the connection is lost under it (a PostgreSQL restart, a failover, a
+    terminated backend) close it and try again on a fresh one, waiting 0.25, 0.5, 1 s.
+    Inside a transaction nothing is retried: the transaction is lost with its connection."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or attempt == attempts - 1:
+                raise
+        with suppress(DatabaseError):
+            connection.close()  # a broken pooled connection is discarded by the pool
+        time.sleep(first_wait * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _forget_pools_in_child() -> None:
