@@ -161,13 +161,19 @@ def test_it_logs_remote_log_messages_under_the_server_name(user, caplog, mode):
 
 
 def test_a_remote_call_over_the_timeout_ends_as_timeout_and_the_pool_stays_usable(user):
-    add_stdio("py", timeout=1.0)
+    # One session (one server process): the next call waits for the session the timed-out
+    # call gives back, rather than race it and start a second server process, whose start
+    # alone can take the 1 s timeout on a busy machine (the test failed so now and then).
+    add_stdio("py", timeout=1.0, max_connections=1)
+    pid = execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI).result["pid"]
 
     execution = execute_tool(user=user, tool_name="py__sleep", arguments={"seconds": 30}, via=Via.CLI)
 
     assert execution.status == Status.TIMEOUT
     after = execute_tool(user=user, tool_name="py__add", arguments={"a": 1, "b": 1}, via=Via.CLI)
     assert after.status == Status.SUCCESS, after.error
+    # The same server process answers: the timeout cancelled the call, not the session.
+    assert execute_tool(user=user, tool_name="py__pid", arguments={}, via=Via.CLI).result["pid"] == pid
 
 
 @pytest.mark.parametrize("mode", ["stdio", "stdio-legacy"])
