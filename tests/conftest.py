@@ -59,6 +59,22 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _no_federation_monitor_left():
+    """A test that stored a remote server starts this process's federation monitor at its
+    first registry read. It must not run on into later tests: there it read tables without
+    database access (pytest-django refuses; CI printed its tracebacks) or within another
+    test's counted statements."""
+    yield
+    from django.apps import apps
+
+    from tools.federation.hub import federation
+
+    monitor = federation().monitor
+    if monitor is not None and monitor.is_alive():
+        apps.get_app_config("federation").renew_hub()  # type: ignore[attr-defined]  # the app config's own method
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery_unless_services(request, settings):
     """Background tools run eagerly in-process, except in tests marked `services`, which
     use the real broker and worker of CI's second pass."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -23,6 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Status = ToolExecution.Status
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 TIMEOUT = 10
+NO_SUCH_EXECUTION = "3fdb7ac8-42ba-4dd9-aafd-515a35416b1f"
 
 
 class Gate(Tool):
@@ -182,7 +182,8 @@ for _ in range(40):  # deeper than MAX_ARGUMENT_DEPTH (32), within MAX_JSON_DEPT
         (json.dumps({"type": "tool_execute", "id": 3, "tool": "text_statistics", "arguments": [1]}), "invalid_field"),
         (json.dumps({"type": "execution_cancel", "id": 3}), "missing_field"),
         (json.dumps({"type": "execution_subscribe", "id": 3, "execution_id": "nope"}), "invalid_field"),
-        (json.dumps({"type": "execution_subscribe", "id": 3, "execution_id": str(uuid.uuid4())}), "not_found"),
+        # A fixed id that no row has: a random one would differ between xdist workers' collections.
+        (json.dumps({"type": "execution_subscribe", "id": 3, "execution_id": NO_SUCH_EXECUTION}), "not_found"),
         (json.dumps({"type": "auth", "token": "again"}), "already_authenticated"),
         # Nesting bombs and numbers outside JSON: refused before they are parsed or stored.
         ('{"type": "tool_execute", "id": 3, "tool": "calculate", "arguments": ' + "[" * 5000 + "]" * 5000 + "}",
