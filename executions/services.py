@@ -444,14 +444,10 @@ def _record_and_run(
 def _end_abandoned(execution: ToolExecution, exc: BaseException) -> None:
     """The call failed on its way after its row was written (its database connection lost,
     say): end the row as ``error`` rather than leave it pending or running with no one to
-    finish it. A row that something else ended already is left as it is."""
+    finish it. ``_finish`` leaves a row that something else ended already as it is."""
     error = f"The call failed before it finished: {type(exc).__name__}: {exc}"[:1000]
-    now = timezone.now()
-    duration_ms = int((now - (execution.started or execution.created)).total_seconds() * 1000)
     try:
-        retry_if_connection_lost(lambda: ToolExecution.objects.filter(pk=execution.pk, status__in=IN_PROGRESS).update(
-            status=Status.ERROR, error=error, finished=now, duration_ms=duration_ms, input_requests=None,
-        ))
+        _finish(execution, Status.ERROR, None, error)
     except DatabaseError as lost:
         # The database stays away: the reaper ends the row once it can.
         logger.warning("execution %s could not be ended after %s: %s", execution.pk, type(exc).__name__, lost)
