@@ -33,7 +33,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
-from django.db.models import F
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -165,7 +164,7 @@ def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks)
     ctx = ToolContext(
         user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=hooks.client_request,
         client_input=hooks.client_input, subcalls=Subcalls(
-            execution=execution, user=user, finish=_finish, count_in_session=_count_in_session
+            execution=execution, user=user, finish=_finish
         ),
     )
     return _Run(ctx=ctx, latest=latest)
@@ -389,7 +388,6 @@ def execute_tool(
                 session=session, via=via, arguments=stored_arguments, result=cached, status=Status.SUCCESS,
                 mode=str(tool.mode), cache_hit=True, created=now, started=now, finished=now, duration_ms=0,
             )
-            _count_in_session(session)
             metrics.record_finished(execution)
             if hooks.on_created is not None:
                 hooks.on_created(execution)
@@ -458,7 +456,6 @@ def _run_recorded(
     session: Session | None, cache_key_: str | None, hooks: CallHooks, task_ttl_ms: int | None,
 ) -> ToolExecution:
     background = execution.mode == Mode.BACKGROUND
-    _count_in_session(session)
     _announce(execution, hooks.on_created)
     release_connection()  # a pooled connection is not held while the tool works
     if task_ttl_ms is not None:
@@ -502,11 +499,6 @@ def _run_and_finish(
     if cache_key_ is not None and execution.status == Status.SUCCESS:
         _cache_set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution
-
-
-def _count_in_session(session: Session | None) -> None:
-    if session is not None:
-        Session.objects.filter(pk=session.pk).update(execution_count=F("execution_count") + 1)
 
 
 def _announce(execution: ToolExecution, on_created: Callable | None) -> None:

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from executions import metrics, policy, toolproc
-from executions.models import Session, ToolExecution
+from executions.models import ToolExecution
 from mcpsite import jsonlimits
 from mcpsite.db import release_connection
 from tools.base import InvalidArguments, Mode, Tool, ToolContext, ToolError
@@ -40,21 +40,17 @@ from tools.registry import registry
 Status = ToolExecution.Status
 # Ends an execution: status, result, error (``services._finish``).
 Finish = Callable[[ToolExecution, str, Any, str], ToolExecution]
-CountInSession = Callable[[Session], None]
 
 
 class Subcalls:
     """The sub-calls of one execution (and of its children, at any depth)."""
 
-    def __init__(
-        self, *, execution: ToolExecution, user: User | None, finish: Finish, count_in_session: CountInSession
-    ) -> None:
+    def __init__(self, *, execution: ToolExecution, user: User | None, finish: Finish) -> None:
         # Nothing is read here: a call that makes no sub-call costs no statement.
         self.user = user
-        # The service's own end of a call and session count, handed in by the service
-        # (which imports this module, so this one does not import it back).
+        # The service's own end of a call, handed in by the service (which imports this
+        # module, so this one does not import it back).
         self._finish = finish
-        self._count_in_session = count_in_session
         self.session_id = execution.session_id
         self.via = execution.via
         self._open: dict[str, ToolExecution] = {}
@@ -108,8 +104,6 @@ class Subcalls:
                 session_id=self.session_id, via=self.via, parent_id=parent_id, arguments=arguments,
                 status=Status.RUNNING, mode=str(Mode.INLINE), created=now, started=now,
             )
-            if self.session_id is not None:
-                self._count_in_session(Session(pk=self.session_id))
         finally:
             release_connection()  # not held while the child works
         with self._lock:

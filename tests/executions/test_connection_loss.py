@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from accounts.models import User
 from executions import services
@@ -61,14 +61,22 @@ def call(user: User, session: Session, text: str) -> ToolExecution:
 
 
 def test_a_connection_lost_after_the_insert_ends_the_row_as_error(alice):
+    # An inline call runs no statement between its INSERT and its end (the session count
+    # is a trigger's); a background call runs one, the claim that moves the row from
+    # pending to running (here in the eager task, whose failure ends the row).
     user, session = alice
-    lost_at_the_count = connection_lost_before(lambda sql: sql.startswith('UPDATE "executions_session"'))
-    with lost_at_the_count as cut, pytest.raises(DatabaseError):
-        call(user, session, "Lost after the insert.")
+    lost_at_the_claim = connection_lost_before(
+        lambda sql: sql.startswith('UPDATE "executions_toolexecution"') and '"started"' in sql
+    )
+    with lost_at_the_claim as cut:
+        services.execute_tool(user=user, tool_name="analyze_document", arguments={"text": "Lost at the claim."},
+                              via="api", session=session)
     assert cut  # the connection was cut where the test meant
     row = ToolExecution.objects.get(user=user)
     assert row.status == Status.ERROR and row.finished is not None and row.duration_ms is not None
     assert "OperationalError" in row.error
+    # The process goes on with fresh connections.
+    assert call(user, session, "The next call.").status == Status.SUCCESS
 
 
 def test_a_connection_lost_as_the_call_finishes_keeps_the_result(alice):

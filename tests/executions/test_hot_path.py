@@ -42,7 +42,7 @@ from tools.models import ToolConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BUDGET = 3
+BUDGET = 2
 # A different text each call: text_statistics is cacheable, and a cache hit runs no tool.
 TEXTS = [f"Call {n} is short. Long ones, with clauses and asides, rarely do." for n in range(2)]
 
