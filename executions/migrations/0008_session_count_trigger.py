@@ -17,6 +17,8 @@ session to NULL, and the session is gone), so UPDATE needs no trigger, and the h
 path's finishing UPDATE runs none.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 SQLITE_FORWARD = [
@@ -109,19 +111,10 @@ def drop_triggers(apps, schema_editor):
     _run(schema_editor, forward=False)
 
 
-def recount(apps, schema_editor):
-    # Calls recorded between the last count and now (none in a quiet deployment) are not
-    # lost: the count starts from the rows themselves, as migration 0005 did.
-    from django.db.models import Count, OuterRef, Subquery
-    from django.db.models.functions import Coalesce
-
-    Session = apps.get_model("executions", "Session")
-    ToolExecution = apps.get_model("executions", "ToolExecution")
-    counts = (
-        ToolExecution.objects.filter(session=OuterRef("pk")).order_by().values("session")
-        .annotate(n=Count("pk")).values("n")
-    )
-    Session.objects.update(execution_count=Coalesce(Subquery(counts), 0))
+# Calls recorded while the service counted (a crash between its two statements left one
+# uncounted; a deleted execution stayed counted) are counted again from the rows, as
+# migration 0005 first did.
+recount = import_module("executions.migrations.0005_history_at_scale").count_executions
 
 
 class Migration(migrations.Migration):
