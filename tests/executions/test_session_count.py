@@ -31,7 +31,7 @@ def call(user: User, session: Session | None, text: str) -> ToolExecution:
                         session=session)
 
 
-def test_each_call_in_a_session_counts_once_cache_hits_and_refusals_as_recorded(user):
+def test_each_recorded_call_counts_once_a_cache_hit_too_a_refused_one_not(user):
     session = Session.objects.create(user=user, kind=Session.Kind.API)
     other = Session.objects.create(user=user, kind=Session.Kind.API)
     call(user, session, "One sentence here.")
