@@ -163,9 +163,7 @@ def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks)
 
     ctx = ToolContext(
         user=user, execution_id=execution_id, on_progress=progress, on_log=log, client_request=hooks.client_request,
-        client_input=hooks.client_input, subcalls=Subcalls(
-            execution=execution, user=user, finish=_finish
-        ),
+        client_input=hooks.client_input, subcalls=Subcalls(execution=execution, user=user, finish=_finish),
     )
     return _Run(ctx=ctx, latest=latest)
 
@@ -431,8 +429,8 @@ def _record_and_run(
     )
     try:
         return _run_recorded(
-            execution, tool=tool, policy=policy, validated=validated, user=user, session=session,
-            cache_key_=cache_key_, hooks=hooks, task_ttl_ms=task_ttl_ms,
+            execution, tool=tool, policy=policy, validated=validated, user=user, cache_key_=cache_key_,
+            hooks=hooks, task_ttl_ms=task_ttl_ms,
         )
     except BaseException as exc:
         _end_abandoned(execution, exc)
@@ -453,7 +451,7 @@ def _end_abandoned(execution: ToolExecution, exc: BaseException) -> None:
 
 def _run_recorded(
     execution: ToolExecution, *, tool: Tool, policy: ToolPolicy, validated: Any, user: User | None,
-    session: Session | None, cache_key_: str | None, hooks: CallHooks, task_ttl_ms: int | None,
+    cache_key_: str | None, hooks: CallHooks, task_ttl_ms: int | None,
 ) -> ToolExecution:
     background = execution.mode == Mode.BACKGROUND
     _announce(execution, hooks.on_created)
