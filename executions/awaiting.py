@@ -2,20 +2,21 @@
 
 A background tool on a real broker runs in a Celery worker: ``execute_tool`` returns
 the row while it is still ``pending``. A door that must answer with the result (an MCP
-``tools/call``) watches the execution's channel-layer group for its progress and
-result events, and reads the row now and then, so that a result published before
-the door was watching, or lost, is still found.
+``tools/call``) follows the execution's events (``events.follow``: in this process and,
+with Redis, from every other) for its progress and result, and reads the row now and
+then, so that a result published before the door was watching, or lost, is still found.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from executions import events
@@ -30,22 +31,33 @@ EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class ExecutionWatch:
-    """A channel in the execution's group; open it before the worker can start."""
+    """The execution's events, wherever it runs; open it before the worker can start.
+
+    Events arrive on any thread (this process's publisher, the bus's reader); they are
+    kept here until ``wait`` takes them, on whichever event loop it runs."""
 
     def __init__(self, execution_id: str) -> None:
         self.execution_id = execution_id
-        self.layer = get_channel_layer() if events.channel_layer_is_shared() else None
-        self.channel: str | None = None
+        self._stop: Callable[[], None] | None = None
+        self._events: deque[dict[str, Any]] = deque()
+        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     async def open(self) -> None:
-        if self.layer is not None and self.channel is None:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(events.group_name(self.execution_id), self.channel)
+        if self._stop is None:
+            self._stop = await events.follow(self.execution_id, self._arrived)
 
     async def close(self) -> None:
-        if self.layer is not None and self.channel is not None:
-            await self.layer.group_discard(events.group_name(self.execution_id), self.channel)
-            self.channel = None
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def _arrived(self, event: dict[str, Any]) -> None:
+        self._events.append(event)
+        waiter = self._waiter
+        if waiter is not None:
+            loop, arrived = waiter
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                loop.call_soon_threadsafe(arrived.set)
 
     async def wait(self, on_event: EventHandler | None = None, known: ToolExecution | None = None) -> ToolExecution:
         """Pass progress and log events on until the execution is final; return its row.
@@ -75,21 +87,27 @@ class ExecutionWatch:
             await self.close()
 
     async def _next_event(self) -> dict[str, Any] | None:
-        if self.layer is None or self.channel is None:
-            await asyncio.sleep(POLL_SECONDS)
-            return None
+        """The next event, or None when none came for POLL_SECONDS."""
+        arrived = asyncio.Event()
+        self._waiter = (asyncio.get_running_loop(), arrived)  # before looking: no event slips past
         try:
-            return await asyncio.wait_for(self.layer.receive(self.channel), timeout=POLL_SECONDS)
-        except TimeoutError:
-            return None
+            if not self._events:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), timeout=POLL_SECONDS)
+            return self._events.popleft() if self._events else None
+        finally:
+            self._waiter = None
+
+
+def runs_elsewhere(execution: ToolExecution) -> bool:
+    """Whether a just announced execution runs in a worker rather than in this process."""
+    return execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER
 
 
 def watch_for_worker(execution: ToolExecution) -> ExecutionWatch | None:
     """A watch for an execution a worker will run (call it when the row is announced,
     before the task is sent); None when it runs here, or ran already."""
-    if execution.status == ToolExecution.Status.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
-        return ExecutionWatch(str(execution.id))
-    return None
+    return ExecutionWatch(str(execution.id)) if runs_elsewhere(execution) else None
 
 
 @database_sync_to_async

@@ -11,7 +11,7 @@ that a door keeps only the translation to its protocol:
   that has not said the execution's id yet;
 * deliver the call's progress and log events to ``on_event`` on the loop, in the order
   the tool reported them: in process through the service's hooks, or, for a background
-  tool on a real worker, through the execution's channel-layer group (``ExecutionWatch``,
+  tool on a real worker, through ``events.follow`` (``ExecutionWatch``,
   opened before the task is sent, so that no event is missed);
 * wait for the end of a background execution, when the door answers with the result;
 * cancel: the cancel event stops an inline call at once; ``abandon`` ends a background
@@ -74,7 +74,7 @@ class EventPump:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
     async def put(self, event: Event) -> None:
-        """From the loop (events read from the channel layer)."""
+        """From the loop (events a watch received from another process)."""
         self.queue.put_nowait(event)
 
     async def close(self) -> None:

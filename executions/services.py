@@ -6,7 +6,7 @@
     4. cache lookup for cacheable tools
     5. record a ToolExecution
     6. run inline with a timeout, or dispatch to Celery on commit
-    7. progress and logs -> executions.events (in-process listeners + channel layer)
+    7. progress and logs -> executions.events (in-process listeners + Redis pub/sub)
     8. finish: status, result or error, duration, metrics, cache store
 
 This module is synchronous; async doors call it through ``sync_to_async``.
@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -111,6 +111,19 @@ class _Run:
 
     ctx: ToolContext
     latest: dict[str, Any]
+    saved: dict[str, Any] = field(default_factory=dict)
+
+    def unsaved_progress(self) -> dict[str, Any]:
+        """The progress fields the row does not hold yet (none when it is current)."""
+        return self.progress_fields(dict(self.latest))
+
+    def progress_fields(self, latest: dict[str, Any]) -> dict[str, Any]:
+        if not latest or latest == self.saved:
+            return {}
+        return {
+            "progress": latest["progress"], "progress_total": latest["total"],
+            "progress_message": (latest["message"] or "")[:500],
+        }
 
 
 def _jsonable(result: Any) -> Any:
@@ -168,16 +181,12 @@ def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks)
     return _Run(ctx=ctx, latest=latest)
 
 
-def _save_progress(execution: ToolExecution, latest: dict[str, Any], saved: dict[str, Any]) -> None:
-    if latest and latest != saved:
-        snapshot = dict(latest)
-        ToolExecution.objects.filter(pk=execution.pk).update(
-            progress=snapshot["progress"],
-            progress_total=snapshot["total"],
-            progress_message=(snapshot["message"] or "")[:500],
-        )
-        saved.clear()
-        saved.update(snapshot)
+def _save_progress(execution: ToolExecution, run: _Run) -> None:
+    snapshot = dict(run.latest)  # the tool may report more meanwhile
+    fields = run.progress_fields(snapshot)
+    if fields:
+        ToolExecution.objects.filter(pk=execution.pk).update(**fields)
+        run.saved = snapshot
 
 
 def _run_with_timeout(
@@ -189,9 +198,9 @@ def _run_with_timeout(
     The calling thread waits in short steps: it enforces the deadline, notices a
     cancellation (the row set to ``cancelled`` by any process, or ``cancel_event``
     set by the door) and keeps the row's progress current. A built-in tool runs in a
-    tool process, which is killed at the deadline or on cancellation.
+    tool process, which is killed at the deadline or on cancellation. The progress the
+    tool reported last is left in ``run`` for the finishing UPDATE to write.
     """
-    saved: dict[str, Any] = {}
     ctx = run.ctx
     if cancel_event is None:
         cancel_event = threading.Event()  # also set when this process shuts down
@@ -200,7 +209,7 @@ def _run_with_timeout(
         if cancel_event.is_set():
             return True
         try:
-            _save_progress(execution, run.latest, saved)
+            _save_progress(execution, run)
             return ToolExecution.objects.filter(pk=execution.pk, status=Status.CANCELLED).exists()
         except DatabaseError as exc:
             # The database went away under the call (a restart, a failover): the tool runs
@@ -234,7 +243,6 @@ def _run_with_timeout(
     if status == Status.CANCELLED and cancel_event.is_set():
         # Why it was cancelled, where the one who set the event said (client gone, shutdown).
         error = getattr(cancel_event, "reason", error)
-    _save_progress(execution, run.latest, saved)
     return status, result, error
 
 
@@ -292,8 +300,15 @@ def _park(execution: ToolExecution, requests: dict[str, Any]) -> ToolExecution:
     return execution
 
 
-def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> ToolExecution:
+def _finish(
+    execution: ToolExecution, status: str, result: Any, error: str, progress: dict[str, Any] | None = None
+) -> ToolExecution:
+    """End the row and publish its result. ``progress``: the run's last progress fields,
+    written in the same UPDATE."""
+    progress = progress or {}
     if status == Status.INPUT_REQUIRED:
+        if progress:
+            ToolExecution.objects.filter(pk=execution.pk).update(**progress)
         return _park(execution, result)
     now = timezone.now()
     started = execution.started or now
@@ -303,14 +318,22 @@ def _finish(execution: ToolExecution, status: str, result: Any, error: str) -> T
     # fresh one (it is conditional, so a repeat of one that did land changes nothing).
     updated = retry_if_connection_lost(lambda: ToolExecution.objects.filter(
         pk=execution.pk, status__in=IN_PROGRESS
-    ).update(status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None))
+    ).update(
+        status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None,
+        **progress,
+    ))
     if updated:
         # What was written is what the row holds: no read back.
         execution.status, execution.result, execution.error = status, result, error
         execution.finished, execution.duration_ms, execution.input_requests = now, duration_ms, None
+        for name, value in progress.items():
+            setattr(execution, name, value)
         metrics.record_finished(execution)
     else:
-        execution.refresh_from_db()  # someone else ended it first (a cancellation)
+        # Someone else ended it first (a cancellation): the run's progress is kept all the same.
+        if progress:
+            ToolExecution.objects.filter(pk=execution.pk).update(**progress)
+        execution.refresh_from_db()
     events.publish(execution.id, events.result_event(execution))
     return execution
 
@@ -466,7 +489,7 @@ def _run_recorded(
 
         def forward(event: dict[str, Any]) -> None:
             # With eager Celery the task runs right here: give the door its callbacks as
-            # for an inline call. A real worker's events arrive over the channel layer.
+            # for an inline call. A real worker's events arrive through events.follow.
             callback = {"execution.progress": hooks.on_progress, "execution.log": hooks.on_log}.get(event["type"])
             if callback is not None:
                 callback(event)
@@ -493,7 +516,7 @@ def _run_and_finish(
     the policy's timeout, finish the row, store a success in the result cache."""
     run = _make_context(execution, user, hooks)
     status, result, error = _run_with_timeout(execution, tool, validated, run, policy.timeout, hooks.cancel_event)
-    execution = _finish(execution, status, result, error)
+    execution = _finish(execution, status, result, error, progress=run.unsaved_progress())
     if cache_key_ is not None and execution.status == Status.SUCCESS:
         _cache_set(cache_key_, execution.result, timeout=policy.cache_ttl)
     return execution

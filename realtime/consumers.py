@@ -10,10 +10,10 @@ remote server or a tool's ``ctx.ask_client``): the question goes out as an
 A question still open when its call ends, is cancelled, or the socket closes is
 answered ``{"action": "cancel"}`` (or, when the call is cancelled, with a tool error).
 
-Events of an execution reach the socket one of two ways, never both: through the
-execution's channel-layer group when the layer is shared (Redis: a Celery worker in
-another process publishes there), otherwise through the in-process listener of
-``executions.events`` (embedded mode, eager Celery, inline tools).
+Events of an execution reach the socket through ``executions.events``: its listener in
+this process for a call that runs here (an inline tool, eager Celery), and ``follow``
+(Redis pub/sub) for one that runs in a worker or was started through another process
+(a pane that reconnected here).
 
 Close codes (also in the README):
     4001  not authenticated: bad token, or no ``auth`` frame within ADDIN_WS_AUTH_TIMEOUT; or
@@ -48,7 +48,7 @@ from django.utils import timezone
 from accounts import revocation
 from accounts.models import User
 from accounts.services import TokenRefused, principal_for_token
-from executions import events, metrics, policy, services
+from executions import awaiting, events, metrics, policy, services
 from executions.calls import DoorCall, EventPump, on_loop
 from executions.models import Session, ToolExecution
 from executions.selectors import execution_of_user
@@ -384,7 +384,7 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             # Before the tool starts: the socket announces and watches the execution, so
             # that no event of it goes past an unwatched socket.
             self.cancel_events[str(execution.id)] = call.cancel_event
-            await self._accepted(request_id, str(execution.id))
+            await self._accepted(request_id, str(execution.id), elsewhere=awaiting.runs_elsewhere(execution))
 
         # The socket follows the execution itself (a reconnected pane resumes it), so the
         # call lends it no event handler and does not wait for a worker.
@@ -408,9 +408,9 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
             # The result event may already have gone out; _deliver sends it once.
             await self._deliver(events.result_event(execution))
 
-    async def _accepted(self, request_id: Any, execution_id: str) -> None:
+    async def _accepted(self, request_id: Any, execution_id: str, elsewhere: bool) -> None:
         await self.send_json({"type": "execution_accepted", "id": request_id, "execution_id": execution_id})
-        await self._watch(execution_id)
+        await self._watch(execution_id, elsewhere=elsewhere)
 
     # --- Questions to the person at the pane (elicitation) ------------------------------------
 
@@ -525,23 +525,27 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
 
     # --- Watching executions ---------------------------------------------------------------
 
-    async def _watch(self, execution_id: str) -> None:
+    async def _watch(self, execution_id: str, elsewhere: bool = True) -> None:
+        """Deliver the execution's events to this socket. ``elsewhere=False``: it runs in
+        this process (an inline call of this socket), whose events are all published here."""
         if execution_id in self.watching or self.closing:
             return
-        if events.channel_layer_is_shared():
-            await self.channel_layer.group_add(events.group_name(execution_id), self.channel_name)
-            self.watching[execution_id] = None
-        else:
+        if not elsewhere:
             self.watching[execution_id] = events.subscribe(execution_id, self.pump.put_threadsafe)
+            return
+        self.watching[execution_id] = None  # taken, while the follow is confirmed
+        stop = await events.follow(execution_id, self.pump.put_threadsafe)
+        if self.watching.get(execution_id, stop) is not None:  # unwatched or closed meanwhile
+            stop()
+        else:
+            self.watching[execution_id] = stop
 
     async def _unwatch(self, execution_id: str) -> None:
         if execution_id not in self.watching:
             return
-        unsubscribe = self.watching.pop(execution_id)
-        if unsubscribe is not None:
-            unsubscribe()
-        else:
-            await self.channel_layer.group_discard(events.group_name(execution_id), self.channel_name)
+        stop = self.watching.pop(execution_id)
+        if stop is not None:
+            stop()
 
     async def _deliver(self, event: dict[str, Any]) -> None:
         execution_id = str(event.get("execution_id"))
@@ -570,16 +574,6 @@ class AddinConsumer(AsyncJsonWebsocketConsumer):
                 frame["result_url"] = reverse("api:execution-detail", args=[execution_id])
             await self.send_json(frame)
             await self._unwatch(execution_id)
-
-    # Channel-layer group messages (type "execution.progress" -> execution_progress).
-    async def execution_progress(self, event: dict[str, Any]) -> None:
-        await self._deliver(event)
-
-    async def execution_result(self, event: dict[str, Any]) -> None:
-        await self._deliver(event)
-
-    async def execution_log(self, event: dict[str, Any]) -> None:
-        """Tool logs stay in the server's logs; the add-in protocol has no frame for them."""
 
     # --- Frames out ---------------------------------------------------------------------------
 

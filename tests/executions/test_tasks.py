@@ -62,7 +62,17 @@ def test_the_system_check_accepts_eager_celery_or_a_shared_layer(settings):
     assert broker_needs_shared_channel_layer(None) == []
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
     assert broker_needs_shared_channel_layer(None) == []
+
+
+def test_the_system_check_refuses_a_real_broker_without_redis_for_the_execution_events(settings):
+    """A shared channel layer alone is not enough: execution events cross processes on
+    Redis pub/sub at REDIS_URL."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
+    settings.REDIS_URL = ""
+    assert [e.id for e in broker_needs_shared_channel_layer(None)] == ["executions.E001"]
 
 
 # on_failure closes stale connections as a worker must; only a transactional test
