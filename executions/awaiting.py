@@ -46,10 +46,19 @@ class ExecutionWatch:
         if self._stop is None:
             self._stop = await events.follow(self.execution_id, self._arrived)
 
-    async def close(self) -> None:
+    def open_blocking(self) -> None:
+        """``open`` from a thread that is not on an event loop (a call's thread)."""
+        if self._stop is None:
+            self._stop = events.follow_blocking(self.execution_id, self._arrived)
+
+    def stop(self) -> None:
+        """Stop following (never waits: Redis is told in the background)."""
         if self._stop is not None:
             self._stop()
             self._stop = None
+
+    async def close(self) -> None:
+        self.stop()
 
     def _arrived(self, event: dict[str, Any]) -> None:
         self._events.append(event)
@@ -132,11 +141,11 @@ def wait_blocking(
 
 
 def open_blocking(watch: ExecutionWatch) -> None:
-    async_to_sync(watch.open)()
+    watch.open_blocking()
 
 
 def close_blocking(watch: ExecutionWatch) -> None:
-    async_to_sync(watch.close)()
+    watch.stop()
 
 
 def prefer_wait(header: str | None) -> int | None:

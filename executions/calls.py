@@ -161,15 +161,16 @@ class DoorCall:
     def _created(self, execution: ToolExecution) -> None:
         # On the call's thread, before the tool starts (or before the task is sent).
         self.execution = execution
-        # A worker will run it: watch its group before the task is sent.
+        # A worker will run it: follow its events before the task is sent (from this
+        # thread: no hop to the loop for it).
         watch = watch_for_worker(execution) if self.wait_for_worker else None
-        if watch is not None or self.on_accepted is not None:  # else nothing to say: no hop to the loop
-            on_loop(self.loop, self._announce(execution, watch), timeout=ANNOUNCE_SECONDS)
-
-    async def _announce(self, execution: ToolExecution, watch: ExecutionWatch | None) -> None:
         if watch is not None:
-            await watch.open()
+            watch.open_blocking()
             self._watch = watch
+        if self.on_accepted is not None:  # else nothing to say: no hop to the loop
+            on_loop(self.loop, self._announce(execution), timeout=ANNOUNCE_SECONDS)
+
+    async def _announce(self, execution: ToolExecution) -> None:
         if self.on_accepted is not None:
             await self.on_accepted(execution)
 

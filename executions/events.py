@@ -91,11 +91,36 @@ async def follow(execution_id: object, listener: Listener) -> Callable[[], None]
     """``subscribe``, and, when events cross processes, this process's subscription to the
     execution's channel: once this returns, an event published anywhere reaches
     ``listener`` (on the bus's thread: it must be quick and thread-safe). Returns stop."""
-    key = str(execution_id)
+    stop, confirmed = _follow(str(execution_id), listener)
+    if confirmed is not None:
+        try:
+            # _subscribe's own steps are bounded; this bound only guards a stalled bus.
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(confirmed)), timeout=_bound() * 2 + 1)
+        except asyncio.CancelledError:
+            stop()
+            raise
+        except Exception as exc:
+            _not_confirmed(execution_id, exc)
+    return stop
+
+
+def follow_blocking(execution_id: object, listener: Listener) -> Callable[[], None]:
+    """``follow`` from a thread that is not on an event loop (a call's own thread, a sync
+    view): it waits there, with no hop to a loop."""
+    stop, confirmed = _follow(str(execution_id), listener)
+    if confirmed is not None:
+        try:
+            confirmed.result(timeout=_bound() * 2 + 1)
+        except Exception as exc:
+            _not_confirmed(execution_id, exc)
+    return stop
+
+
+def _follow(key: str, listener: Listener) -> tuple[Callable[[], None], Future[None] | None]:
     unsubscribe = subscribe(key, listener)
     bus = _bus()
     if bus is None:
-        return unsubscribe
+        return unsubscribe, None
     confirmed = bus.follow(key)
     stopped = False
 
@@ -106,16 +131,12 @@ async def follow(execution_id: object, listener: Listener) -> Callable[[], None]
             unsubscribe()
             bus.unfollow(key)
 
-    try:
-        # _subscribe's own steps are bounded; this bound only guards a stalled bus.
-        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(confirmed)), timeout=_bound() * 2 + 1)
-    except asyncio.CancelledError:
-        stop()
-        raise
-    except Exception as exc:
-        # Redis did not confirm in time: the follower learns the end from the row instead.
-        logger.warning("could not follow execution %s across processes: %r", key, exc)
-    return stop
+    return stop, confirmed
+
+
+def _not_confirmed(execution_id: object, exc: BaseException) -> None:
+    # Redis did not confirm in time: the follower learns the end from the row instead.
+    logger.warning("could not follow execution %s across processes: %r", execution_id, exc)
 
 
 def _bound() -> float:

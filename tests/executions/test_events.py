@@ -45,10 +45,10 @@ class Inbox:
             self.events.append(event)
             self._changed.notify_all()
 
-    async def until(self, count: int, timeout: float = 10) -> list[dict]:
+    async def until(self, count: int, seconds: float = 10) -> list[dict]:
         def wait() -> bool:
             with self._changed:
-                return self._changed.wait_for(lambda: len(self.events) >= count, timeout=timeout)
+                return self._changed.wait_for(lambda: len(self.events) >= count, timeout=seconds)
 
         assert await asyncio.to_thread(wait), f"{len(self.events)} of {count} events arrived: {self.events}"
         return list(self.events)
@@ -86,7 +86,7 @@ async def test_follow_returns_once_redis_listens_so_an_event_sent_right_after_ar
         inbox = Inbox()
         stop = await events.follow(execution_id, inbox)
         raw_publish(execution_id, result(execution_id))  # at once, on a connection of its own
-        assert await inbox.until(1, timeout=5) == [result(execution_id)]
+        assert await inbox.until(1, seconds=5) == [result(execution_id)]
         stop()
 
 
@@ -124,10 +124,14 @@ async def test_the_process_stops_listening_when_its_last_follower_stops():
     await asyncio.sleep(0.2)
     assert listeners() == 1
     second()
-    deadline = time.monotonic() + 5
-    while listeners() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert listeners() == 0
+
+    def unsubscribed() -> bool:
+        deadline = time.monotonic() + 5
+        while listeners() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return listeners() == 0
+
+    assert await asyncio.to_thread(unsubscribed)
     client.close()
 
 
