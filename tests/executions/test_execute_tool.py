@@ -6,6 +6,8 @@ import threading
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from pydantic import BaseModel
 
 from executions.models import ToolExecution
@@ -129,6 +131,18 @@ def test_it_records_a_successful_call_with_duration(user):
     assert execution.duration_ms is not None and execution.started and execution.finished
     assert progress[0]["progress"] == 1 and progress[0]["message"] == "done"
     assert ToolExecution.objects.get(pk=execution.pk).progress == 1
+
+
+def test_the_last_progress_is_written_with_the_end_of_the_call(user):
+    """No UPDATE of its own for the progress a run reported last: the finishing UPDATE
+    carries it (two statements for the call, as without progress)."""
+    with CaptureQueriesContext(connection) as queries:
+        execution = execute_tool(user=user, tool_name="test_echo", arguments={"value": 3}, via="api")
+    writes = [q["sql"] for q in queries if "executions_toolexecution" in q["sql"] and not q["sql"].startswith("SELECT")]
+    assert len(writes) == 2, writes
+    assert writes[0].startswith("INSERT") and "progress_message" in writes[1]
+    row = ToolExecution.objects.get(pk=execution.pk)
+    assert (row.status, row.progress, row.progress_message) == (Status.SUCCESS, 1, "done")
 
 
 def test_it_answers_the_second_identical_call_from_the_cache(user):
