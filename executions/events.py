@@ -38,7 +38,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from mcpsite.breaker import channel_layer_breaker
@@ -172,6 +171,9 @@ class _Bus:
     """Execution events between processes over Redis pub/sub (see the module's doc)."""
 
     def __init__(self, url: str) -> None:
+        # Imported here: without Redis the web process never loads redis-py (about 6 MB).
+        import redis.asyncio as aioredis
+
         self.origin = uuid.uuid4().hex  # this process's own events come back to it: skipped
         options: dict[str, Any] = {
             "socket_connect_timeout": settings.REDIS_CONNECT_TIMEOUT, "health_check_interval": 30,
