@@ -282,8 +282,12 @@ class _Bus:
             self._subscribed.set()
             await asyncio.wait_for(asyncio.shield(confirmation), timeout=_bound())
         finally:
-            if confirmation in self._confirmations[channel]:
-                self._confirmations[channel].remove(confirmation)
+            waiting = self._confirmations.get(channel)
+            if waiting is not None:
+                if confirmation in waiting:
+                    waiting.remove(confirmation)
+                if not waiting:
+                    del self._confirmations[channel]  # one entry per execution would add up
 
     async def _unsubscribe(self, channel: str) -> None:
         try:

@@ -167,3 +167,18 @@ def test_reports_past_the_backlog_are_dropped_and_a_result_is_not(monkeypatch):
     listener.close()
     assert [e.get("progress") for e in received[:-1]] == [0, 1, 2, 3, 4]
     assert received[-1] == result(execution_id)
+
+
+async def test_nothing_of_an_execution_stays_in_the_process_once_its_followers_stopped():
+    """A web process follows a great many executions over its life: what it kept for one
+    (listeners, counts, confirmations) goes when the last follower stops."""
+    bus = events._bus()
+    assert bus is not None
+    keys = [str(uuid.uuid4()) for _ in range(20)]
+    for key in keys:
+        stop = await events.follow(key, Inbox())
+        stop()
+    channels = {bus.channel(key) for key in keys}
+    kept = set(bus._following) | set(bus._confirmed) | set(bus._confirmations)
+    assert not channels & kept
+    assert not set(keys) & set(events._listeners)
