@@ -140,14 +140,6 @@ def wait_blocking(
     return async_to_sync(wait)()
 
 
-def open_blocking(watch: ExecutionWatch) -> None:
-    watch.open_blocking()
-
-
-def close_blocking(watch: ExecutionWatch) -> None:
-    watch.stop()
-
-
 def prefer_wait(header: str | None) -> int | None:
     """Seconds from an RFC 7240 ``Prefer: wait=N`` header (other preferences and malformed
     ones are ignored, as the RFC asks), at most WAIT_MAX_SECONDS."""

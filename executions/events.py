@@ -142,11 +142,6 @@ def _bound() -> float:
     return float(settings.REDIS_SOCKET_TIMEOUT)
 
 
-def crosses_processes() -> bool:
-    """Whether events reach other processes (the hub has Redis)."""
-    return bool(settings.REDIS_URL)
-
-
 def publish(execution_id: object, event: Event) -> None:
     """Deliver ``event`` to this process's listeners and send it to the other processes'.
     Never waits for Redis."""
@@ -334,7 +329,7 @@ _bus_instance: _Bus | None = None
 
 def _bus() -> _Bus | None:
     global _bus_instance
-    if not crosses_processes():
+    if not settings.REDIS_URL:  # events stay in this process
         return None
     if _bus_instance is None:
         with _lock:

@@ -114,12 +114,12 @@ class _Run:
     saved: dict[str, Any] = field(default_factory=dict)
 
     def unsaved_progress(self) -> dict[str, Any]:
-        """The progress fields the row does not hold yet (none when it is current)."""
-        return self.progress_fields(dict(self.latest))
-
-    def progress_fields(self, latest: dict[str, Any]) -> dict[str, Any]:
+        """The row's progress fields as the tool reported them last, if the row does not
+        hold them yet; marked saved (the caller writes them)."""
+        latest = dict(self.latest)  # the tool may report more meanwhile
         if not latest or latest == self.saved:
             return {}
+        self.saved = latest
         return {
             "progress": latest["progress"], "progress_total": latest["total"],
             "progress_message": (latest["message"] or "")[:500],
@@ -182,11 +182,13 @@ def _make_context(execution: ToolExecution, user: User | None, hooks: CallHooks)
 
 
 def _save_progress(execution: ToolExecution, run: _Run) -> None:
-    snapshot = dict(run.latest)  # the tool may report more meanwhile
-    fields = run.progress_fields(snapshot)
+    fields = run.unsaved_progress()
     if fields:
-        ToolExecution.objects.filter(pk=execution.pk).update(**fields)
-        run.saved = snapshot
+        try:
+            ToolExecution.objects.filter(pk=execution.pk).update(**fields)
+        except DatabaseError:
+            run.saved = {}  # not written: the next save (or the finishing UPDATE) writes it
+            raise
 
 
 def _run_with_timeout(
@@ -288,10 +290,10 @@ def _run_on_thread(
     return Status.SUCCESS, result, ""
 
 
-def _park(execution: ToolExecution, requests: dict[str, Any]) -> ToolExecution:
+def _park(execution: ToolExecution, requests: dict[str, Any], progress: dict[str, Any]) -> ToolExecution:
     """The run ended asking the client: the row waits for the answers (not final)."""
     ToolExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
-        status=Status.INPUT_REQUIRED, input_requests=requests
+        status=Status.INPUT_REQUIRED, input_requests=requests, **progress
     )
     execution.refresh_from_db()
     events.publish(execution.id, {
@@ -307,9 +309,7 @@ def _finish(
     written in the same UPDATE."""
     progress = progress or {}
     if status == Status.INPUT_REQUIRED:
-        if progress:
-            ToolExecution.objects.filter(pk=execution.pk).update(**progress)
-        return _park(execution, result)
+        return _park(execution, result, progress)
     now = timezone.now()
     started = execution.started or now
     duration_ms = int((now - started).total_seconds() * 1000)

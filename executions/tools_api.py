@@ -98,7 +98,7 @@ class ToolExecuteView(APIView):
             found = awaiting.watch_for_worker(execution) if wait else None
             if found is not None:
                 # Watch the worker's events before the task is sent, so that none is missed.
-                awaiting.open_blocking(found)
+                found.open_blocking()
                 watch.append(found)
 
         try:
@@ -112,7 +112,7 @@ class ToolExecuteView(APIView):
             )
         except BaseException:
             for w in watch:
-                awaiting.close_blocking(w)
+                w.stop()
             raise
         # A watch is opened only when the client asked to wait.
         waited = (

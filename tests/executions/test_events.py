@@ -54,9 +54,10 @@ class Inbox:
         return list(self.events)
 
 
-def raw_publish(execution_id: str, event: dict, origin: str = "another process") -> None:
+def raw_publish(execution_id: str, event: dict) -> None:
+    """As another process's bus publishes it."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.publish(f"mcpsite.execution.{execution_id}", json.dumps({"origin": origin, "event": event}))
+    client.publish(f"mcpsite.execution.{execution_id}", json.dumps({"origin": "another process", "event": event}))
     client.close()
 
 
@@ -81,6 +82,8 @@ async def test_an_event_published_by_another_process_reaches_a_follower_here():
 
 
 async def test_follow_returns_once_redis_listens_so_an_event_sent_right_after_arrives():
+    """Fails if follow returns before the subscription reached Redis (Redis does not keep
+    a message for a channel nobody listens to)."""
     for _ in range(5):
         execution_id = str(uuid.uuid4())
         inbox = Inbox()

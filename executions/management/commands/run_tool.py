@@ -39,7 +39,7 @@ class Command(BaseCommand):
             # A worker will run it: watch its events before the task is sent.
             found = awaiting.watch_for_worker(execution)
             if found is not None:
-                awaiting.open_blocking(found)
+                found.open_blocking()
                 watch.append(found)
 
         try:
@@ -54,7 +54,7 @@ class Command(BaseCommand):
                 execution = self._wait(watch[0], execution, wait)
         finally:
             for w in watch:
-                awaiting.close_blocking(w)  # a no-op once the wait closed it
+                w.stop()  # a no-op once the wait closed it
             session_end(session=session)
         if execution.status != ToolExecution.Status.SUCCESS:
             raise CommandError(f"{execution.status}: {execution.error or 'no result'} (execution {execution.id})")
