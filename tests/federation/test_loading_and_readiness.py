@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.apps import apps
 from django.utils import timezone
@@ -9,6 +11,7 @@ from django.utils import timezone
 from executions.models import Via
 from executions.policy import ToolUnavailable, tools_for_user
 from executions.services import execute_tool
+from tests.federation.conftest import wait_for
 from tools.federation.hub import federation
 from tools.federation.models import RemoteServer
 from tools.federation.services import signals_quiet
@@ -59,6 +62,24 @@ def test_tools_of_a_failing_server_stay_listed_but_calls_are_refused_with_the_re
     assert registry.get("dict__lookup").describe()["available"] is False
     with pytest.raises(ToolUnavailable, match="remote server 'dict' is failing: ConnectError"):
         execute_tool(user=user, tool_name="dict__lookup", arguments={"word": "hub"}, via=Via.CLI)
+
+
+def test_a_server_another_process_adds_later_is_offered_from_its_stored_listing_before_any_connection(settings):
+    settings.FEDERATION_RELOAD_INTERVAL = 0.2
+    stored("first", healthy=True)
+    assert registry.get("first__lookup") is not None  # loaded: from now on the monitor notices new rows
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes connections and never answers
+        # Another process added it and stored what it listed (no signal reaches this process).
+        RemoteServer.objects.bulk_create([RemoteServer(
+            name="dict", url=f"http://127.0.0.1:{silent.getsockname()[1]}/mcp", tools=LISTING, healthy=True,
+            last_synced=timezone.now(), timeout=5,
+        )])
+
+        # The sync that follows waits for the silent server; the stored tools do not.
+        assert wait_for(lambda: registry.get("dict__lookup") is not None, timeout=3)
+        assert federation().health.get("dict").healthy is True
+    # The server hangs up: the sync ends, and says so.
+    assert wait_for(lambda: federation().health.get("dict").healthy is False)
 
 
 def test_a_disabled_servers_tools_are_not_offered():

@@ -4,6 +4,7 @@ at a time (what the jobs do is ``runtime``'s business)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import queue
 import threading
@@ -37,6 +38,9 @@ class Jobs:
             key, job = item
             try:
                 job()
+            except concurrent.futures.CancelledError:
+                # The federation loop stopped under the job's wait: the hub is shutting down.
+                logger.info("federation %s of %s stopped with the hub", *key)
             except Exception:
                 logger.exception("federation %s of %s failed", *key)
             finally:
