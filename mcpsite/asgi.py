@@ -19,7 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from executions import reaper, toolpool  # noqa: E402
 from mcp_server.http import MCP_PATH, METADATA_PATH  # noqa: E402
 from mcp_server.http import application as mcp_app  # noqa: E402
-from mcpsite import client_gone, daphne_options, processcache  # noqa: E402
+from mcpsite import client_gone, daphne_options, gctuning, processcache  # noqa: E402
 from realtime.routing import AddinOriginValidator, websocket_urlpatterns  # noqa: E402
 from tools.federation import runtime as federation  # noqa: E402
 
@@ -54,3 +54,6 @@ async def websocket_app(scope, receive, send):
 
 
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+
+# Everything the process serves with is imported: out of the garbage collector's way.
+gctuning.tune_for_serving()

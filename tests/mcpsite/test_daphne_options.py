@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unittest import mock
 
-from daphne.http_protocol import WebRequest
+from daphne.http_protocol import HTTPFactory, WebRequest
 from twisted.web import http
 
 from mcpsite import daphne_options
@@ -37,3 +37,18 @@ def test_twisted_is_told_not_to_parse_request_bodies_and_daphne_still_gets_them(
     assert request.args == {}
     request.content.seek(0)
     assert request.content.read() == b"a=1&b=two"  # the body daphne hands to the application
+
+
+def test_twisted_formats_no_access_log_line_of_its_own():
+    daphne_options.install()
+    daphne_options.install()
+    server = mock.MagicMock(name="daphne server")  # as above: a real one needs a listening daphne
+    factory = HTTPFactory(server)
+    factory.doStart()
+    try:
+        request = made_request()
+        with mock.patch.object(factory, "_logFormatter", side_effect=AssertionError("formatted")) as formatter:
+            factory.log(request)  # Twisted calls this as each request finishes
+        formatter.assert_not_called()
+    finally:
+        factory.doStop()
