@@ -181,11 +181,12 @@ def _reload_rows(hub: Federation) -> None:
         hub.known.clear()
         hub.known.update(rows)
     changed = [name for name, updated in rows.items() if known.get(name) != updated]
-    # What the other process stored is offered at once (no network); the sync then
-    # refreshes it, and brings the listing of a row that had none when it was read.
-    for server in RemoteServer.objects.filter(name__in=changed) if changed else ():
-        remote_server_register(server=server)
-        schedule_sync(server.name)
+    if changed:
+        # What the other process stored is offered at once (no network); the sync then
+        # refreshes it, and brings the listing of a row that had none when it was read.
+        for server in RemoteServer.objects.filter(name__in=changed):
+            remote_server_register(server=server)
+            schedule_sync(server.name)
     for name in set(known) - set(rows):
         remote_server_forget(name=name, server_id=None)
 
