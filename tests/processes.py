@@ -1,4 +1,4 @@
-"""Helpers for tests that start real processes: free ports, a Celery worker."""
+"""Helpers for tests that start real processes: free ports, a Celery worker, a probe."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_probe(code: str, data: Path, **extra: str) -> str:
+    """Run ``code`` in a fresh Python process of the embedded hub (no Redis, SQLite in
+    ``data``) and return what it printed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="mcpsite.settings", DATA_DIR=str(data), **extra)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True, timeout=300).stdout.strip()
 
 
 def free_port() -> int:

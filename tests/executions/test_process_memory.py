@@ -4,22 +4,11 @@ processes from the tool pool's fork server, a Celery worker's pool processes fro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(code: str, data: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL")}
-    env.update(DJANGO_SETTINGS_MODULE="mcpsite.settings", DATA_DIR=str(data))
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=True, timeout=300).stdout
-
+from tests.processes import run_probe
 
 # Forks as the fork server does, after the preload; the child runs a full collection.
 PROBE = """
@@ -44,7 +33,7 @@ os.waitpid(pid, 0)
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="reads Linux's /proc")
 def test_a_full_collection_in_a_tool_process_copies_nothing_of_what_the_fork_server_loaded(tmp_path):
-    out = run(PROBE, tmp_path)
+    out = run_probe(PROBE, tmp_path)
     # Without the freeze the collection wrote to every shared object: about 100 MB copied.
     assert json.loads(out)["copied_mb"] < 10
 
@@ -58,4 +47,4 @@ def test_a_celery_worker_freezes_what_it_loaded_before_it_forks_its_pool(tmp_pat
         "worker_init.send(sender=None)  # as the worker sends it, before it starts its pool\n"
         "print(gc.get_freeze_count())\n"
     )
-    assert int(run(probe, tmp_path)) > 100_000
+    assert int(run_probe(probe, tmp_path)) > 100_000
