@@ -16,20 +16,30 @@ that opened it (the SDK keeps its transport there; another process answers its i
 writing them to the database or Redis, which cost two writes per call. They are kept for
 ``MCP_EVENT_TTL`` seconds, dropped when their session ends, and the process keeps at most
 ``MCP_EVENT_STORE_BYTES`` of them (the oldest go first; resuming after them replays
-nothing, as after their expiry).
+nothing, as after their expiry). The budget counts what the events take in the process's
+memory, their bookkeeping included.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp_types.jsonrpc import JSONRPCMessage, jsonrpc_message_adapter
+
+# What the bookkeeping of an event, a stream and a session takes in memory, measured on
+# CPython 3.12 with tracemalloc (an event's object, id, time and entries; a stream's
+# key, list and entry in its session's set; a session's set): with them, what the budget
+# counts is what the process holds (tests/mcp_server/test_event_store.py measures it).
+EVENT_OVERHEAD = 400
+STREAM_OVERHEAD = 350
+SESSION_OVERHEAD = 350
 
 
 @dataclass(slots=True)
@@ -48,7 +58,9 @@ class ProcessEvents:
         self._ttl, self._max_bytes = ttl, max_bytes  # None: the setting's (read as it is used)
         self._ids = itertools.count(1)
         self._events: OrderedDict[int, _Event] = OrderedDict()
-        self._streams: dict[tuple[str, str], deque[int]] = {}
+        # A stream's event ids, oldest first: a list, since most streams hold two events
+        # (the priming one and the response) and a deque's first block alone is 600 bytes.
+        self._streams: dict[tuple[str, str], list[int]] = {}
         self._session_streams: dict[str, set[str]] = {}
         self._bytes = 0
         # Transports of several event loops (one manager per loop) may share the process's events.
@@ -72,13 +84,20 @@ class ProcessEvents:
 
     def add(self, session_id: str, stream_id: str, message: JSONRPCMessage | None) -> str:
         data = None if message is None else message.model_dump_json(by_alias=True, exclude_none=True)
-        size = 300 + (len(data) if data is not None else 0)  # the bookkeeping, roughly, and the text
+        # The text as Python holds it (1, 2 or 4 bytes a character), and the bookkeeping.
+        size = EVENT_OVERHEAD + (sys.getsizeof(data) if data is not None else 0)
         now = time.monotonic()
         with self._lock:
+            key = (session_id, stream_id)
+            # A new stream's and session's bookkeeping is counted with their first event.
+            new_stream = key not in self._streams
+            if new_stream:
+                size += STREAM_OVERHEAD + (SESSION_OVERHEAD if session_id not in self._session_streams else 0)
             self._expire(now, room=size)
             event_id = next(self._ids)
             self._events[event_id] = _Event(session_id, stream_id, data, now, size)
-            self._streams.setdefault((session_id, stream_id), deque()).append(event_id)
+            # (Not `if new_stream`: making room may have dropped the stream's older events.)
+            self._streams.setdefault(key, []).append(event_id)
             self._session_streams.setdefault(session_id, set()).add(stream_id)
             self._bytes += size
         return str(event_id)
@@ -118,7 +137,7 @@ class ProcessEvents:
             self._bytes -= event.size
             key = (event.session_id, event.stream_id)
             stream = self._streams[key]
-            stream.popleft()  # a stream's events are in order: the oldest is this one
+            del stream[0]  # a stream's events are in order: the oldest is this one
             if not stream:
                 del self._streams[key]
                 streams = self._session_streams[event.session_id]

@@ -9,6 +9,8 @@ itself, with a real client resuming, is tested in test_tasks.py.
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 
 import httpx2
 import mcp_types as types
@@ -110,16 +112,58 @@ def test_events_expire_after_the_ttl(monkeypatch):
 
 
 def test_the_oldest_events_go_when_the_process_holds_its_byte_budget():
-    events = ProcessEvents(ttl=600, max_bytes=10_000)
+    # Room for about three and a half of the five sessions' events (each about 3,100 bytes
+    # with their bookkeeping).
+    events = ProcessEvents(ttl=600, max_bytes=12_000)
     sessions = [events.for_session(f"s{n}") for n in range(5)]
     primings = [store(session, "1", None) for session in sessions]
     for session in sessions:
         store(session, "1", result(1, "x" * 1500))
 
-    assert events.size <= 10_000
+    assert events.size <= 12_000
     # The first session's stream went first; the last one's is whole.
     assert replay(sessions[0], primings[0]) == (None, [])
     assert replay(sessions[-1], primings[-1])[1][0][1] == "x" * 1500
+
+
+def progress(n: int) -> types.JSONRPCNotification:
+    return types.JSONRPCNotification(
+        jsonrpc="2.0", method="notifications/progress", params={"progressToken": 1, "progress": n}
+    )
+
+
+@pytest.mark.parametrize(
+    "fill",
+    [
+        # Many calls of a few sessions: a priming event and a response per stream.
+        lambda events, n: [events.add(f"s{n % 20}", str(n), m) for m in (None, result(n, "x" * 300))],
+        # A session per request (a client that opens one for each call).
+        lambda events, n: events.add(f"session-{n}", "1", None),
+        # One long stream of progress notifications.
+        lambda events, n: events.add("s", "1", progress(n)),
+        # Text that Python holds at 2 to 4 bytes a character.
+        lambda events, n: [events.add("s", str(n), m) for m in (None, result(n, "日本語のテキスト" * 40))],
+    ],
+    ids=["calls", "sessions", "progress", "non-ascii"],
+)
+def test_what_the_process_holds_in_memory_stays_within_the_byte_budget(fill):
+    """The budget counts what the events take in memory, bookkeeping included: with a
+    per-event guess of 300 bytes and a deque per stream, a full 8 MB store held 16 MB, and
+    up to 5x its budget when each session made one request."""
+    budget = 256 * 1024
+    gc.collect()
+    tracemalloc.start()
+    try:
+        events = ProcessEvents(ttl=600, max_bytes=budget)
+        for n in range(budget // 50):  # well past the budget: the oldest events have gone
+            fill(events, n)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+    assert events.size > 0.9 * budget  # full
+    assert held <= 1.1 * budget, f"{held} bytes held for a budget of {budget}"
 
 
 def test_a_session_that_ends_leaves_nothing_behind():
