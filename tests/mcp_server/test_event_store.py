@@ -129,7 +129,7 @@ def test_the_oldest_events_go_when_the_process_holds_its_byte_budget():
 # test's objects, threads or garbage in the measurement) and prints the bytes that the
 # store's code allocated and still holds (tracemalloc), and the bytes the store counts.
 MEMORY_PROBE = """
-import sys, tracemalloc
+import tracemalloc
 import django
 django.setup()
 import mcp_types as types
