@@ -1,13 +1,17 @@
-"""Django's ASGI handler with the middleware chain and the view on one thread.
+"""Django's ASGI handler with a request's Django work in one hop from the event loop.
 
 Django's ``ASGIHandler`` builds its middleware chain in async mode: every middleware that
 can be async runs so, and each of its ``process_request``/``process_view``/
 ``process_response`` hops to a thread and back, the sync view hops again, and one
 sync-only middleware (WhiteNoise, the request id) makes the rest hop back to the loop.
-The hub's Django views are sync (DRF, the admin, the pages), so here the chain is built
-in sync mode and the whole of it (middleware, view, rendering) runs in one hop from the
-event loop per request: about a third of a cheap REST request's CPU (issue 10). An async
-view would still work (Django runs it with ``async_to_sync``), at one hop back.
+Around the chain it hops twice more: to send ``request_started`` and, once the response
+is sent, to close it (``request_finished``). The hub's Django views are sync (DRF, the
+admin, the pages), so here the chain is built in sync mode, and the signal, the request,
+the chain (middleware, view, rendering) and the closing of a response whose content is
+already in memory run in one hop per request (issue 10: each hop costs a thread switch
+each way; a REST call took 3, the chain in async mode 8 and one back). A streaming
+response (a static file, say) is closed after it is sent, as Django does. An async view
+would still work (Django runs it with ``async_to_sync``), at one hop back.
 
 Django gives each request a thread of its own (a ``ThreadSensitiveContext``) and ends the
 thread with the request, so every request started a thread, and on SQLite opened a
@@ -15,17 +19,26 @@ connection on it; under load the web process's memory grew with each batch of th
 (issue 10: +27 MB at 10 concurrent REST calls). Here a request's thread is a kept one,
 lent to one request at a time (``RequestThreads``): still one thread for all of a
 request's sync code, as Django expects, but started once and reused with its connection.
+Closing the response before it is sent also frees the thread before the client can send
+its next request; closed after, the next request on the connection came while the
+thread was still closing, and the kept threads settled at twice the concurrency.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 # Idle request threads kept for the next requests; a burst beyond it ends its extra threads.
 KEEP_IDLE_THREADS = 32
@@ -40,6 +53,12 @@ class RequestThread(ThreadPoolExecutor):
         self._lock = threading.Lock()
         self._pending = 0
         self._released = False
+        self._lent = False
+
+    def lent(self) -> RequestThread:
+        with self._lock:
+            self._lent = True
+        return self
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with self._lock:
@@ -52,8 +71,12 @@ class RequestThread(ThreadPoolExecutor):
 
     def release(self) -> None:
         """The request is over: free the thread now, or once its last call returns (a
-        sync view of a request that was cancelled runs to its end)."""
+        sync view of a request that was cancelled runs to its end). Once per lending: a
+        request that is done with its thread before its end releases it early."""
         with self._lock:
+            if not self._lent:
+                return
+            self._lent = False
             free = self._pending == 0
             self._released = not free
         if free:
@@ -85,8 +108,8 @@ class RequestThreads:
     def lend(self) -> RequestThread:
         with self._lock:
             if self._idle:
-                return self._idle.pop()
-        return RequestThread(on_free=self._keep)
+                return self._idle.pop().lent()
+        return RequestThread(on_free=self._keep).lent()
 
     def _keep(self, thread: RequestThread) -> None:
         with self._lock:
@@ -97,8 +120,6 @@ class RequestThreads:
 
 
 class OneHopASGIHandler(ASGIHandler):
-    _middleware_chain: Any  # set by load_middleware; django-stubs does not declare it
-
     def __init__(self) -> None:
         super().__init__()
         self.request_threads = RequestThreads()
@@ -109,12 +130,86 @@ class OneHopASGIHandler(ASGIHandler):
         executor = self.request_threads.lend()
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                await self.handle(scope, receive, send, executor)
         finally:
             executor.release()
 
     def load_middleware(self, is_async: bool = False) -> None:
+        # The sync chain: ``serve`` calls it on the request's thread (BaseHandler.get_response).
         super().load_middleware(is_async=False)
-        # What get_response_async awaits: the sync chain, on the request's own thread
-        # (thread_sensitive: the thread Django gives each request's sync code).
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+
+    def serve(self, scope: dict[str, Any], body_file: Any, served: dict[str, HttpResponseBase]) -> HttpResponseBase:
+        """A request's Django work, on its thread: ``request_started``, the request, the
+        chain and the view, and closing a response whose content is in memory."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        response = self.get_response(request) if request is not None else error_response
+        assert response is not None  # create_request gives a request or the response to it
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's handle
+        # ASGI servers chunk a file's content themselves (Django's handle does the same).
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        served["response"] = response
+        if not response.streaming:
+            response.close()  # request_finished; the content is sent from memory
+        return response
+
+    async def handle(
+        self, scope: dict[str, Any], receive: Any, send: Any, thread: RequestThread | None = None
+    ) -> None:
+        """Django's ``handle`` (which this follows: a disconnect cancels the request, the
+        response is closed once) with the request's Django work in one hop (``serve``).
+        With the request's ``thread``, a response closed in the hop frees it at once,
+        before the sending: nothing of the request runs on it after that."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        served: dict[str, HttpResponseBase] = {}
+
+        async def process_request() -> HttpResponseBase:
+            response = await sync_to_async(self.serve, thread_sensitive=True)(scope, body_file, served)
+            if thread is not None and not response.streaming:
+                thread.release()
+            with contextlib.suppress(asyncio.CancelledError):  # the client left during the sending
+                await self.send_response(response, send)
+            return response
+
+        # In Django's order: the listener first, as it must not raise what would keep the
+        # serving task from being cancelled.
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        serving = asyncio.create_task(process_request())
+        tasks = [listening, serving]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        try:
+            response = serving.result()
+        except asyncio.CancelledError:
+            # The client went away during the hop. ``serve`` runs to its end on the request's
+            # thread (or never started); this runs there after it and finishes what it left.
+            await sync_to_async(self._finish_abandoned, thread_sensitive=True)(served)
+        else:
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=True)()
+        body_file.close()
+
+    def _finish_abandoned(self, served: dict[str, HttpResponseBase]) -> None:
+        response = served.get("response")
+        if response is None:
+            signals.request_finished.send(sender=self.__class__)
+        elif response.streaming:
+            response.close()

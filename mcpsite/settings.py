@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Each thread keeps its connection (opening one, with its PRAGMAs, on every call cost
     # more than the call: issue 10).
     DATABASES["default"]["CONN_MAX_AGE"] = None
+    # DRF looks for PostgreSQL's model fields (rest_framework.compat imports
+    # django.contrib.postgres.fields), and that import loads the psycopg driver whenever it
+    # is installed: 10 MB of every process's memory on SQLite, where no PostgreSQL field can
+    # be used (the project has none). A None in sys.modules makes that one import fail as
+    # if it were not installed, which DRF expects (issue 10: web RSS).
+    sys.modules.setdefault("django.contrib.postgres.fields", None)  # type: ignore[arg-type]
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Connections come from a pool (psycopg_pool) and go back to it when a request, a
     # thread hop or a tool call ends: after warm-up a call opens no connection (issue 10).

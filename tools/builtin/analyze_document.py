@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from segtok.segmenter import split_multi
 
 from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.builtin import BUILTIN_MODULES
+from tools.lazy import lazy_module
+
+segmenter = lazy_module("segtok.segmenter")
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +223,7 @@ def _bounded_pieces(paragraph: str, limit: int) -> list[str]:
     pieces: list[str] = []
     current: list[str] = []
     words = 0
-    for sentence in split_multi(paragraph):
+    for sentence in segmenter.split_multi(paragraph):
         count = _word_count(sentence)
         if current and words + count > limit:
             pieces.append(" ".join(current))

@@ -9,15 +9,23 @@ backtracks catastrophically is stopped instead of holding a worker.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import TYPE_CHECKING, Literal
 
-import regex
 from django.conf import settings
 from pydantic import BaseModel, Field
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
+from tools.lazy import lazy_module
 
-_ASTRAL = regex.compile(r"[\U00010000-\U0010FFFF]")
+if TYPE_CHECKING:
+    import regex
+else:
+    regex = lazy_module("regex")  # 3 MB, loaded where the tool runs (tools.lazy)
+
+# Code points outside the BMP: two UTF-16 code units each. A plain character class, with
+# nothing to backtrack: the standard library's ``re`` is enough.
+_ASTRAL = re.compile(r"[\U00010000-\U0010FFFF]")
 # What one call can return without exhausting a tool process's memory: every edit is an
 # object in the result (a one-letter pattern over 2,000,000 letters made 2,000,000), and
 # a long replacement repeated that often makes a text of gigabytes.

@@ -4,11 +4,12 @@ import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from segtok.segmenter import split_multi
-from segtok.tokenizer import word_tokenizer
 
 from tools.base import Annotations, Tool, ToolContext, ToolError
-from tools.lazy import preload
+from tools.lazy import lazy_module, preload
+
+segmenter = lazy_module("segtok.segmenter")
+tokenizer = lazy_module("segtok.tokenizer")
 
 
 @preload
@@ -35,11 +36,11 @@ class SegtokTokenizer:
 
     @staticmethod
     def to_sentences(paragraph: str) -> tuple[str, ...]:
-        return tuple(s.strip() for s in split_multi(paragraph) if s.strip())
+        return tuple(s.strip() for s in segmenter.split_multi(paragraph) if s.strip())
 
     @staticmethod
     def to_words(sentence: str) -> tuple[str, ...]:
-        return tuple(w for w in word_tokenizer(sentence) if any(ch.isalnum() for ch in w))
+        return tuple(w for w in tokenizer.word_tokenizer(sentence) if any(ch.isalnum() for ch in w))
 
 
 class SummarizeInput(BaseModel):
