@@ -44,7 +44,8 @@ SERVING = "import sys, mcpsite.asgi\nfrom django.urls import get_resolver\nget_r
 
 def test_on_sqlite_the_web_process_does_not_load_psycopg(tmp_path):
     """DRF looks for PostgreSQL's model fields, whose import loads psycopg (mcpsite/settings.py)."""
-    probe = SERVING + "print(sorted({m.split('.')[0] for m in sys.modules} & {'psycopg', 'psycopg_c', 'psycopg_binary'}))"
+    drivers = "{'psycopg', 'psycopg_c', 'psycopg_binary'}"
+    probe = SERVING + f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {drivers}))"
     assert run_probe(probe, tmp_path) == "[]"
 
 
