@@ -53,12 +53,6 @@ class RequestThread(ThreadPoolExecutor):
         self._lock = threading.Lock()
         self._pending = 0
         self._released = False
-        self._lent = False
-
-    def lent(self) -> RequestThread:
-        with self._lock:
-            self._lent = True
-        return self
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with self._lock:
@@ -71,12 +65,8 @@ class RequestThread(ThreadPoolExecutor):
 
     def release(self) -> None:
         """The request is over: free the thread now, or once its last call returns (a
-        sync view of a request that was cancelled runs to its end). Once per lending: a
-        request that is done with its thread before its end releases it early."""
+        sync view of a request that was cancelled runs to its end). Once per lending."""
         with self._lock:
-            if not self._lent:
-                return
-            self._lent = False
             free = self._pending == 0
             self._released = not free
         if free:
@@ -108,8 +98,8 @@ class RequestThreads:
     def lend(self) -> RequestThread:
         with self._lock:
             if self._idle:
-                return self._idle.pop().lent()
-        return RequestThread(on_free=self._keep).lent()
+                return self._idle.pop()
+        return RequestThread(on_free=self._keep)
 
     def _keep(self, thread: RequestThread) -> None:
         with self._lock:
@@ -128,11 +118,20 @@ class OneHopASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         executor = self.request_threads.lend()
+        released = False
+
+        def release() -> None:
+            # Once: the thread may be lent to another request as soon as it is released.
+            nonlocal released
+            if not released:
+                released = True
+                executor.release()
+
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send, executor)
+                await self.handle(scope, receive, send, release)
         finally:
-            executor.release()
+            release()
 
     def load_middleware(self, is_async: bool = False) -> None:
         # The sync chain: ``serve`` calls it on the request's thread (BaseHandler.get_response).
@@ -155,11 +154,11 @@ class OneHopASGIHandler(ASGIHandler):
         return response
 
     async def handle(
-        self, scope: dict[str, Any], receive: Any, send: Any, thread: RequestThread | None = None
+        self, scope: dict[str, Any], receive: Any, send: Any, release_thread: Callable[[], None] | None = None
     ) -> None:
         """Django's ``handle`` (which this follows: a disconnect cancels the request, the
         response is closed once) with the request's Django work in one hop (``serve``).
-        With the request's ``thread``, a response closed in the hop frees it at once,
+        A response closed in the hop frees the request's thread at once (``release_thread``),
         before the sending: nothing of the request runs on it after that."""
         try:
             body_file = await self.read_body(receive)
@@ -170,8 +169,8 @@ class OneHopASGIHandler(ASGIHandler):
 
         async def process_request() -> HttpResponseBase:
             response = await sync_to_async(self.serve, thread_sensitive=True)(scope, body_file, served)
-            if thread is not None and not response.streaming:
-                thread.release()
+            if release_thread is not None and not response.streaming:
+                release_thread()
             with contextlib.suppress(asyncio.CancelledError):  # the client left during the sending
                 await self.send_response(response, send)
             return response

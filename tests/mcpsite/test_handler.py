@@ -70,15 +70,18 @@ def scope(path_: str) -> dict:
 
 async def serve(
     handler: OneHopASGIHandler, path_: str, events: list, disconnect: asyncio.Event | None = None,
-    answered: asyncio.Event | None = None,
+    answered: asyncio.Event | None = None, body_sent: asyncio.Event | None = None,
 ) -> None:
-    """One request; ``answered`` is set when the last of the response's body is sent."""
+    """One request; ``answered`` is set when the last of the response's body is sent; the
+    request's body arrives once ``body_sent`` is set."""
     requested = False
 
     async def receive() -> dict:
         nonlocal requested
         if not requested:
             requested = True
+            if body_sent is not None:
+                await body_sent.wait()
             return {"type": "http.request", "body": b"", "more_body": False}
         await (disconnect.wait() if disconnect is not None else asyncio.Event().wait())
         return {"type": "http.disconnect"}
@@ -162,3 +165,22 @@ async def test_concurrent_clients_keep_about_as_many_threads_as_they_are(seen):
     threads = {ident for name, ident in seen if name == "request_started"}
     assert len(threads) <= 10
     assert handler.request_threads.idle == len(threads)
+
+
+async def test_a_thread_freed_early_is_not_freed_again_once_the_next_request_has_it(seen):
+    """The first request frees its thread before its response is sent, and ends after. Its
+    end must not free the thread again: the next request may have it by then (here, while
+    its body is still coming), and a third request would be given the same thread."""
+    handler = OneHopASGIHandler()
+    answered, body_sent = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(serve(handler, "/plain", [], answered=answered))
+    await answered.wait()  # the first request's thread is free; its handler is still ending
+    second = asyncio.create_task(serve(handler, "/plain", [], body_sent=body_sent))
+    await asyncio.sleep(0.05)  # the second request has the thread and waits for its body
+    await first
+    await serve(handler, "/plain", [])  # the third
+    body_sent.set()
+    await second
+
+    first_thread, third_thread, second_thread = (ident for name, ident in seen if name == "request_started")
+    assert second_thread == first_thread != third_thread
