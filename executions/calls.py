@@ -4,8 +4,9 @@
 block its event loop on it. ``DoorCall`` does what every async door needs around it, so
 that a door keeps only the translation to its protocol:
 
-* run the call off the loop, once (one hop to a pool thread per call, not thread
-  sensitive, so that one connection can have several calls in flight);
+* run the call off the loop, once (one hop to a thread of ``call_threads`` per call,
+  not thread sensitive, so that one connection can have several calls in flight, and
+  not the loop's few default threads, so that slow calls do not hold the others);
 * announce the execution: ``on_accepted`` runs on the loop before the tool starts, and
   the tool's thread waits for it, so that no event of the execution goes past a door
   that has not said the execution's id yet;
@@ -28,10 +29,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from accounts.models import User
 from executions import services
@@ -48,6 +51,31 @@ AcceptHandler = Callable[[ToolExecution], Awaitable[None]]
 # How long the tool's thread waits for the loop to take the announcement: a loop that
 # does not answer in that time is stuck or gone, and the call is ended as cancelled.
 ANNOUNCE_SECONDS = 30.0
+
+
+def _call_threads() -> ThreadPoolExecutor:
+    """The threads the async doors' calls run on. The event loop's default executor has
+    ``os.cpu_count() + 4`` threads: that many slow calls (a regular expression that runs to
+    its time limit, a slow remote server) held every other MCP and task pane call of every
+    user until one ended, since a call waits for its thread before anything looks at it.
+    Here there are threads for every call that admission can let in (the tool pool's places
+    and queue, and as many again for remote tools), and more for the calls it refuses at
+    once: admission (``toolpool``, per user and in all) decides who waits and who is told
+    the hub is busy. Threads start only when needed."""
+    admitted = 2 * (settings.TOOL_POOL_SIZE + settings.TOOL_POOL_QUEUE)
+    return ThreadPoolExecutor(max_workers=admitted + 32, thread_name_prefix="call")
+
+
+_threads: ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
+
+
+def call_threads() -> ThreadPoolExecutor:
+    global _threads
+    with _threads_lock:
+        if _threads is None:
+            _threads = _call_threads()
+        return _threads
 
 
 def on_loop[T](loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -134,7 +162,8 @@ class DoorCall:
             on_log=pump.put_threadsafe if pump is not None else None,
         )
         try:
-            execution = await sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False)(
+            run = sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False, executor=call_threads())
+            execution = await run(
                 user=user, tool_name=tool_name, arguments=arguments, via=via, session=session, scopes=scopes,
                 hooks=hooks, resume=resume, task_ttl_ms=task_ttl_ms,
             )

@@ -175,4 +175,7 @@ def _reap_forever() -> None:
         except Exception:
             logger.exception("the in-process reaper failed; it tries again")
         finally:
-            close_old_connections()
+            try:
+                close_old_connections()
+            except Exception:  # the thread must live on to the next round
+                logger.exception("the in-process reaper could not close its connection")

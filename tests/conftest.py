@@ -75,6 +75,19 @@ def _no_federation_monitor_left():
 
 
 @pytest.fixture(autouse=True)
+def _no_reaper_left():
+    """A test served by the ASGI app (``mcpsite.asgi``) starts this process's in-process
+    reaper, which looks at the executions every EXECUTION_REAPER_INTERVAL seconds. It must
+    not run on into later tests: there it read tables without database access, and its
+    error was reported against whichever test ran then (make test-fast, an event store test
+    under warnings-as-errors)."""
+    yield
+    from executions import reaper
+
+    reaper.stop_in_process()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery_unless_services(request, settings):
     """Background tools run eagerly in-process, except in tests marked `services`, which
     use the real broker and worker of CI's second pass."""

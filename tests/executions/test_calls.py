@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
+from accounts.models import User
 from executions.calls import DoorCall, EventPump
 from executions.models import ToolExecution
 from executions.policy import ToolNotFound
@@ -184,3 +186,33 @@ async def test_it_hops_to_the_loop_only_when_there_is_something_to_announce(user
 
     assert (await DoorCall(on_accepted=accepted).run(**arguments)).status == Status.SUCCESS
     assert hops == ["announce"]
+
+
+async def test_more_calls_than_the_loops_default_threads_are_in_flight_at_once():
+    """The doors' calls have threads of their own (executions.calls.call_threads): on the
+    event loop's default executor (os.cpu_count() + 4 threads) that many slow calls held
+    every other call of every user until one ended. Here each call's thread waits in its
+    announcement until all of them are in: with fewer threads than calls, none would be."""
+    calls = (os.cpu_count() or 1) + 5
+    users = [
+        await database_sync_to_async(User.objects.create)(username=f"caller{i}")
+        for i in range(calls)
+    ]
+    announced = 0
+    all_in = asyncio.Event()
+
+    async def on_accepted(execution: ToolExecution) -> None:
+        nonlocal announced
+        announced += 1
+        if announced == calls:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), timeout=15)  # the call's thread waits meanwhile
+
+    executions = await asyncio.gather(*(
+        DoorCall(on_accepted=on_accepted).run(
+            user=caller, tool_name="test_calls_steps", arguments={}, via="mcp", session=None, scopes=None
+        )
+        for caller in users
+    ))
+    assert announced == calls
+    assert [e.status for e in executions] == [Status.SUCCESS] * calls

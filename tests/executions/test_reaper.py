@@ -116,6 +116,50 @@ def test_in_the_embedded_mode_the_web_process_runs_the_reaper_itself(user, setti
     assert lost.status == Status.ERROR and "hard time limit" in lost.error
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_in_process_reaper_lives_on_when_closing_its_connection_fails(user, settings, monkeypatch):
+    """A round whose connection cannot be closed (the database went away, say) is logged;
+    the thread goes on to its next round instead of dying with the error."""
+    import threading
+    import time
+
+    import django.db
+
+    from executions import reaper
+
+    settings.CELERY_TIME_LIMIT_GRACE = 10
+    settings.EXECUTION_REAPER_INTERVAL = 0.1
+    monkeypatch.setattr(reaper, "_in_process_started", False)
+    closes = 0
+    real_close = django.db.close_old_connections
+
+    def close_fails_first() -> None:
+        nonlocal closes
+        closes += 1
+        if closes == 1:
+            raise RuntimeError("the database went away")
+        real_close()
+
+    monkeypatch.setattr(django.db, "close_old_connections", close_fails_first)
+    reaper.start_in_process()
+    try:
+        for _ in range(100):
+            if closes >= 1:
+                break
+            time.sleep(0.05)
+        lost = running(user, tool_name="text_statistics", started_ago=120)  # after the failed round
+        for _ in range(100):
+            lost.refresh_from_db()
+            if lost.status != Status.RUNNING:
+                break
+            time.sleep(0.05)
+        assert any(t.name == "execution-reaper" and t.is_alive() for t in threading.enumerate())
+    finally:
+        reaper.stop_in_process()
+    assert closes >= 2
+    assert lost.status == Status.ERROR and "hard time limit" in lost.error
+
+
 def test_with_workers_the_web_process_runs_the_reaper_too(settings, monkeypatch):
     """Beat's runs wait in the queue behind long tools; the web process's thread does not."""
     from executions import reaper
