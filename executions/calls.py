@@ -4,7 +4,7 @@
 block its event loop on it. ``DoorCall`` does what every async door needs around it, so
 that a door keeps only the translation to its protocol:
 
-* run the call off the loop, once (one hop to a thread of ``call_threads`` per call,
+* run the call off the loop, once (one hop to a kept thread per call, ``on_a_thread``,
   not thread sensitive, so that one connection can have several calls in flight, and
   not the loop's few default threads, so that slow calls do not hold the others);
 * announce the execution: ``on_accepted`` runs on the loop before the tool starts, and
@@ -29,17 +29,16 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from accounts.models import User
 from executions import services
 from executions.awaiting import ExecutionWatch, watch_for_worker
 from executions.models import Session, ToolExecution
+from mcpsite.handler import shared_threads
 from tools.base import ClientInput, ClientRequest
 
 logger = logging.getLogger(__name__)
@@ -53,29 +52,19 @@ AcceptHandler = Callable[[ToolExecution], Awaitable[None]]
 ANNOUNCE_SECONDS = 30.0
 
 
-def _call_threads() -> ThreadPoolExecutor:
-    """The threads the async doors' calls run on. The event loop's default executor has
-    ``os.cpu_count() + 4`` threads: that many slow calls (a regular expression that runs to
-    its time limit, a slow remote server) held every other MCP and task pane call of every
-    user until one ended, since a call waits for its thread before anything looks at it.
-    Here there are threads for every call that admission can let in (the tool pool's places
-    and queue, and as many again for remote tools), and more for the calls it refuses at
-    once: admission (``toolpool``, per user and in all) decides who waits and who is told
-    the hub is busy. Threads start only when needed."""
-    admitted = 2 * (settings.TOOL_POOL_SIZE + settings.TOOL_POOL_QUEUE)
-    return ThreadPoolExecutor(max_workers=admitted + 32, thread_name_prefix="call")
-
-
-_threads: ThreadPoolExecutor | None = None
-_threads_lock = threading.Lock()
-
-
-def call_threads() -> ThreadPoolExecutor:
-    global _threads
-    with _threads_lock:
-        if _threads is None:
-            _threads = _call_threads()
-        return _threads
+async def on_a_thread[T](function: Callable[..., T], **kwargs: Any) -> T:
+    """``function(**kwargs)`` on a kept thread of the process's own (``shared_threads``,
+    lent to one call at a time), not on the event loop's default executor: that has
+    ``os.cpu_count() + 4`` threads, and that many slow calls (a regular expression that
+    runs to its time limit, a slow remote server) held every other MCP and task pane call
+    of every user until one ended, since a call waits for its thread before anything looks
+    at it. Admission (``toolpool``: places per user and in all) decides who waits and who
+    is told the hub is busy; after a burst, the threads beyond those kept idle end."""
+    thread = shared_threads.lend()
+    try:
+        return await sync_to_async(function, thread_sensitive=False, executor=thread)(**kwargs)
+    finally:
+        thread.release()  # at once, or when a cancelled call's function returns
 
 
 def on_loop[T](loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -162,8 +151,8 @@ class DoorCall:
             on_log=pump.put_threadsafe if pump is not None else None,
         )
         try:
-            run = sync_to_async(services.execute_tool_on_pool_thread, thread_sensitive=False, executor=call_threads())
-            execution = await run(
+            execution = await on_a_thread(
+                services.execute_tool_on_pool_thread,
                 user=user, tool_name=tool_name, arguments=arguments, via=via, session=session, scopes=scopes,
                 hooks=hooks, resume=resume, task_ttl_ms=task_ttl_ms,
             )

@@ -10,9 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
 # chain and the view in one hop (mcpsite/handler.py).
 django.setup(set_prefix=False)
 
-from mcpsite.handler import OneHopASGIHandler  # noqa: E402
+from mcpsite.handler import OneHopASGIHandler, shared_threads  # noqa: E402
 
-django_asgi_app = OneHopASGIHandler()
+django_asgi_app = OneHopASGIHandler(shared_threads)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -109,10 +109,16 @@ class RequestThreads:
         thread.shutdown(wait=False)
 
 
+# The process's kept threads: Django's requests and the async doors' tool calls
+# (executions.calls) borrow from the same ones, so that a process serving both keeps
+# about as many threads as it has requests and calls at once, not the sum of two pools.
+shared_threads = RequestThreads()
+
+
 class OneHopASGIHandler(ASGIHandler):
-    def __init__(self) -> None:
+    def __init__(self, request_threads: RequestThreads | None = None) -> None:
         super().__init__()
-        self.request_threads = RequestThreads()
+        self.request_threads = request_threads if request_threads is not None else RequestThreads()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

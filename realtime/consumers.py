@@ -1,7 +1,7 @@
 """The Word Add-in's WebSocket door at /ws/addin/ (protocol in DESIGN.md).
 
 The consumer only translates frames to and from the execution service. Tool calls run
-on threads of their own (``executions.calls.DoorCall``, ``call_threads``) so that one socket
+on threads of their own (``executions.calls.DoorCall``, ``on_a_thread``) so that one socket
 can have several calls in flight and still answer ``execution_cancel`` and ``ping``.
 
 A call the pane started may ask the person at the pane (elicitation in form mode, from a
