@@ -156,9 +156,9 @@ def test_a_rest_call_runs_two_statements_once_warm(alice, client):
 
 def test_a_rest_request_takes_one_hop_from_the_event_loop(alice):
     """Served as daphne serves it (the ASGI app), a REST call crosses from the event loop
-    to a thread once for the whole middleware chain and view (mcpsite/handler.py), plus
-    Django's own two around it (the request_started signal, closing the response), and
-    never back. With the chain in async mode it took 8 hops and one back to the loop."""
+    to a thread once for the request_started signal, the whole middleware chain and view,
+    and closing the response (mcpsite/handler.py), and never back. With Django's handler it
+    took 3 (the signal and the closing apart), with the chain in async mode 8 and one back."""
     from asgiref.sync import AsyncToSync, SyncToAsync
 
     user, token = alice
