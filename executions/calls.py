@@ -4,7 +4,7 @@
 block its event loop on it. ``DoorCall`` does what every async door needs around it, so
 that a door keeps only the translation to its protocol:
 
-* run the call off the loop, once (one hop to a kept thread per call, ``on_a_thread``,
+* run the call off the loop, once (one hop to a kept thread per call, ``mcpsite.handler.on_a_thread``,
   not thread sensitive, so that one connection can have several calls in flight, and
   not the loop's few default threads, so that slow calls do not hold the others);
 * announce the execution: ``on_accepted`` runs on the loop before the tool starts, and
@@ -31,14 +31,13 @@ import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from accounts.models import User
 from executions import services
 from executions.awaiting import ExecutionWatch, watch_for_worker
 from executions.models import Session, ToolExecution
-from mcpsite.handler import shared_threads
+from mcpsite.handler import on_a_thread
 from tools.base import ClientInput, ClientRequest
 
 logger = logging.getLogger(__name__)
@@ -50,21 +49,6 @@ AcceptHandler = Callable[[ToolExecution], Awaitable[None]]
 # How long the tool's thread waits for the loop to take the announcement: a loop that
 # does not answer in that time is stuck or gone, and the call is ended as cancelled.
 ANNOUNCE_SECONDS = 30.0
-
-
-async def on_a_thread[T](function: Callable[..., T], **kwargs: Any) -> T:
-    """``function(**kwargs)`` on a kept thread of the process's own (``shared_threads``,
-    lent to one call at a time), not on the event loop's default executor: that has
-    ``os.cpu_count() + 4`` threads, and that many slow calls (a regular expression that
-    runs to its time limit, a slow remote server) held every other MCP and task pane call
-    of every user until one ended, since a call waits for its thread before anything looks
-    at it. Admission (``toolpool``: places per user and in all) decides who waits and who
-    is told the hub is busy; after a burst, the threads beyond those kept idle end."""
-    thread = shared_threads.lend()
-    try:
-        return await sync_to_async(function, thread_sensitive=False, executor=thread)(**kwargs)
-    finally:
-        thread.release()  # at once, or when a cancelled call's function returns
 
 
 def on_loop[T](loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

@@ -115,6 +115,19 @@ class RequestThreads:
 shared_threads = RequestThreads()
 
 
+async def on_a_thread[T](function: Callable[..., T], **kwargs: Any) -> T:
+    """``function(**kwargs)``, which blocks, on a kept thread (``shared_threads``, lent to
+    one call at a time), not on the event loop's default executor: that has
+    ``os.cpu_count() + 4`` threads, and that many slow calls (a tool call that runs to its
+    time limit, a question waiting for a person's answer) held every later one of every
+    user until one ended. After a burst, the threads beyond those kept idle end."""
+    thread = shared_threads.lend()
+    try:
+        return await sync_to_async(function, thread_sensitive=False, executor=thread)(**kwargs)
+    finally:
+        thread.release()  # at once, or when a cancelled call's function returns
+
+
 class OneHopASGIHandler(ASGIHandler):
     def __init__(self, request_threads: RequestThreads | None = None) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ import mcp_types as types
 import referencing.exceptions
 from mcp.shared.exceptions import MCPError
 
+from mcpsite.handler import on_a_thread
 from tools.base import Annotations, InvalidArguments, Mode, Tool, ToolCancelled, ToolContext, ToolError
 from tools.federation.hub import federation
 from tools.federation.pool import RemoteBadResult, RemoteUnavailable, ServerConfig
@@ -132,8 +133,10 @@ class RemoteTool(Tool):
                 asked[key] = asked.get(key, 0) + 1
                 if asked[key] > 1:
                     key = f"{key}-{asked[key]}"
-            # ask_client blocks until the door's client answers: off the federation loop.
-            return await asyncio.to_thread(functools.partial(ctx.ask_client, method, params, key=key))
+            # ask_client blocks until the door's client answers (a person, maybe): off the
+            # federation loop, and not on its few default threads, which six open questions
+            # took, and with them every later question and the loop's name lookups.
+            return await on_a_thread(functools.partial(ctx.ask_client, method, params, key=key))
 
         hub = federation()
         pool = hub.pools.pool_for(self.config)
