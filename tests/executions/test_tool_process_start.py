@@ -3,9 +3,9 @@
 The pool replaces a tool process after ``TOOL_PROCESS_MAX_CALLS`` calls, and after every
 timeout, cancellation or crash. Whatever a process builds on its first call it builds again
 in every replacement: at the bench's load (a replacement every 500 calls) a replacement
-cost about 120 ms of CPU, most of it textstat's hyphenation dictionary and the PostgreSQL
-driver (imported by the at-fork hook of ``mcpsite.db`` on SQLite too), and spell_check's
-English dictionary another 100 ms. Each probe forks after the fork server's preload, as
+cost about 120 ms of CPU, most of it textstat's hyphenation dictionary and list of easy
+words and the PostgreSQL driver (imported by the at-fork hook of ``mcpsite.db`` on SQLite
+too), and spell_check's English dictionary another 100 ms. Each probe forks after the fork server's preload, as
 the fork server does, and looks at what the child does.
 """
 
@@ -39,6 +39,8 @@ def child():
     from tools.builtin.spell_check import SpellCheckInput, SpellCheckTool
     from tools.builtin.text_statistics import TextStatisticsInput, TextStatisticsTool
 
+    from textstat.backend.utils import _get_lang_easy_words
+
     built = []
     for cls in (pyphen.Pyphen, spellchecker.SpellChecker):
         original = cls.__init__
@@ -46,12 +48,18 @@ def child():
             built.append(_cls.__name__)
             _original(self, *args, **kwargs)
         cls.__init__ = recording
+    read_easy_words = _get_lang_easy_words._set_words
+    def recording_words(*args):
+        built.append("easy words")
+        return read_easy_words(*args)
+    _get_lang_easy_words._set_words = recording_words
     ctx = ToolContext(user=None, execution_id="probe")
     # Words cmudict does not know: textstat counts their syllables with Pyphen.
     text = "Zyxquorbly flimbers grobnate. Another sentence follows."
     stats = TextStatisticsTool().run(TextStatisticsInput(text=text), ctx)
     spelling = SpellCheckTool().run(SpellCheckInput(text="I recieve it."), ctx)
-    return {"built": built, "syllables": stats.syllables, "issues": [i.word for i in spelling.issues]}
+    return {"built": built, "syllables": stats.syllables, "fog": stats.gunning_fog,
+            "issues": [i.word for i in spelling.issues]}
 """
 
 
@@ -61,7 +69,7 @@ def test_a_new_tool_process_builds_no_dictionary_on_its_first_calls(tmp_path):
     assert out.get("error") is None, out
     assert out["built"] == []
     # The tools still did their work: Pyphen counted the unknown words, the checker found the misspelling.
-    assert out["syllables"] > 8
+    assert out["syllables"] > 8 and out["fog"] > 0
     assert out["issues"] == ["recieve"]
 
 

