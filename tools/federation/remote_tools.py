@@ -134,8 +134,9 @@ class RemoteTool(Tool):
                 if asked[key] > 1:
                     key = f"{key}-{asked[key]}"
             # ask_client blocks until the door's client answers (a person, maybe): off the
-            # federation loop, and not on its few default threads, which six open questions
-            # took, and with them every later question and the loop's name lookups.
+            # federation loop, and not on its os.cpu_count() + 4 default threads, which that
+            # many open questions took, and with them every later question and the loop's
+            # name lookups.
             return await on_a_thread(functools.partial(ctx.ask_client, method, params, key=key))
 
         hub = federation()
