@@ -149,9 +149,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # a PostgreSQL restart the next request reconnects instead of failing on a dead socket
 # (issue 16).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-prometheus's backends count statements and connections (its SQLite one through
+# mcpsite.backends.sqlite3, which builds its cursor class once instead of per statement).
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
-    "django.db.backends.", "django_prometheus.db.backends."
-)
+    "django.db.backends.sqlite3", "mcpsite.backends.sqlite3"
+).replace("django.db.backends.", "django_prometheus.db.backends.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
