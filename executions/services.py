@@ -37,7 +37,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from accounts.models import User
-from executions import events, metrics, shutdown, toolpool
+from executions import events, metrics, rows, shutdown, toolpool
 from executions.client_input import InputRound
 from executions.models import Session, ToolExecution, Via
 from executions.policy import (
@@ -316,12 +316,10 @@ def _finish(
     # Only a row still in progress is finished: a cancellation that got there first wins.
     # A connection lost just then does not lose the result: the UPDATE is tried again on a
     # fresh one (it is conditional, so a repeat of one that did land changes nothing).
-    updated = retry_if_connection_lost(lambda: ToolExecution.objects.filter(
-        pk=execution.pk, status__in=IN_PROGRESS
-    ).update(
-        status=status, result=result, error=error, finished=now, duration_ms=duration_ms, input_requests=None,
-        **progress,
-    ))
+    updated = retry_if_connection_lost(lambda: rows.finish(execution.pk, where_status_in=IN_PROGRESS, values={
+        "status": status, "result": result, "error": error, "finished": now, "duration_ms": duration_ms,
+        "input_requests": None, **progress,
+    }))
     if updated:
         # What was written is what the row holds: no read back.
         execution.status, execution.result, execution.error = status, result, error
@@ -437,7 +435,7 @@ def _record_and_run(
 ) -> ToolExecution:
     background = tool.mode == Mode.BACKGROUND or task_ttl_ms is not None
     created = timezone.now()  # one instant for created and started: never started before created
-    execution = ToolExecution.objects.create(
+    execution = ToolExecution(
         tool_name=tool.name,
         server="" if tool.source == "builtin" else tool.source,
         user=user,
@@ -450,6 +448,7 @@ def _record_and_run(
         started=None if background else created,
         task_ttl_ms=task_ttl_ms,
     )
+    rows.insert(execution)  # ToolExecution.objects.create, its SQL written once
     try:
         return _run_recorded(
             execution, tool=tool, policy=policy, validated=validated, user=user, cache_key_=cache_key_,
