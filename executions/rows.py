@@ -28,6 +28,8 @@ from executions.models import ToolExecution
 _META = ToolExecution._meta
 _FIELDS = tuple(_META.concrete_fields)
 _BY_NAME = {field.name: field for field in _FIELDS}
+# Every concrete field has a column (only relations without one have None).
+_COLUMNS: dict[str, str] = {field.name: field.column for field in _FIELDS if field.column is not None}
 
 
 def _alias() -> str:
@@ -37,7 +39,7 @@ def _alias() -> str:
 @lru_cache(maxsize=8)
 def _insert_sql(alias: str) -> str:
     quote = connections[alias].ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _FIELDS)
+    columns = ", ".join(quote(_COLUMNS[field.name]) for field in _FIELDS)
     values = ", ".join("%s" for _ in _FIELDS)
     return f"INSERT INTO {quote(_META.db_table)} ({columns}) VALUES ({values})"
 
@@ -45,11 +47,11 @@ def _insert_sql(alias: str) -> str:
 @lru_cache(maxsize=64)
 def _finish_sql(alias: str, names: tuple[str, ...], statuses: int) -> str:
     quote = connections[alias].ops.quote_name
-    assignments = ", ".join(f"{quote(_BY_NAME[name].column)} = %s" for name in names)
+    assignments = ", ".join(f"{quote(_COLUMNS[name])} = %s" for name in names)
     status_in = ", ".join("%s" for _ in range(statuses))
     return (
         f"UPDATE {quote(_META.db_table)} SET {assignments} "
-        f"WHERE {quote(_META.pk.column)} = %s AND {quote(_BY_NAME['status'].column)} IN ({status_in})"
+        f"WHERE {quote(_COLUMNS[_META.pk.name])} = %s AND {quote(_COLUMNS['status'])} IN ({status_in})"
     )
 
 
