@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 
 from executions.models import ToolExecution
 
@@ -61,7 +61,8 @@ def insert(execution: ToolExecution) -> None:
     alias = _alias()
     connection = connections[alias]
     params = [field.get_db_prep_save(field.pre_save(execution, True), connection) for field in _FIELDS]
-    with connection.cursor() as cursor:
+    # As the ORM's save: a failure marks an enclosing atomic block for rollback.
+    with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
         cursor.execute(_insert_sql(alias), params)
     execution._state.adding = False
     execution._state.db = alias
@@ -80,6 +81,6 @@ def finish(pk: Any, *, where_status_in: Iterable[str], values: dict[str, Any]) -
     ]
     params.append(_META.pk.get_db_prep_value(pk, connection))
     params.extend(statuses)
-    with connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
         cursor.execute(_finish_sql(alias, names, len(statuses)), params)
         return cursor.rowcount

@@ -71,8 +71,11 @@ def test_a_second_insert_of_the_same_id_fails_as_the_orm_does():
     execution = ToolExecution(**values(user, None))
     rows.insert(execution)
     twin = ToolExecution(**{**values(user, None), "id": execution.id})
-    with pytest.raises(IntegrityError), transaction.atomic():
-        rows.insert(twin)
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            rows.insert(twin)
+        # As after a failed save(): the block is marked to roll back (it does, on leaving).
+        assert transaction.get_rollback()
     assert ToolExecution.objects.filter(pk=execution.pk).count() == 1
 
 
