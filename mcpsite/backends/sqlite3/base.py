@@ -17,8 +17,6 @@ from typing import Any
 from django_prometheus.db.backends.sqlite3 import base
 from django_prometheus.db.common import ExportingCursorWrapper
 
-DatabaseFeatures = base.DatabaseFeatures
-
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
