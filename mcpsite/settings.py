@@ -116,10 +116,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (inline tools, async doors, federation jobs) write at once. WAL lets
     # readers go on beside a writer; IMMEDIATE takes the write lock when a transaction
     # begins, so a writer waits (up to the timeout) instead of failing on a lock upgrade.
+    #
+    # Each thread keeps its own connection (below), and each connection its own page cache
+    # of up to 2 MB (SQLite's default): the web process's memory grew with the database
+    # until every request thread's cache was full, about 1 MB per 2,000 calls (issue 10:
+    # web RSS). The soft heap limit caps what SQLite holds in the whole process: past it,
+    # connections reuse their cache's oldest pages instead of taking more. A page SQLite
+    # gave up is still in the OS's file cache, so reading it again costs a copy, not I/O.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         timeout=20,
         transaction_mode="IMMEDIATE",
-        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        init_command=(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            f"PRAGMA soft_heap_limit={env.int('SQLITE_HEAP_LIMIT_MB', default=4) * 1024 * 1024}"
+        ),
     )
     # Tests use a file too, not Django's shared-cache memory database: there a reader
     # makes a writer in another thread fail at once ("table is locked"), which no
