@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 
@@ -36,6 +37,19 @@ def _warm_tool_pool():
     toolpool.get_pool().prestart()
     yield
     toolpool.reset_pool()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sync_thread_gives_its_connection_back(django_db_setup):
+    """Django's async ORM (``aget`` and the like, which tests use) runs on asgiref's one
+    sync thread, and nothing closes that thread's connection: on PostgreSQL it stayed
+    taken from the pool, and dropping the test database at the end failed ("being
+    accessed by other users"). Closed there before the database is dropped."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 @pytest.fixture(autouse=True)

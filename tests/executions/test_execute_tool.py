@@ -250,9 +250,15 @@ def test_cancelling_the_row_from_elsewhere_stops_an_inline_call(user):
 
     def cancel_soon(execution):
         created.append(execution)
+
+        def cancel():
+            try:
+                execution_cancel(execution=ToolExecution.objects.get(pk=execution.pk), user=user)
+            finally:
+                connection.close()  # this thread's own (on PostgreSQL: back to the pool)
+
         # Another thread (as another process would) cancels through the service.
-        threading.Timer(0.2, lambda: execution_cancel(execution=ToolExecution.objects.get(pk=execution.pk),
-                                                      user=user)).start()
+        threading.Timer(0.2, cancel).start()
 
     execution = execute_tool(
         user=user, tool_name="test_slow", arguments={}, via="api", hooks=CallHooks(on_created=cancel_soon)
