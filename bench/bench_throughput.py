@@ -17,6 +17,10 @@ Doors: MCP 2026-07-28 (stateless requests), MCP 2025-11-25 (a session, after the
 handshake), REST execute, the task pane's WebSocket ``tool_execute``. With
 ``DATABASE_URL`` set (PostgreSQL; the bench migrates that database and adds its rows),
 the hub also runs as two web processes to show how throughput scales (not pinned).
+A second hub (``hub+hist``) has ``--history`` executions (100,000 by default; 0: no such
+hub) stored beforehand in its own database, in the sessions its calls are recorded in, and
+takes the stateless MCP and REST load in the same rounds: its req/s against the empty
+hub's is how a call's cost grows with history (issue 10: the same throughput).
 Last, the hub process's RSS after at least 10,000 recorded calls (the calls above, topped
 up with stateless MCP calls when they were fewer) and one call of every built-in.
 Needs wrk (``apt-get install wrk``) and websockets (``make install-dev``).
@@ -253,6 +257,10 @@ async def ws_load(port: int, token: str, connections: int, seconds: float) -> Fi
                    latencies[int(len(latencies) * 0.99)] * 1000, errors)
 
 
+def median_rps(runs: list[Figures]) -> float:
+    return statistics.median(f.rps for f in runs)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -269,6 +277,49 @@ def start(command: list[str], env: dict[str, str], port: int, log: Path) -> subp
 
 def daphne(port: int) -> list[str]:
     return [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"]
+
+
+HISTORY_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {bench!r})
+import django
+django.setup()
+from accounts.models import User
+from bench_pages import add_rows
+from executions.models import Session
+from executions.rollup import rollup_executions
+
+user = User.objects.get(username="bench")
+sessions = list(Session.objects.filter(user=user))
+share = {count} // len(sessions)
+for n, session in enumerate(sessions):
+    add_rows(user, session, share if n < len(sessions) - 1 else {count} - n * share, n * share)
+rollup_executions(max_batches={count})
+"""
+
+
+def fresh_database(url: str, suffix: str) -> str:
+    """A new, empty PostgreSQL database beside ``url``'s (dropped first if it exists)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + suffix
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def add_history(env: dict[str, str], count: int) -> None:
+    """Store ``count`` finished executions of the user "bench", shared out among its
+    sessions (the ones its calls are recorded in), over the last 23 hours."""
+    script = HISTORY_SCRIPT.format(root=str(ROOT), bench=str(Path(__file__).resolve().parent), count=count)
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "mcpsite.settings"},
+                   check=True)
 
 
 def call_every_builtin(port: int, token: str) -> None:
@@ -314,6 +365,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,10")
+    parser.add_argument("--history", type=int, default=100_000,
+                        help="executions stored beforehand in the second hub's database (0: no second hub)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("bench_throughput needs wrk: apt-get install wrk")
@@ -346,6 +399,23 @@ def main() -> None:
         }
         for (name, _), target in targets.items():
             target.name = name
+        if args.history:
+            history_env = {**env, "DATA_DIR": str(data / "history")}
+            Path(history_env["DATA_DIR"]).mkdir()
+            if on_postgres:
+                history_env["DATABASE_URL"] = fresh_database(env["DATABASE_URL"], "_history")
+            history_token = migrate_with_token(history_env)
+            history_port = free_port()
+            history = start(daphne(history_port), history_env, history_port, data / "hub-history.log")
+            processes.append(history)
+            for era, target in (("2026-07-28", mcp_modern(history_port, history_token)),
+                                ("REST", rest(history_port, history_token))):
+                target.name = "hub+hist"
+                targets[("hub+hist", era)] = target
+                run_wrk(target, 2, 1, data)  # its first calls make the sessions that the history goes in
+            started = time.monotonic()
+            add_history(history_env, args.history)
+            print(f"{args.history} executions stored in hub+hist's database in {time.monotonic() - started:.0f} s")
         for target in targets.values():  # warm up: tool processes, caches, JIT of nothing
             run_wrk(target, 2, 2, data)
         asyncio.run(ws_load(hub_port, token, 2, 2))
@@ -361,22 +431,33 @@ def main() -> None:
         print(f"text_statistics, {args.rounds} rounds of {args.seconds:g} s, median of the rounds; "
               f"{'servers on CPU 0, load on ' + LOAD_CPUS if PINNED else 'not pinned'}; "
               f"hub on {'PostgreSQL' if on_postgres else 'SQLite'}")
-        print(f"{'door':<12}{'server':<7}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
+        print(f"{'door':<12}{'server':<10}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
         for level in levels:
             for era in ("2026-07-28", "2025-11-25", "REST", "WebSocket"):
                 base = statistics.median(
                     f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)]
                 )
-                for name in ("bare", "hub"):
+                for name in ("bare", "hub", "hub+hist"):
                     runs = results.get((name, era, level))
                     if not runs:
                         continue
-                    rps = statistics.median(f.rps for f in runs)
-                    print(f"{era:<12}{name:<7}{level:>5}{rps:>9.1f}{statistics.median(f.p50_ms for f in runs):>9.2f}"
+                    rps = median_rps(runs)
+                    print(f"{era:<12}{name:<10}{level:>5}{rps:>9.1f}{statistics.median(f.p50_ms for f in runs):>9.2f}"
                           f"{statistics.median(f.p99_ms for f in runs):>9.2f}{sum(f.errors for f in runs):>8}"
                           f"{rps / base:>8.2f}")
         print("(ratio: req/s against the bare server's in the same era and concurrency; REST and WebSocket "
               "against its 2026-07-28)")
+        if args.history:
+            for level in levels:
+                ratios = {
+                    era: median_rps(results[("hub+hist", era, level)]) / median_rps(results[("hub", era, level)])
+                    for era in ("2026-07-28", "REST")
+                }
+                grown = ", ".join(f"{era} {ratio:.2f}" for era, ratio in ratios.items())
+                print(f"with {args.history} executions stored, concurrency {level}, "
+                      f"req/s against the empty hub's: {grown}")
+            processes.remove(history)  # what follows measures the empty hub alone
+            stop_all([history])
 
         if on_postgres:
             second_port = free_port()
