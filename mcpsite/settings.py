@@ -112,6 +112,8 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
+# What SQLite may keep in one process, all its connections' page caches together (below).
+SQLITE_HEAP_LIMIT_MB = env.int("SQLITE_HEAP_LIMIT_MB", default=4)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (inline tools, async doors, federation jobs) write at once. WAL lets
     # readers go on beside a writer; IMMEDIATE takes the write lock when a transaction
@@ -128,7 +130,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         transaction_mode="IMMEDIATE",
         init_command=(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-            f"PRAGMA soft_heap_limit={env.int('SQLITE_HEAP_LIMIT_MB', default=4) * 1024 * 1024}"
+            f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT_MB * 1024 * 1024}"
         ),
     )
     # Tests use a file too, not Django's shared-cache memory database: there a reader
