@@ -39,12 +39,12 @@ def _warm_tool_pool():
     toolpool.reset_pool()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _sync_thread_gives_its_connection_back(django_db_setup):
-    """Django's async ORM (``aget`` and the like, which tests use) runs on asgiref's one
-    sync thread, and nothing closes that thread's connection: on PostgreSQL it stayed
-    taken from the pool, and dropping the test database at the end failed ("being
-    accessed by other users"). Closed there before the database is dropped."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, and then, before it drops the test database: Django's async ORM
+    (``aget`` and the like, which tests use) runs on asgiref's one sync thread, and nothing
+    closes that thread's connection. On PostgreSQL it stayed taken from the pool, and the
+    database could not be dropped ("being accessed by other users")."""
     yield
     from asgiref.sync import sync_to_async
     from django.db import connections
