@@ -1,7 +1,9 @@
-"""The two statements of a call's row on the hot path, with their SQL written once.
+"""The statements of a call's row on the hot path, with their SQL written once.
 
 An inline call writes its ``ToolExecution`` twice: the INSERT as it starts and the
-conditional UPDATE that finishes it (DESIGN.md, "What a call costs"). Through the ORM,
+conditional UPDATE that finishes it (DESIGN.md, "What a call costs"). A background call
+has a third, the worker's claim: one UPDATE … RETURNING that moves the row from pending
+to running and reads it back (SQLite 3.35+ and PostgreSQL have RETURNING). Through the ORM,
 each took about half a millisecond of Python on every call (issue 10): ``save()``'s
 machinery, then building the query and compiling it to SQL, field by field. That was
 more than the database's own work for the statement, and it was the same SQL every time.
@@ -18,6 +20,7 @@ listens for saves is skipped. Every other write of the row goes through the ORM.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -55,6 +58,16 @@ def _finish_sql(alias: str, names: tuple[str, ...], statuses: int) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def _claim_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(_COLUMNS[field.name]) for field in _FIELDS)
+    return (
+        f"UPDATE {quote(_META.db_table)} SET {quote(_COLUMNS['status'])} = %s, {quote(_COLUMNS['started'])} = %s "
+        f"WHERE {quote(_COLUMNS[_META.pk.name])} = %s AND {quote(_COLUMNS['status'])} = %s RETURNING {columns}"
+    )
+
+
 def insert(execution: ToolExecution) -> None:
     """INSERT a new row, as ``ToolExecution.objects.create`` would have (``execution``
     has its values, defaults included: its id is made on the client)."""
@@ -84,3 +97,28 @@ def finish(pk: Any, *, where_status_in: Iterable[str], values: dict[str, Any]) -
     with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
         cursor.execute(_finish_sql(alias, names, len(statuses)), params)
         return cursor.rowcount
+
+
+def claim(pk: Any, *, started: datetime) -> ToolExecution | None:
+    """``filter(pk=pk, status="pending").update(status="running", started=started)``, then
+    the row as it is now, in one statement: None when the row was not pending (another
+    delivery claimed it, a cancellation ended it, it is gone). Its relations are not loaded."""
+    alias = _alias()
+    connection = connections[alias]
+    params = [
+        ToolExecution.Status.RUNNING, _BY_NAME["started"].get_db_prep_save(started, connection),
+        _META.pk.get_db_prep_value(pk, connection), ToolExecution.Status.PENDING,
+    ]
+    with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
+        cursor.execute(_claim_sql(alias), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # The values as a query would give them: each column through its backend's and its
+    # field's converters (SQLite's text times and UUIDs, JSON), as the compiler applies them.
+    values = list(row)
+    for index, field in enumerate(_FIELDS):
+        column = field.get_col(_META.db_table)
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            values[index] = converter(values[index], column, connection)
+    return ToolExecution.from_db(alias, [field.attname for field in _FIELDS], values)

@@ -566,19 +566,23 @@ def execute_tool_on_pool_thread(**kwargs: Any) -> ToolExecution:
         release_connection()
 
 
-def execution_run(*, execution_id: str) -> ToolExecution | None:
+def execution_run(
+    *, execution_id: str, on_claimed: Callable[[str], None] | None = None
+) -> ToolExecution | None:
     """Run a background execution (called by the Celery task). Idempotent.
 
     Returns None when the row was already claimed by another delivery of the task, or
-    was cancelled before it started.
+    was cancelled before it started. ``on_claimed`` is told the id once this delivery owns
+    the row (the task's heartbeat).
     """
-    # Claim: only one delivery of the task moves the row from pending to running.
-    claimed = ToolExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
-        status=Status.RUNNING, started=timezone.now()
-    )
-    if claimed != 1:
+    # Claim: only one delivery of the task moves the row from pending to running (and
+    # reads it, in the same statement).
+    execution = rows.claim(execution_id, started=timezone.now())
+    if execution is None:
         return None
-    execution = ToolExecution.objects.select_related("user").get(pk=execution_id)
+    if on_claimed is not None:
+        on_claimed(execution_id)
+    execution.user = User.objects.filter(pk=execution.user_id).first() if execution.user_id is not None else None
     tool = registry.get(execution.tool_name)
     if tool is None:
         return _finish(execution, Status.ERROR, None, f"Tool {execution.tool_name!r} is no longer registered.")

@@ -8,16 +8,16 @@ worker) never runs the tool twice. Around the service call the task
   timeout and records ``timeout``; the soft limit (timeout + CELERY_TIME_LIMIT_GRACE)
   and the hard limit (one more grace) catch a worker that is stuck past that, and
   both also record ``timeout``;
-* keeps a heartbeat in the shared cache while it owns the execution, so that the
-  reaper can tell an execution whose worker died (SIGKILL, OOM) from a slow one.
+* marks the execution alive in the shared cache while it owns it (``Heartbeats``), so
+  that the reaper can tell an execution whose worker died (SIGKILL, OOM) from a slow one.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
+import time
 from typing import Any
 
 from celery import Task, shared_task
@@ -25,12 +25,12 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_postrun
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections, connection
-from django.utils import timezone
+from django.db import close_old_connections
 
 from executions import policy, reaper, rollup, services
 from executions.models import ToolExecution
 
+logger = logging.getLogger(__name__)
 Status = ToolExecution.Status
 
 
@@ -72,52 +72,80 @@ class ExecutionTask(Task):
         services.execution_finish(execution_id=str(args[0]), status=status, error=error)
 
 
-@contextmanager
-def heartbeat(execution_id: str) -> Iterator[None]:
-    """Mark the execution alive while this delivery of the task owns it.
+class Heartbeats:
+    """The executions this worker process runs, marked alive in the shared cache.
 
-    Owning means the row is running and was claimed after this delivery began: a
-    duplicate delivery of a task that another worker runs must not speak for it.
+    One thread per process beats for all of them, every EXECUTION_HEARTBEAT_SECONDS: a task
+    starts no thread of its own. An execution is added once this delivery of its task has
+    claimed the row (a duplicate delivery of a task that another worker runs must not speak
+    for it), so its first beat comes within one interval of the claim; the reaper only
+    looks at rows claimed more than EXECUTION_LOST_AFTER ago.
     """
-    began = timezone.now()
-    stop = threading.Event()
 
-    def beat() -> None:
-        owner = False
-        try:
-            while not stop.wait(settings.EXECUTION_HEARTBEAT_SECONDS if owner else 0.1):
-                if not owner:
-                    row = ToolExecution.objects.filter(pk=execution_id).values("status", "started").first()
-                    if row is None or (row["status"] != Status.RUNNING and row["status"] != Status.PENDING):
-                        return
-                    if row["status"] == Status.PENDING:
-                        continue
-                    started: datetime | None = row["started"]
-                    if started is None or started < began:
-                        return  # claimed by another delivery
-                    owner = True
-                cache.set(reaper.heartbeat_key(execution_id), 1, timeout=int(settings.EXECUTION_LOST_AFTER) + 1)
-        finally:
-            connection.close()
+    def __init__(self) -> None:
+        self._owned: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{execution_id[:8]}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    def add(self, execution_id: str) -> None:
+        with self._lock:
+            self._owned.add(execution_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
+                self._thread.start()
+
+    def discard(self, execution_id: str) -> None:
+        with self._lock:
+            self._owned.discard(execution_id)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(settings.EXECUTION_HEARTBEAT_SECONDS)
+            with self._lock:
+                owned = list(self._owned)
+            if not owned:
+                continue
+            try:
+                cache.set_many(
+                    {reaper.heartbeat_key(execution_id): 1 for execution_id in owned},
+                    timeout=int(settings.EXECUTION_LOST_AFTER) + 1,
+                )
+            except Exception as exc:  # the cache is away for a moment: beat again next time
+                logger.warning("could not mark %d executions alive: %r", len(owned), exc)
+
+
+heartbeats = Heartbeats()
+
+
+def _new_heartbeats_in_child() -> None:
+    # A forked pool process has no copy of its parent's thread, nor its executions.
+    global heartbeats
+    heartbeats = Heartbeats()
+
+
+os.register_at_fork(after_in_child=_new_heartbeats_in_child)
 
 
 @shared_task(bind=True, base=ExecutionTask, name="executions.run_execution")
 def run_execution(self: ExecutionTask, execution_id: str) -> str | None:
-    with heartbeat(execution_id):
-        try:
-            execution = services.execution_run(execution_id=execution_id)
-        except SoftTimeLimitExceeded:
-            execution = services.execution_finish(
-                execution_id=execution_id, status=Status.TIMEOUT, error="The worker's soft time limit stopped the tool."
-            )
+    owner = False
+
+    def claimed(execution_id: str) -> None:
+        nonlocal owner
+        heartbeats.add(execution_id)
+        owner = True
+
+    # An eager task runs in the web process, where no reaper asks for a heartbeat.
+    on_claimed = None if getattr(self.request, "is_eager", False) else claimed
+    try:
+        execution = services.execution_run(execution_id=execution_id, on_claimed=on_claimed)
+    except SoftTimeLimitExceeded:
+        execution = services.execution_finish(
+            execution_id=execution_id, status=Status.TIMEOUT, error="The worker's soft time limit stopped the tool."
+        )
+    finally:
+        if owner:  # a duplicate delivery that found the row claimed leaves the owner's beat alone
+            heartbeats.discard(execution_id)
     return execution.status if execution is not None else None
 
 

@@ -106,3 +106,27 @@ def test_finish_changes_only_a_row_still_in_progress():
     execution.refresh_from_db()
     assert (execution.status, execution.result) == (Status.CANCELLED, None)
     assert rows.finish(uuid.uuid4(), where_status_in=IN_PROGRESS, values={"status": Status.SUCCESS}) == 0
+
+
+def test_claim_moves_a_pending_row_to_running_and_reads_it_as_the_orm_does():
+    user = User.objects.create_user("rows")
+    session = Session.objects.create(user=user, kind=Session.Kind.API)
+    pending = ToolExecution.objects.create(**{
+        **values(user, session), "status": Status.PENDING, "mode": "background", "started": None, "task_ttl_ms": 5000,
+    })
+    started = timezone.now() + timedelta(seconds=1)
+    with CaptureQueriesContext(connection) as queries:
+        claimed = rows.claim(pending.pk, started=started)
+    assert len(queries) == 1 and queries[0]["sql"].startswith("UPDATE")
+    assert claimed is not None and not claimed._state.adding
+    assert {name: getattr(claimed, name) for name in FIELDS} == stored(pending.pk)
+    assert (claimed.pk, claimed.status, claimed.started) == (pending.pk, Status.RUNNING, started)
+    assert claimed.user_id == user.pk and claimed.arguments == pending.arguments
+
+
+def test_claim_leaves_a_row_that_is_not_pending_as_it_is():
+    user = User.objects.create_user("rows")
+    running = ToolExecution.objects.create(**values(user, None))
+    assert rows.claim(running.pk, started=timezone.now() + timedelta(seconds=5)) is None
+    assert stored(running.pk)["started"] == running.started
+    assert rows.claim(uuid.uuid4(), started=timezone.now()) is None

@@ -124,3 +124,39 @@ def test_a_soft_time_limit_while_the_tool_runs_ends_the_execution_as_timeout(use
     assert execution.status == ToolExecution.Status.TIMEOUT and "soft time limit" in execution.error
     # The tool's process was killed with the call: its loop counts no more.
     assert Overrun.steps.value > 0 and Overrun.steps.settled()
+
+
+def test_heartbeats_mark_an_owned_execution_alive_until_it_is_discarded(settings):
+    from django.core.cache import cache
+
+    from executions.reaper import heartbeat_key
+    from executions.tasks import Heartbeats
+    from tests.executions.worker import wait_for
+
+    settings.EXECUTION_HEARTBEAT_SECONDS = 0.05
+    beats, key = Heartbeats(), heartbeat_key("owned")
+    cache.delete(key)
+    beats.add("owned")
+    assert wait_for(lambda: cache.get(key) == 1, timeout=10)
+    beats.discard("owned")
+    time.sleep(0.15)  # a beat that took the list before the discard lands meanwhile
+    cache.delete(key)
+    time.sleep(0.3)  # six intervals
+    assert cache.get(key) is None
+
+
+def test_a_duplicate_delivery_leaves_the_owners_heartbeat_alone(user):
+    from django.utils import timezone
+
+    from executions.tasks import heartbeats, run_execution
+
+    running = ToolExecution.objects.create(
+        tool_name="text_statistics", user=user, via="api", mode="background", status=ToolExecution.Status.RUNNING,
+        started=timezone.now(),
+    )
+    heartbeats.add(str(running.pk))  # the delivery that claimed it, in this process
+    try:
+        assert run_execution(str(running.pk)) is None  # a second delivery finds the row claimed
+        assert str(running.pk) in heartbeats._owned
+    finally:
+        heartbeats.discard(str(running.pk))

@@ -206,6 +206,19 @@ def test_the_web_process_reaps_a_lost_execution_without_waiting_for_beat(tmp_pat
     assert ended.status == Status.ERROR and "lost" in ended.error
 
 
+def test_a_living_workers_long_execution_is_not_reaped(tmp_path, user):
+    """The worker's heartbeat keeps a call that runs past EXECUTION_LOST_AFTER (2 s here)
+    alive, while beat's reaper looks every 0.5 s."""
+    living = Worker(tmp_path, beat=True)
+    try:
+        execution = execute_tool(user=user, tool_name="test_steps", arguments={"steps": 40, "delay": 0.1}, via="api")
+        ended = wait_for(lambda: (e := row(execution.pk)).is_final and e, timeout=60)
+    finally:
+        living.stop()
+    assert ended.status == Status.SUCCESS, ended.error
+    assert (ended.finished - ended.started).total_seconds() > 2  # it ran past the bound
+
+
 def test_rest_prefer_wait_answers_with_the_finished_execution_from_the_worker(worker, api_client):
     """``Prefer: wait=N`` (RFC 7240): the POST answers 200 with the row as the worker
     ended it (the result pushed over the channel layer, no polling), or 202 as before
