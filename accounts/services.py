@@ -187,6 +187,22 @@ def _principal_key(token: str, door_url: str | None, audience_required: bool) ->
 _principals = processcache.ProcessCache("principals")
 
 
+# user id -> User: who a call's row names, for the Celery worker that runs it.
+_users = processcache.ProcessCache("users")
+
+
+def user_by_id(user_id: int) -> User | None:
+    """The user with this id (None: there is none), kept in this process until a user
+    changes anywhere, as token checks are (``accounts.revocation`` empties the caches)."""
+    user = _users.get(user_id)
+    if user is None:
+        read_at = processcache.generation()
+        user = User.objects.filter(pk=user_id).first()
+        if user is not None:
+            _users.put(user_id, user, read_at)
+    return user
+
+
 def _principal_from_database(token: str, *, door_url: str | None, audience_required: bool) -> Principal:
     if token.startswith(settings.REST_KNOX["TOKEN_PREFIX"]):
         found = user_for_token(token)

@@ -37,6 +37,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from accounts.models import User
+from accounts.services import user_by_id
 from executions import events, metrics, rows, shutdown, toolpool
 from executions.client_input import InputRound
 from executions.models import Session, ToolExecution, Via
@@ -582,7 +583,7 @@ def execution_run(
         return None
     if on_claimed is not None:
         on_claimed(execution_id)
-    execution.user = User.objects.filter(pk=execution.user_id).first() if execution.user_id is not None else None
+    execution.user = user_by_id(execution.user_id) if execution.user_id is not None else None
     tool = registry.get(execution.tool_name)
     if tool is None:
         return _finish(execution, Status.ERROR, None, f"Tool {execution.tool_name!r} is no longer registered.")

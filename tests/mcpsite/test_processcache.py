@@ -124,3 +124,20 @@ def test_a_change_reaches_another_machine_through_the_channel_layer():
     assert cache.get("key") is None
     loop.call_soon_threadsafe(stop.set)
     thread.join(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_user_is_read_once_and_again_after_it_changes(user):
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.services import user_by_id
+
+    processcache.forget_here()
+    assert user_by_id(user.pk) == user
+    with CaptureQueriesContext(connection) as queries:
+        assert user_by_id(user.pk).is_active
+    assert len(queries) == 0  # kept
+    other_process(f"from accounts.models import User; User.objects.filter(pk={user.pk}).update(is_active=False); "
+                  f"User.objects.get(pk={user.pk}).save()")
+    assert user_by_id(user.pk).is_active is False  # the other process's change is heard
+    assert user_by_id(10**9) is None
