@@ -434,9 +434,7 @@ def main() -> None:
         print(f"{'door':<12}{'server':<10}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
         for level in levels:
             for era in ("2026-07-28", "2025-11-25", "REST", "WebSocket"):
-                base = statistics.median(
-                    f.rps for f in results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)]
-                )
+                base = median_rps(results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)])
                 for name in ("bare", "hub", "hub+hist"):
                     runs = results.get((name, era, level))
                     if not runs:

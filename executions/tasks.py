@@ -90,13 +90,17 @@ class Heartbeats:
     def add(self, execution_id: str) -> None:
         with self._lock:
             self._owned.add(execution_id)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:  # a forked process starts with a new Heartbeats (below)
                 self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
                 self._thread.start()
 
     def discard(self, execution_id: str) -> None:
         with self._lock:
             self._owned.discard(execution_id)
+
+    def __contains__(self, execution_id: object) -> bool:
+        with self._lock:
+            return execution_id in self._owned
 
     def _beat(self) -> None:
         while True:

@@ -157,6 +157,6 @@ def test_a_duplicate_delivery_leaves_the_owners_heartbeat_alone(user):
     heartbeats.add(str(running.pk))  # the delivery that claimed it, in this process
     try:
         assert run_execution(str(running.pk)) is None  # a second delivery finds the row claimed
-        assert str(running.pk) in heartbeats._owned
+        assert str(running.pk) in heartbeats
     finally:
         heartbeats.discard(str(running.pk))
