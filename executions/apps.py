@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class ExecutionsConfig(AppConfig):
     name = "executions"
     verbose_name = "Executions"
+    readiness_check = "executions.health.tool_processes_check"  # a part of /readyz (mcpsite.health)
 
     def ready(self) -> None:
         # Imported for what they register: system checks, and the Celery tasks that the

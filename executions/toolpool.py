@@ -478,6 +478,10 @@ def remote_admission() -> Admission:
 
 
 _warming = False
+# Set once the background start has ended; _start_error then says how: "" (the processes
+# are up) or why they could not start.
+_start_ended = threading.Event()
+_start_error = ""
 
 
 def start_in_background() -> None:
@@ -491,12 +495,37 @@ def start_in_background() -> None:
         _warming = True
 
     def start() -> None:
+        global _start_error
         try:
             get_pool().prestart()
-        except Exception:
+        except Exception as exc:
             logger.exception("could not start the tool processes (calls will try again)")
+            _start_error = f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            _start_ended.set()
 
     threading.Thread(target=start, name="tool-pool-start", daemon=True).start()
+
+
+def start_state() -> str:
+    """How the background start stands: ``not_started`` (nothing started it in this
+    process: a management command, a test), ``starting`` (the fork server is still
+    importing Django and the tool libraries; a call now would wait for it), ``ready`` or
+    ``failed`` (``start_error`` says why; calls try again)."""
+    if not _warming:
+        return "not_started"
+    if not _start_ended.is_set():
+        return "starting"
+    return "failed" if _start_error else "ready"
+
+
+def start_error() -> str:
+    return _start_error
+
+
+def wait_for_start(timeout: float) -> bool:
+    """Wait until a background start has ended (True at once when none was begun)."""
+    return not _warming or _start_ended.wait(timeout)
 
 
 def reset_pool() -> None:
@@ -511,11 +540,12 @@ def reset_pool() -> None:
 def _forget_pool_in_child() -> None:
     # A forked child (a Celery prefork worker) must not use its parent's processes and
     # pipes: it starts its own pool when it first runs a tool.
-    global _pool, _pool_lock, _warming, _remote
+    global _pool, _pool_lock, _warming, _remote, _start_ended, _start_error
     _pool = None
     _remote = None
     _pool_lock = threading.Lock()
     _warming = False
+    _start_ended, _start_error = threading.Event(), ""
 
 
 os.register_at_fork(after_in_child=_forget_pool_in_child)

@@ -21,9 +21,9 @@ from django.views.decorators.cache import never_cache
 from executions import shutdown
 
 # An app adds parts to /readyz by naming its check on its AppConfig (``readiness_check``,
-# a dotted path): a function returning [(name, {"status": "ok"|"degraded"|"down", ...})];
-# "degraded" does not fail readiness. Found here rather than registered from the apps, so
-# that no app imports this view.
+# a dotted path): a function returning [(name, {"status": "ok"|"degraded"|"starting"|"down",
+# ...})]; "degraded" does not fail readiness, "starting" and "down" do. Found here rather
+# than registered from the apps, so that no app imports this view.
 ReadinessCheck = Callable[[], list[tuple[str, dict]]]
 
 
@@ -124,6 +124,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
             checks.update(extra())
         except Exception as exc:
             checks[getattr(extra, "__name__", "extra")] = {"status": "degraded", "error": str(exc)[:300]}
+    # "starting": a part that will be ready by itself soon (the tool processes of a process
+    # that just started); not ready yet, so a load balancer waits for it.
     statuses = {c["status"] for c in checks.values()}
-    overall = "down" if "down" in statuses else "degraded" if "degraded" in statuses else "ok"
-    return JsonResponse({"status": overall, "checks": checks}, status=503 if overall == "down" else 200)
+    overall = next((s for s in ("down", "starting", "degraded") if s in statuses), "ok")
+    return JsonResponse({"status": overall, "checks": checks}, status=503 if overall in ("down", "starting") else 200)

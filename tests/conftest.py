@@ -96,9 +96,12 @@ def _no_reaper_left():
     error was reported against whichever test ran then (make test-fast, an event store test
     under warnings-as-errors)."""
     yield
-    from executions import reaper
+    from executions import reaper, toolpool
 
     reaper.stop_in_process()
+    # Its first request also started the tool processes in the background: a later test's
+    # /readyz must not find them half started (it would answer 503 "starting").
+    toolpool.wait_for_start(timeout=120)
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,31 @@ async def test_a_token_holder_lists_and_calls_tools_and_the_call_is_recorded(hub
     assert session_row["client_info"]["transport"] == expected_transport
 
 
+
+def test_readyz_holds_a_new_web_process_back_until_its_tool_processes_are_up(tmp_path):
+    """Its first request starts the tool processes (the fork server imports the tool
+    libraries: seconds); until they are up a call would wait, so /readyz says 503
+    "starting" and a load balancer sends the calls elsewhere."""
+    hub = start_hub(tmp_path)  # answers /healthz: its first request has been served
+    try:
+        answers = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answers.append(httpx2.get(f"{hub.base}/readyz", timeout=10))
+            if answers[-1].status_code != 503:
+                break
+            time.sleep(0.05)
+        for early in answers[:-1]:
+            assert early.json()["status"] == "starting"
+            assert early.json()["checks"]["tool_processes"]["status"] == "starting"
+        ready = answers[-1]
+        assert ready.status_code == 200, ready.text
+        processes = ready.json()["checks"]["tool_processes"]
+        assert processes["status"] == "ok" and processes["size"] >= 1
+        assert processes["idle"] == processes["size"]  # every one started, none busy
+    finally:
+        stop_hub(hub)
+
 async def test_readyz_reports_the_mcp_server_running_once_it_served(hub):
     async with client(hub, hub.tokens["alice"]) as session:
         await session.list_tools()

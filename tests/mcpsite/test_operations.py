@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import pytest
 
@@ -22,6 +23,58 @@ def test_readyz_reports_each_part(client):
     for part in ("database", "cache", "channel_layer", "broker", "mcp"):
         assert body["checks"][part]["status"] == "ok", body
 
+
+
+@pytest.fixture
+def fresh_tool_pool_start(monkeypatch):
+    """This process's tool pool as if no request had started it yet (restored after)."""
+    from executions import toolpool
+
+    monkeypatch.setattr(toolpool, "_pool", None)
+    monkeypatch.setattr(toolpool, "_warming", False)
+    monkeypatch.setattr(toolpool, "_start_ended", threading.Event())
+    monkeypatch.setattr(toolpool, "_start_error", "")
+    return toolpool
+
+
+def test_readyz_says_starting_until_the_tool_processes_are_up(client, monkeypatch, fresh_tool_pool_start):
+    toolpool = fresh_tool_pool_start
+    up = threading.Event()
+    # Stands in for the fork server importing Django and the tool libraries (seconds);
+    # tests/mcp_server/test_http.py sees the real one through a live server.
+    monkeypatch.setattr(toolpool.ToolPool, "prestart", lambda pool: up.wait(30))
+    assert client.get("/readyz").json()["checks"]["tool_processes"]["status"] == "ok"  # none started here yet
+
+    toolpool.start_in_background()  # as a serving process's first request does
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "starting"
+    assert response.json()["checks"]["tool_processes"]["status"] == "starting"
+    assert response.json()["checks"]["database"]["status"] == "ok"
+
+    up.set()
+    assert toolpool.wait_for_start(timeout=30)
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["tool_processes"]["status"] == "ok"
+
+
+def test_readyz_names_tool_processes_that_could_not_start_as_degraded(client, monkeypatch, fresh_tool_pool_start):
+    toolpool = fresh_tool_pool_start
+
+    def fails(pool):
+        raise OSError("the fork server could not start")
+
+    monkeypatch.setattr(toolpool.ToolPool, "prestart", fails)
+    toolpool.start_in_background()
+    assert toolpool.wait_for_start(timeout=30)
+
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["tool_processes"] == {
+        "status": "degraded", "error": "OSError: the fork server could not start",
+    }
 
 def test_readyz_names_a_failing_broker_as_degraded_the_hub_still_serving_inline_calls(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
