@@ -48,11 +48,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from bench_mcp import ROOT, free_port, migrate_with_token, stop_all, wait_for
+from bench_mcp import ROOT, free_port, migrate_with_token, stop_all, wait_for, wait_ready
 
 RAW_DB, HUB_DB = 13, 14
 REDIS = "redis://127.0.0.1:6379"
@@ -152,7 +151,7 @@ def daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "mcpsite.asgi:application"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     wait_for(port, process)
-    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30).read()
+    wait_ready(port)
     return process
 
 

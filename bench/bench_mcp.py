@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -84,6 +86,22 @@ def wait_for(port: int, process: subprocess.Popen) -> None:
     raise SystemExit("a server did not start")
 
 
+
+def wait_ready(port: int, timeout: float = 120) -> None:
+    """Wait until a hub process is ready for calls: /readyz answers 503 ``starting`` while
+    its tool processes start (its first request starts them), and measuring before would
+    time the fork server's imports, not calls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10).read()
+            return
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            if json.loads(body).get("status") != "starting" or time.monotonic() > deadline:
+                raise SystemExit(f"the hub on port {port} is not ready: {body[:300]!r}") from exc
+            time.sleep(0.1)
+
 async def measure(url: str, token: str | None, mode: str, calls: int) -> list[float]:
     import httpx2
     from mcp import Client
@@ -142,7 +160,7 @@ def main() -> None:
     try:
         wait_for(hub_port, processes[0])
         wait_for(bare_port, processes[1])
-        urllib.request.urlopen(f"http://127.0.0.1:{hub_port}/healthz", timeout=10).read()
+        wait_ready(hub_port)
         print(f"{calls} tools/call of text_statistics per row; milliseconds per call")
         print(f"{'era':<12}{'server':<8}{'median':>9}{'p95':>9}{'ratio':>8}")
         for mode, era in (("legacy", "2025-11-25"), ("auto", "2026-07-28")):

@@ -44,7 +44,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_mcp import ROOT, free_port, migrate_with_token, stop_all, wait_for
+from bench_mcp import ROOT, free_port, migrate_with_token, stop_all, wait_for, wait_ready
 
 BARE_SERVER = """
 import sys
@@ -388,7 +388,7 @@ def main() -> None:
     bare = start([sys.executable, str(data / "bare.py")], env, bare_port, data / "bare.log")
     processes = [hub, bare]
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{hub_port}/healthz", timeout=10).read()
+        wait_ready(hub_port)
         rss_start = rss_mb(hub.pid)
         targets = {
             ("bare", "2026-07-28"): mcp_modern(bare_port, None),
@@ -407,6 +407,7 @@ def main() -> None:
             history_token = migrate_with_token(history_env)
             history_port = free_port()
             history = start(daphne(history_port), history_env, history_port, data / "hub-history.log")
+            wait_ready(history_port)
             processes.append(history)
             for era, target in (("2026-07-28", mcp_modern(history_port, history_token)),
                                 ("REST", rest(history_port, history_token))):
@@ -461,6 +462,7 @@ def main() -> None:
             second_port = free_port()
             PINNED = False  # two servers and the load share the machine's CPUs
             second = start(daphne(second_port), env, second_port, data / "hub2.log")
+            wait_ready(second_port)
             processes.append(second)
             one_target, two_target = mcp_modern(hub_port, token), mcp_modern(second_port, token)
             for target in (one_target, two_target):
