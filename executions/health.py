@@ -19,7 +19,7 @@ def tool_processes_check() -> list[tuple[str, dict]]:
             "status": "starting", "note": "the tool processes are starting; a call now would wait for them",
         })]
     if state == "failed":
-        # Calls try to start them again; inline remote tools still run.
+        # Calls try to start them again; remote (federated) tools need none and still run.
         return [("tool_processes", {"status": "degraded", "error": toolpool.start_error()})]
     if state == "not_started":
         return [("tool_processes", {"status": "ok", "note": "they start with the first request of a serving process"})]
