@@ -86,7 +86,6 @@ def wait_for(port: int, process: subprocess.Popen) -> None:
     raise SystemExit("a server did not start")
 
 
-
 def wait_ready(port: int, timeout: float = 120) -> None:
     """Wait until a hub process is ready for calls: /readyz answers 503 ``starting`` while
     its tool processes start (its first request starts them), and measuring before would
@@ -101,6 +100,7 @@ def wait_ready(port: int, timeout: float = 120) -> None:
             if json.loads(body).get("status") != "starting" or time.monotonic() > deadline:
                 raise SystemExit(f"the hub on port {port} is not ready: {body[:300]!r}") from exc
             time.sleep(0.1)
+
 
 async def measure(url: str, token: str | None, mode: str, calls: int) -> list[float]:
     import httpx2

@@ -15,9 +15,8 @@ from executions import toolpool
 def tool_processes_check() -> list[tuple[str, dict]]:
     state = toolpool.start_state()
     if state == "starting":
-        return [("tool_processes", {
-            "status": "starting", "note": "the tool processes are starting; a call now would wait for them",
-        })]
+        note = "the tool processes are starting; a call now would wait for them"
+        return [("tool_processes", {"status": "starting", "note": note})]
     if state == "failed":
         # Calls try to start them again; remote (federated) tools need none and still run.
         return [("tool_processes", {"status": "degraded", "error": toolpool.start_error()})]

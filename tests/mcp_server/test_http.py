@@ -92,7 +92,6 @@ async def test_a_token_holder_lists_and_calls_tools_and_the_call_is_recorded(hub
     assert session_row["client_info"]["transport"] == expected_transport
 
 
-
 def test_readyz_holds_a_new_web_process_back_until_its_tool_processes_are_up(tmp_path):
     """Its first request starts the tool processes (the fork server imports the tool
     libraries: seconds); until they are up a call would wait, so /readyz says 503
@@ -116,6 +115,7 @@ def test_readyz_holds_a_new_web_process_back_until_its_tool_processes_are_up(tmp
         assert processes["idle"] == processes["size"]  # every one started, none busy
     finally:
         stop_hub(hub)
+
 
 async def test_readyz_reports_the_mcp_server_running_once_it_served(hub):
     async with client(hub, hub.tokens["alice"]) as session:

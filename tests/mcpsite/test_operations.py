@@ -24,7 +24,6 @@ def test_readyz_reports_each_part(client):
         assert body["checks"][part]["status"] == "ok", body
 
 
-
 @pytest.fixture
 def fresh_tool_pool_start(monkeypatch):
     """This process's tool pool as if no request had started it yet (restored after)."""
@@ -75,6 +74,7 @@ def test_readyz_names_tool_processes_that_could_not_start_as_degraded(client, mo
     assert response.json()["checks"]["tool_processes"] == {
         "status": "degraded", "error": "OSError: the fork server could not start",
     }
+
 
 def test_readyz_names_a_failing_broker_as_degraded_the_hub_still_serving_inline_calls(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
