@@ -100,8 +100,15 @@ def _no_reaper_left():
 
     reaper.stop_in_process()
     # Its first request also started the tool processes in the background: a later test's
-    # /readyz must not find them half started (it would answer 503 "starting").
-    toolpool.wait_for_start(timeout=120)
+    # /readyz must not find them half started (it would answer 503 "starting"). A start
+    # that never ends fails the test that began it, once, not every later one.
+    global _tool_pool_start_hung
+    if not _tool_pool_start_hung and not toolpool.wait_for_start(timeout=120):
+        _tool_pool_start_hung = True
+        pytest.fail("the tool processes' background start did not end within 120 s")
+
+
+_tool_pool_start_hung = False
 
 
 @pytest.fixture(autouse=True)
