@@ -489,6 +489,8 @@ def start_in_background() -> None:
     process's first tool call does not wait while the fork server imports Django and
     the tool libraries. Called on a serving process's first request."""
     global _warming
+    if _warming:  # every request asks: no lock once it began
+        return
     with _pool_lock:
         if _warming:
             return
@@ -511,12 +513,16 @@ def start_state() -> str:
     """How the background start stands: ``not_started`` (nothing started it in this
     process: a management command, a test), ``starting`` (the fork server is still
     importing Django and the tool libraries; a call now would wait for it), ``ready`` or
-    ``failed`` (``start_error`` says why; calls try again)."""
+    ``failed`` (``start_error`` says why; calls try again, and once one has started a
+    process the pool is ``ready``)."""
     if not _warming:
         return "not_started"
     if not _start_ended.is_set():
         return "starting"
-    return "failed" if _start_error else "ready"
+    pool = _pool
+    if _start_error and (pool is None or pool.stats()["started"] == 0):
+        return "failed"
+    return "ready"
 
 
 def start_error() -> str:

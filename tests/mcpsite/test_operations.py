@@ -58,7 +58,12 @@ def test_readyz_says_starting_until_the_tool_processes_are_up(client, monkeypatc
     assert response.json()["checks"]["tool_processes"]["status"] == "ok"
 
 
-def test_readyz_names_tool_processes_that_could_not_start_as_degraded(client, monkeypatch, fresh_tool_pool_start):
+def test_readyz_names_tool_processes_that_could_not_start_as_degraded_until_a_call_starts_one(
+    client, monkeypatch, fresh_tool_pool_start, user,
+):
+    from executions.models import ToolExecution, Via
+    from executions.services import execute_tool
+
     toolpool = fresh_tool_pool_start
 
     def fails(pool):
@@ -74,6 +79,15 @@ def test_readyz_names_tool_processes_that_could_not_start_as_degraded(client, mo
     assert response.json()["checks"]["tool_processes"] == {
         "status": "degraded", "error": "OSError: the fork server could not start",
     }
+
+    # A call starts a (real) tool process on demand: the pool is ready from then on.
+    try:
+        call = execute_tool(user=user, tool_name="text_statistics", arguments={"text": "One. Two."}, via=Via.API)
+        assert call.status == ToolExecution.Status.SUCCESS, call.error
+        response = client.get("/readyz")
+        assert response.json()["checks"]["tool_processes"]["status"] == "ok", response.json()
+    finally:
+        toolpool.get_pool().close()
 
 
 def test_readyz_names_a_failing_broker_as_degraded_the_hub_still_serving_inline_calls(client, settings):
