@@ -63,6 +63,12 @@ INPUT_REQUIRED = "input_required"
 CRASHED = "crashed"
 
 
+# What a tool process is told of the user (``ctx.user``): who they are, not the model's
+# whole state. The pickled model was most of a call's pickling in the serving process
+# (33 of 35 us), and it carried the password hash and login times, which no tool reads.
+USER_FIELDS = ("id", "username", "email", "first_name", "last_name", "role", "is_staff", "is_superuser", "is_active")
+
+
 @dataclass
 class Call:
     """One tool call, as the owner sends it (pickled by the pipe)."""
@@ -77,6 +83,22 @@ class Call:
     settings: dict[str, Any] = field(default_factory=dict)
     # The capabilities the caller's client declared (sampling, elicitation, roots), for ctx.client_can.
     client_capabilities: list[str] = field(default_factory=list)
+
+    def __getstate__(self) -> dict[str, Any]:
+        from accounts.models import User
+
+        state = dict(self.__dict__)
+        if isinstance(self.user, User):
+            state["user"] = (User, tuple(getattr(self.user, name) for name in USER_FIELDS))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["user"], tuple):
+            model, values = state["user"]
+            user = model(**dict(zip(USER_FIELDS, values, strict=True)))
+            user._state.adding = False  # a user who exists, as a row read from the database is
+            state["user"] = user
+        self.__dict__.update(state)
 
 
 class CpuLimitExceeded(Exception):

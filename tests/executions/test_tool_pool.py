@@ -92,7 +92,21 @@ class Pid(Tool):
         return {"pid": os.getpid()}
 
 
-TEST_TOOLS = [Spin, Forever, Hog, Pid]
+class WhoAmI(Tool):
+    name = "test_whoami"
+    description = "Says who the tool process was told called it."
+    raw_input_schema = {"type": "object"}
+
+    def run(self, arguments: dict, ctx: ToolContext) -> dict:
+        user = ctx.user
+        assert user is not None
+        return {
+            "pid": os.getpid(), "pk": user.pk, "username": user.username, "email": user.email, "role": user.role,
+            "is_staff": user.is_staff, "password": user.password, "saved": not user._state.adding,
+        }
+
+
+TEST_TOOLS = [Spin, Forever, Hog, Pid, WhoAmI]
 
 
 @pytest.fixture(autouse=True)
@@ -144,6 +158,16 @@ def full_strength(pool: toolpool.ToolPool) -> bool:
 
 def run_pid(user: User) -> int:
     return services.execute_tool(user=user, tool_name="test_pid", arguments={}, via="api").result["pid"]
+
+
+def test_a_tool_process_is_told_who_called_but_not_their_password_hash(admin_user):
+    result = services.execute_tool(user=admin_user, tool_name="test_whoami", arguments={}, via="api").result
+    assert result["pid"] != os.getpid()
+    assert result == {
+        "pid": result["pid"], "pk": admin_user.pk, "username": "root", "email": "root@example.com",
+        "role": User.Role.ADMIN, "is_staff": True, "password": "", "saved": True,
+    }
+    assert admin_user.password.startswith("pbkdf2_")  # there was a hash to leave behind
 
 
 # --- real limits ---------------------------------------------------------------------------------
