@@ -106,7 +106,18 @@ class WhoAmI(Tool):
         }
 
 
-TEST_TOOLS = [Spin, Forever, Hog, Pid, WhoAmI]
+class ReadsSetting(Tool):
+    name = "test_reads_setting"
+    description = "Says what a tool setting reads in the tool process."
+    raw_input_schema = {"type": "object"}
+
+    def run(self, arguments: dict, ctx: ToolContext) -> dict:
+        from django.conf import settings
+
+        return {"pid": os.getpid(), "value": settings.FETCH_URL_MAX_BYTES}
+
+
+TEST_TOOLS = [Spin, Forever, Hog, Pid, WhoAmI, ReadsSetting]
 
 
 @pytest.fixture(autouse=True)
@@ -168,6 +179,17 @@ def test_a_tool_process_is_told_who_called_but_not_their_password_hash(admin_use
         "role": User.Role.ADMIN, "is_staff": True, "password": "", "saved": True,
     }
     assert admin_user.password.startswith("pbkdf2_")  # there was a hash to leave behind
+
+
+def test_a_setting_changed_at_run_time_reaches_the_tool_process_on_the_next_call(user, settings):
+    def read() -> dict:
+        return services.execute_tool(user=user, tool_name="test_reads_setting", arguments={}, via="api").result
+
+    settings.FETCH_URL_MAX_BYTES = 1234
+    first = read()
+    assert first["pid"] != os.getpid() and first["value"] == 1234
+    settings.FETCH_URL_MAX_BYTES = 5678  # the serving process kept the values it sent: now stale
+    assert read()["value"] == 5678
 
 
 # --- real limits ---------------------------------------------------------------------------------
