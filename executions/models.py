@@ -65,14 +65,21 @@ class ToolExecution(models.Model):
     tool_name = models.CharField(max_length=200)
     # The remote MCP server that answered, for federated tools; blank for built-ins.
     server = models.CharField(max_length=100, blank=True, default="")
+    # No index of its own (db_index=False) on user, session and parent: each index is
+    # written by every call's INSERT, and these are served by the indexes in Meta, which
+    # lead with the same column (and the few sub-calls have a partial index).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tool_executions"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tool_executions",
+        db_index=False,
     )
-    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions", db_index=False
+    )
     via = models.CharField(max_length=8, choices=Via.choices)
     # The call that ran this one through ctx.call_tool (a sub-call); null for a door's call.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", editable=False
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", editable=False,
+        db_index=False,
     )
     arguments = StoredJSONField(default=dict, blank=True)
     result = StoredJSONField(null=True, blank=True)
@@ -115,6 +122,8 @@ class ToolExecution(models.Model):
             models.Index(fields=["user", "-created"]),
             models.Index(fields=["session", "-created"]),  # a session's page: its latest calls
             models.Index(fields=["-created"]),
+            # An execution's sub-calls; a door's calls (parent NULL, nearly all) are not in it.
+            models.Index(fields=["parent"], condition=models.Q(parent__isnull=False), name="execution_subcalls"),
         ]
 
     def __str__(self) -> str:
