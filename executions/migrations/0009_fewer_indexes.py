@@ -29,19 +29,6 @@ COLUMN_INDEXES = {
 }
 
 
-def drop_column_indexes(apps, schema_editor):
-    for name in COLUMN_INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
-
-
-def create_column_indexes(apps, schema_editor):
-    for name, column in COLUMN_INDEXES.items():
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(name)} "
-            f"ON {schema_editor.quote_name(TABLE)} ({schema_editor.quote_name(column)})"
-        )
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("executions", "0008_session_count_trigger"),
@@ -77,7 +64,15 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[migrations.RunPython(drop_column_indexes, create_column_indexes)],
+            database_operations=[
+                migrations.RunSQL(
+                    sql=[f'DROP INDEX IF EXISTS "{name}"' for name in COLUMN_INDEXES],
+                    reverse_sql=[
+                        f'CREATE INDEX IF NOT EXISTS "{name}" ON "{TABLE}" ("{column}")'
+                        for name, column in COLUMN_INDEXES.items()
+                    ],
+                ),
+            ],
         ),
         migrations.AddIndex(
             model_name="toolexecution",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import User
 from executions.models import Session, ToolExecution
@@ -30,7 +30,7 @@ def index_columns() -> dict[str, list[str]]:
 
 def plan(queryset) -> str:
     sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute(f"EXPLAIN {sql}", params)
@@ -59,7 +59,6 @@ def test_no_index_of_the_table_is_served_by_another_that_leads_with_the_same_col
     assert ["user_id"] not in indexes.values() and ["session_id"] not in indexes.values()
 
 
-@pytest.mark.django_db(transaction=True)
 def test_the_lookups_by_user_session_and_caller_still_go_through_an_index(user: User):
     session = Session.objects.create(user=user, kind=Session.Kind.MCP)
     parent = ToolExecution.objects.create(tool_name="t", via="mcp", user=user, session=session)
