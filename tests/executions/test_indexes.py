@@ -1,6 +1,7 @@
 """The executions table's indexes: each one is written by every call's INSERT, so the
 table has none that another already serves, and the lookups that lost theirs
 (migration 0009) still find their rows through an index, not a scan of the history.
+New rows' ids are in time order (UUIDv7), so that the primary key's index grows at its end.
 
 Both databases: the embedded SQLite here, PostgreSQL in CI's second pass
 (``DATABASE_URL``; its planner is told to avoid a sequential scan where it can, since a
@@ -9,12 +10,14 @@ test table is too small for it to choose an index by itself).
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from django.db import connection, transaction
 
 from accounts.models import User
+from executions import services
 from executions.models import Session, ToolExecution
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +77,15 @@ def test_the_lookups_by_user_session_and_caller_still_go_through_an_index(user: 
         text = plan(queryset)
         assert uses_an_index(text), f"{what}: {text}"
     assert "execution_subcalls" in plan(lookups["an execution's sub-calls"])
+
+
+def test_new_executions_get_time_ordered_ids_that_add_to_the_end_of_the_primary_key(user: User):
+    made = []
+    for _ in range(3):
+        made.append(services.execute_tool(user=user, tool_name="calculate", arguments={"expression": "1+1"}, via="api"))
+        time.sleep(0.002)  # a later millisecond: the ids' time part
+    ids = [execution.pk for execution in made]
+    assert all(pk.version == 7 for pk in ids)
+    assert ids == sorted(ids)
+    stored = list(ToolExecution.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    assert stored == ids  # the database orders them the same way (SQLite: hex text; PostgreSQL: uuid)
