@@ -67,7 +67,7 @@ TOOL_SETTING_PREFIXES = ("TOOL_", "FETCH_URL_", "WEB_SEARCH_", "FIND_REPLACE_", 
 
 PROCESSES = Gauge("mcpsite_tool_processes", "Tool processes of this serving process.", ["state"])
 # Set twice per call: the labelled children are looked up once (a lookup sorts the labels
-# and takes a lock: 10 us each time).
+# and takes a lock, each time).
 IDLE_PROCESSES, BUSY_PROCESSES = PROCESSES.labels(state="idle"), PROCESSES.labels(state="busy")
 WAITING = Gauge("mcpsite_tool_calls_waiting", "Admitted tool calls waiting for a free tool process.")
 REPLACED = MetricCounter(
@@ -431,7 +431,7 @@ def tool_settings() -> dict[str, Any]:
     global _tool_settings
     values = _tool_settings
     if values is None:
-        # Read through Django's lazy settings, 21 of them: 35 us, on every call before it was kept.
+        # 21 reads through Django's lazy settings: tens of microseconds, on every call before.
         values = {name: getattr(settings, name) for name in dir(settings) if name.startswith(TOOL_SETTING_PREFIXES)}
         _tool_settings = values
     return values
