@@ -13,6 +13,13 @@ server's in the same era and concurrency (the ratio is what compares between run
 
     .venv/bin/python bench/bench_throughput.py [--seconds 8] [--rounds 3]
 
+A third server, ``floor``, is the bare one plus what the design requires of every call:
+the call's row INSERTed when it starts and UPDATEd when it ends, on one hop from the event
+loop to a thread, and the tool run in another process over a pipe (no token, policy, rate
+limit, metrics or logs). It takes the 2026-07-28 load in the same rounds: its ratio is how
+close the design lets the hub come to the bare server, and the hub's against it what the
+hub's own code costs.
+
 Doors: MCP 2026-07-28 (stateless requests), MCP 2025-11-25 (a session, after the
 handshake), REST execute, the task pane's WebSocket ``tool_execute``. With
 ``DATABASE_URL`` set (PostgreSQL; the bench migrates that database and adds its rows),
@@ -71,6 +78,99 @@ async def call_tool(ctx, params):
 
 
 server = Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
+uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+# The bare server plus what the design requires of every call and nothing else: the call's
+# row written when it starts and when it ends (one INSERT, one UPDATE, on one hop from the
+# event loop to a thread) and the tool run in another process (a forked worker over a pipe,
+# as many as the hub's tool pool has). No token, policy, rate limit, metrics or logs. Its
+# req/s against the bare server's is how far the design itself lets the hub come; the hub's
+# against it is what the hub's own code costs.
+FLOOR_SERVER = """
+import sys
+sys.path.insert(0, {root!r})
+import json
+import multiprocessing
+import os
+import queue
+import threading
+import uuid
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
+import django
+django.setup()
+import anyio
+import uvicorn
+import mcp_types as types
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from mcp.server import Server
+from accounts.models import User
+from executions.models import Session
+from tools.builtin.text_statistics import TextStatisticsTool
+
+tool = TextStatisticsTool()
+# A user of its own: the hub's recorded calls (what the RSS figure counts) stay the hub's.
+user = User.objects.get_or_create(username="bench-floor")[0]
+session_id = Session.objects.create(user=user, kind=Session.Kind.MCP).pk.hex
+connection.close()
+
+
+def worker(pipe):
+    while True:
+        pipe.send(tool.run(tool.validate(pipe.recv()), None).model_dump())
+
+
+workers = queue.SimpleQueue()
+for _ in range(settings.TOOL_POOL_SIZE):  # forked before any thread starts
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    multiprocessing.get_context("fork").Process(target=worker, args=(theirs,), daemon=True).start()
+    workers.put(ours)
+
+INSERT = (
+    "INSERT INTO executions_toolexecution (id, tool_name, server, via, arguments, error, status, mode, cache_hit, "
+    "progress_message, created, started, session_id, user_id, crashed, input_responses, rolled_up) "
+    "VALUES (%s, %s, '', 'mcp', %s, '', 'running', 'inline', false, '', %s, %s, %s, %s, false, '{{}}', false)"
+)
+UPDATE = (
+    "UPDATE executions_toolexecution SET status = 'success', result = %s, finished = %s, duration_ms = %s "
+    "WHERE id = %s"
+)
+
+
+def recorded(arguments):
+    close_old_connections()
+    started = timezone.now()
+    at = connection.ops.adapt_datetimefield_value
+    row = uuid.uuid4().hex
+    with connection.cursor() as cursor:  # one statement: autocommit, as the hub's
+        cursor.execute(INSERT, [row, tool.name, json.dumps(arguments), at(started), at(started), session_id, user.pk])
+    pipe = workers.get()
+    try:
+        pipe.send(arguments)
+        result = pipe.recv()
+    finally:
+        workers.put(pipe)
+    finished = timezone.now()
+    with connection.cursor() as cursor:
+        duration_ms = int((finished - started).total_seconds() * 1000)
+        cursor.execute(UPDATE, [json.dumps(result), at(finished), duration_ms, row])
+    if settings.DATABASES["default"]["CONN_MAX_AGE"] == 0:
+        connection.close()  # PostgreSQL: back to the pool, as the hub's threads do
+    return result
+
+
+async def list_tools(ctx, params):
+    return types.ListToolsResult(tools=[types.Tool(name=tool.name, input_schema=tool.input_schema)])
+
+
+async def call_tool(ctx, params):
+    result = await anyio.to_thread.run_sync(recorded, params.arguments or {{}})
+    return types.CallToolResult(content=[types.TextContent(type="text", text=str(result))], structured_content=result)
+
+
+server = Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
 uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_level="warning")
 """
 
@@ -382,16 +482,19 @@ def main() -> None:
                ADDIN_WS_RATE_LIMIT="100000/s")
     token = migrate_with_token(env)
 
-    hub_port, bare_port = free_port(), free_port()
+    hub_port, bare_port, floor_port = free_port(), free_port(), free_port()
     (data / "bare.py").write_text(BARE_SERVER.format(root=str(ROOT), port=bare_port))
+    (data / "floor.py").write_text(FLOOR_SERVER.format(root=str(ROOT), port=floor_port))
     hub = start(daphne(hub_port), env, hub_port, data / "hub.log")
     bare = start([sys.executable, str(data / "bare.py")], env, bare_port, data / "bare.log")
-    processes = [hub, bare]
+    floor = start([sys.executable, str(data / "floor.py")], env, floor_port, data / "floor.log")
+    processes = [hub, bare, floor]
     try:
         wait_ready(hub_port)
         rss_start = rss_mb(hub.pid)
         targets = {
             ("bare", "2026-07-28"): mcp_modern(bare_port, None),
+            ("floor", "2026-07-28"): mcp_modern(floor_port, None),
             ("hub", "2026-07-28"): mcp_modern(hub_port, token),
             ("bare", "2025-11-25"): mcp_session(bare_port, None),
             ("hub", "2025-11-25"): mcp_session(hub_port, token),
@@ -436,7 +539,7 @@ def main() -> None:
         for level in levels:
             for era in ("2026-07-28", "2025-11-25", "REST", "WebSocket"):
                 base = median_rps(results[("bare", "2026-07-28" if era in ("REST", "WebSocket") else era, level)])
-                for name in ("bare", "hub", "hub+hist"):
+                for name in ("bare", "floor", "hub", "hub+hist"):
                     runs = results.get((name, era, level))
                     if not runs:
                         continue
@@ -445,7 +548,8 @@ def main() -> None:
                           f"{statistics.median(f.p99_ms for f in runs):>9.2f}{sum(f.errors for f in runs):>8}"
                           f"{rps / base:>8.2f}")
         print("(ratio: req/s against the bare server's in the same era and concurrency; REST and WebSocket "
-              "against its 2026-07-28)")
+              "against its 2026-07-28; floor: the bare server with the call's row written at its start and "
+              "end and the tool run in another process, what the design requires and nothing else)")
         if args.history:
             for level in levels:
                 ratios = {

@@ -131,8 +131,10 @@ def load_on_first_use() -> None:
     hub = federation()
     if hub.loaded or getattr(hub.loading, "active", False):
         return
-    # ORM calls are not allowed on an event loop; a sync read comes soon enough.
-    if _in_event_loop() or time.monotonic() < hub.next_look:
+    # Looked lately (the common case, every call of a hub without remote servers: the
+    # clock first, which is cheaper than asking asyncio). ORM calls are not allowed on an
+    # event loop; a sync read comes soon enough.
+    if time.monotonic() < hub.next_look or _in_event_loop():
         return
     hub.loading.active = True
     try:
