@@ -90,12 +90,10 @@ uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_lev
 FLOOR_SERVER = """
 import sys
 sys.path.insert(0, {root!r})
-import json
 import multiprocessing
 import os
 import queue
-import threading
-import uuid
+import traceback
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
 import django
 django.setup()
@@ -107,45 +105,40 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from mcp.server import Server
 from accounts.models import User
-from executions.models import Session
+from executions import rows
+from executions.models import Session, ToolExecution, Via
 from tools.builtin.text_statistics import TextStatisticsTool
 
 tool = TextStatisticsTool()
 # A user of its own: the hub's recorded calls (what the RSS figure counts) stay the hub's.
 user = User.objects.get_or_create(username="bench-floor")[0]
-session_id = Session.objects.create(user=user, kind=Session.Kind.MCP).pk.hex
+session = Session.objects.create(user=user, kind=Session.Kind.MCP)
 connection.close()
 
 
-def worker(pipe):
-    while True:
-        pipe.send(tool.run(tool.validate(pipe.recv()), None).model_dump())
+def worker(pipe, parent):
+    while os.getppid() == parent:  # ends with the server
+        if pipe.poll(1):
+            pipe.send(tool.run(tool.validate(pipe.recv()), None).model_dump())
 
 
 workers = queue.SimpleQueue()
 for _ in range(settings.TOOL_POOL_SIZE):  # forked before any thread starts
     ours, theirs = multiprocessing.get_context("fork").Pipe()
-    multiprocessing.get_context("fork").Process(target=worker, args=(theirs,), daemon=True).start()
+    multiprocessing.get_context("fork").Process(target=worker, args=(theirs, os.getpid()), daemon=True).start()
     workers.put(ours)
-
-INSERT = (
-    "INSERT INTO executions_toolexecution (id, tool_name, server, via, arguments, error, status, mode, cache_hit, "
-    "progress_message, created, started, session_id, user_id, crashed, input_responses, rolled_up) "
-    "VALUES (%s, %s, '', 'mcp', %s, '', 'running', 'inline', false, '', %s, %s, %s, %s, false, '{{}}', false)"
-)
-UPDATE = (
-    "UPDATE executions_toolexecution SET status = 'success', result = %s, finished = %s, duration_ms = %s "
-    "WHERE id = %s"
-)
 
 
 def recorded(arguments):
     close_old_connections()
-    started = timezone.now()
-    at = connection.ops.adapt_datetimefield_value
-    row = uuid.uuid4().hex
-    with connection.cursor() as cursor:  # one statement: autocommit, as the hub's
-        cursor.execute(INSERT, [row, tool.name, json.dumps(arguments), at(started), at(started), session_id, user.pk])
+    # The row as the hub writes it: its INSERT and its finishing UPDATE (executions.rows),
+    # single autocommitted statements.
+    execution = ToolExecution(
+        tool_name=tool.name, via=Via.MCP, arguments=arguments, status=ToolExecution.Status.RUNNING,
+        user=user, session=session,
+    )
+    execution.started = execution.created
+    rows.insert(execution)
     pipe = workers.get()
     try:
         pipe.send(arguments)
@@ -153,9 +146,10 @@ def recorded(arguments):
     finally:
         workers.put(pipe)
     finished = timezone.now()
-    with connection.cursor() as cursor:
-        duration_ms = int((finished - started).total_seconds() * 1000)
-        cursor.execute(UPDATE, [json.dumps(result), at(finished), duration_ms, row])
+    values = dict(status=ToolExecution.Status.SUCCESS, result=result, finished=finished,
+                  duration_ms=int((finished - execution.started).total_seconds() * 1000))
+    if rows.finish(execution.pk, where_status_in=[ToolExecution.Status.RUNNING], values=values) != 1:
+        raise RuntimeError("the row was not finished")
     if settings.DATABASES["default"]["CONN_MAX_AGE"] == 0:
         connection.close()  # PostgreSQL: back to the pool, as the hub's threads do
     return result
@@ -166,7 +160,13 @@ async def list_tools(ctx, params):
 
 
 async def call_tool(ctx, params):
-    result = await anyio.to_thread.run_sync(recorded, params.arguments or {{}})
+    try:
+        result = await anyio.to_thread.run_sync(recorded, params.arguments or {{}})
+    except Exception:
+        # A JSON-RPC error is an HTTP 200, which wrk would count as served: stop instead,
+        # so that every later request fails and the bench shows errors.
+        traceback.print_exc()
+        os._exit(1)
     return types.CallToolResult(content=[types.TextContent(type="text", text=str(result))], structured_content=result)
 
 
