@@ -38,7 +38,9 @@ def history(admin_user) -> Session:
     rng = random.Random(10)
     batch = []
     for n in range(ROWS):
-        created = now - timedelta(seconds=rng.uniform(0, 23 * 3600))
+        # Within the last 22 hours: the admin's "last 24 hours" are clock hours, so a page
+        # read after the next hour began (the rows take a while to make) still holds them all.
+        created = now - timedelta(seconds=rng.uniform(0, 22 * 3600))
         status = STATUSES[(n // len(TOOLS)) % len(STATUSES)]  # every tool: 8 in 10 succeed
         batch.append(ToolExecution(
             id=uuid.uuid4(), tool_name=TOOLS[n % len(TOOLS)], user=admin_user, session=session, via="mcp",
