@@ -53,7 +53,8 @@ from pathlib import Path
 
 from bench_mcp import ROOT, free_port, migrate_with_token, stop_all, wait_for, wait_ready
 
-BARE_SERVER = """
+# What both servers are made of: the same tool, listed the same way, served the same way.
+_SERVER_HEAD = """
 import sys
 sys.path.insert(0, {root!r})
 import os
@@ -71,45 +72,39 @@ tool = TextStatisticsTool()
 async def list_tools(ctx, params):
     return types.ListToolsResult(tools=[types.Tool(name=tool.name, input_schema=tool.input_schema)])
 
+"""
+_SERVER_TAIL = """
 
-async def call_tool(ctx, params):
-    result = tool.run(tool.validate(params.arguments or {{}}), None).model_dump()
-    return types.CallToolResult(content=[types.TextContent(type="text", text=str(result))], structured_content=result)
-
-
-server = Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
+server = Server("{name}", on_list_tools=list_tools, on_call_tool=call_tool)
 uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_level="warning")
 """
 
+BARE_SERVER = _SERVER_HEAD + """
+async def call_tool(ctx, params):
+    result = tool.run(tool.validate(params.arguments or {{}}), None).model_dump()
+    return types.CallToolResult(content=[types.TextContent(type="text", text=str(result))], structured_content=result)
+""" + _SERVER_TAIL
+
 # The bare server plus what the design requires of every call and nothing else: the call's
-# row written when it starts and when it ends (one INSERT, one UPDATE, on one hop from the
-# event loop to a thread) and the tool run in another process (a forked worker over a pipe,
-# as many as the hub's tool pool has). No token, policy, rate limit, metrics or logs. Its
-# req/s against the bare server's is how far the design itself lets the hub come; the hub's
-# against it is what the hub's own code costs.
-FLOOR_SERVER = """
-import sys
-sys.path.insert(0, {root!r})
+# row written when it starts and when it ends (the hub's own INSERT and finishing UPDATE,
+# executions.rows, single autocommitted statements, on one hop from the event loop to a
+# thread) and the tool run in another process (a forked worker over a pipe, as many as the
+# hub's tool pool has). No token, policy, rate limit, metrics or logs. Its req/s against
+# the bare server's is how far the design itself lets the hub come; the hub's against it
+# is what the hub's own code costs.
+FLOOR_SERVER = _SERVER_HEAD + """
 import multiprocessing
-import os
 import queue
 import traceback
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpsite.settings")
-import django
-django.setup()
+
 import anyio
-import uvicorn
-import mcp_types as types
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
-from mcp.server import Server
 from accounts.models import User
 from executions import rows
 from executions.models import Session, ToolExecution, Via
-from tools.builtin.text_statistics import TextStatisticsTool
 
-tool = TextStatisticsTool()
 # A user of its own: the hub's recorded calls (what the RSS figure counts) stay the hub's.
 user = User.objects.get_or_create(username="bench-floor")[0]
 session = Session.objects.create(user=user, kind=Session.Kind.MCP)
@@ -122,17 +117,16 @@ def worker(pipe, parent):
             pipe.send(tool.run(tool.validate(pipe.recv()), None).model_dump())
 
 
+fork = multiprocessing.get_context("fork")
 workers = queue.SimpleQueue()
 for _ in range(settings.TOOL_POOL_SIZE):  # forked before any thread starts
-    ours, theirs = multiprocessing.get_context("fork").Pipe()
-    multiprocessing.get_context("fork").Process(target=worker, args=(theirs, os.getpid()), daemon=True).start()
+    ours, theirs = fork.Pipe()
+    fork.Process(target=worker, args=(theirs, os.getpid()), daemon=True).start()
     workers.put(ours)
 
 
 def recorded(arguments):
     close_old_connections()
-    # The row as the hub writes it: its INSERT and its finishing UPDATE (executions.rows),
-    # single autocommitted statements.
     execution = ToolExecution(
         tool_name=tool.name, via=Via.MCP, arguments=arguments, status=ToolExecution.Status.RUNNING,
         user=user, session=session,
@@ -155,10 +149,6 @@ def recorded(arguments):
     return result
 
 
-async def list_tools(ctx, params):
-    return types.ListToolsResult(tools=[types.Tool(name=tool.name, input_schema=tool.input_schema)])
-
-
 async def call_tool(ctx, params):
     try:
         result = await anyio.to_thread.run_sync(recorded, params.arguments or {{}})
@@ -168,11 +158,7 @@ async def call_tool(ctx, params):
         traceback.print_exc()
         os._exit(1)
     return types.CallToolResult(content=[types.TextContent(type="text", text=str(result))], structured_content=result)
-
-
-server = Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
-uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port={port}, log_level="warning")
-"""
+""" + _SERVER_TAIL
 
 # One request per call; NNN becomes a number unique to the request (its text and its
 # JSON-RPC id: a session refuses an id that is still in flight).
@@ -483,8 +469,8 @@ def main() -> None:
     token = migrate_with_token(env)
 
     hub_port, bare_port, floor_port = free_port(), free_port(), free_port()
-    (data / "bare.py").write_text(BARE_SERVER.format(root=str(ROOT), port=bare_port))
-    (data / "floor.py").write_text(FLOOR_SERVER.format(root=str(ROOT), port=floor_port))
+    (data / "bare.py").write_text(BARE_SERVER.format(root=str(ROOT), name="bare", port=bare_port))
+    (data / "floor.py").write_text(FLOOR_SERVER.format(root=str(ROOT), name="floor", port=floor_port))
     hub = start(daphne(hub_port), env, hub_port, data / "hub.log")
     bare = start([sys.executable, str(data / "bare.py")], env, bare_port, data / "bare.log")
     floor = start([sys.executable, str(data / "floor.py")], env, floor_port, data / "floor.log")
